@@ -1,0 +1,91 @@
+//! `/healthz` (the process is alive) and `/readyz` (its dependencies answer). Readiness runs every
+//! registered check with a short timeout and reports each by name.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use futures::future::BoxFuture;
+use serde_json::json;
+use sqlx::PgPool;
+
+use crate::redis_store::Redis;
+
+type CheckFn = dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync;
+
+/// The dependencies a service must reach to be ready.
+#[derive(Clone, Default)]
+pub struct Readiness {
+    checks: Vec<(&'static str, std::sync::Arc<CheckFn>)>,
+}
+
+impl Readiness {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn postgres(mut self, pool: PgPool) -> Self {
+        self.checks.push((
+            "postgres",
+            std::sync::Arc::new(move || {
+                let pool = pool.clone();
+                Box::pin(async move {
+                    sqlx::query("SELECT 1")
+                        .execute(&pool)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                })
+            }),
+        ));
+        self
+    }
+
+    pub fn redis(mut self, redis: Redis) -> Self {
+        self.checks.push((
+            "redis",
+            std::sync::Arc::new(move || {
+                let redis = redis.clone();
+                Box::pin(async move { redis.ping().await.map_err(|e| e.to_string()) })
+            }),
+        ));
+        self
+    }
+
+    pub async fn run(&self) -> (bool, serde_json::Value) {
+        let mut ok = true;
+        let mut report = serde_json::Map::new();
+        for (name, check) in &self.checks {
+            let outcome = match tokio::time::timeout(Duration::from_secs(2), check()).await {
+                Ok(Ok(())) => json!("ok"),
+                Ok(Err(e)) => {
+                    ok = false;
+                    json!(format!("failing: {e}"))
+                }
+                Err(_) => {
+                    ok = false;
+                    json!("failing: no answer within 2s")
+                }
+            };
+            report.insert((*name).to_string(), outcome);
+        }
+        (ok, serde_json::Value::Object(report))
+    }
+}
+
+pub async fn healthz() -> impl IntoResponse {
+    Json(json!({"status": "ok"}))
+}
+
+pub async fn readyz(State(readiness): State<Readiness>) -> impl IntoResponse {
+    let (ok, checks) = readiness.run().await;
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({"status": if ok { "ready" } else { "not ready" }, "checks": checks});
+    (status, Json(body))
+}

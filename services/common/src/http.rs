@@ -1,0 +1,203 @@
+//! The HTTP stack every service runs behind: request ids (accepted or created, echoed back, on
+//! every log line of the request), a server span whose parent comes from the caller's
+//! `traceparent`, metrics, a body-size limit, a per-request timeout answering 503, panics turned
+//! into JSON 500s, JSON 404/405 fallbacks, and the `/healthz`, `/readyz`, `/metrics` routes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use opentelemetry_http::HeaderExtractor;
+use tokio::net::TcpListener;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::error::{self, ApiError};
+use crate::health::{self, Readiness};
+use crate::metrics::{self, HttpMetrics};
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+tokio::task_local! {
+    /// The id of the request being handled, read by the outgoing client to pass it on.
+    pub static CURRENT_REQUEST_ID: String;
+}
+
+/// The current request's id, if inside one.
+pub fn current_request_id() -> Option<String> {
+    CURRENT_REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// Settings of the stack, from [`crate::config::CommonConfig`] plus the service's name.
+#[derive(Clone)]
+pub struct Stack {
+    pub service: &'static str,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub readiness: Readiness,
+    pub metrics: Arc<HttpMetrics>,
+}
+
+struct Observe {
+    metrics: Arc<HttpMetrics>,
+    timeout: Duration,
+    service: &'static str,
+}
+
+impl Stack {
+    pub fn new(
+        service: &'static str,
+        common: &crate::config::CommonConfig,
+        readiness: Readiness,
+    ) -> Self {
+        Self {
+            service,
+            max_body_bytes: common.max_body_bytes,
+            request_timeout: common.request_timeout,
+            readiness,
+            metrics: HttpMetrics::new(service),
+        }
+    }
+
+    /// Wraps the service's own routes with the shared middleware and operational routes.
+    pub fn wrap(self, routes: Router) -> Router {
+        let observe = Arc::new(Observe {
+            metrics: self.metrics.clone(),
+            timeout: self.request_timeout,
+            service: self.service,
+        });
+        let ops = Router::new()
+            .route("/healthz", get(health::healthz))
+            .route("/readyz", get(health::readyz).with_state(self.readiness))
+            .route(
+                "/metrics",
+                get(metrics::metrics_handler).with_state(self.metrics),
+            );
+        routes
+            .merge(ops)
+            .fallback(error::not_found_fallback)
+            .method_not_allowed_fallback(error::method_not_allowed_fallback)
+            .layer(DefaultBodyLimit::max(self.max_body_bytes))
+            .layer(middleware::from_fn_with_state(observe, observe_request))
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+                panic_response,
+            ))
+    }
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::internal("handler panicked").into_response()
+}
+
+fn valid_request_id(value: &HeaderValue) -> Option<String> {
+    let s = value.to_str().ok()?;
+    let ok = !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic());
+    ok.then(|| s.to_string())
+}
+
+async fn observe_request(
+    State(observe): State<Arc<Observe>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(valid_request_id)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        req.headers_mut().insert(REQUEST_ID, value);
+    }
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+
+    let parent = opentelemetry::global::get_text_map_propagator(|p| {
+        p.extract(&HeaderExtractor(req.headers()))
+    });
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %format!("{method} {route}"),
+        otel.kind = "server",
+        service = observe.service,
+        request_id = %request_id,
+        method = %method,
+        route = %route,
+        status = tracing::field::Empty,
+    );
+    let _ = span.set_parent(parent);
+
+    let timeout = observe.timeout;
+    let handled = CURRENT_REQUEST_ID.scope(
+        request_id.clone(),
+        async move {
+            match tokio::time::timeout(timeout, next.run(req)).await {
+                Ok(response) => response,
+                Err(_) => {
+                    tracing::warn!(timeout_ms = timeout.as_millis() as u64, "request timed out");
+                    ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "timeout",
+                        "the request took too long; try again",
+                    )
+                    .into_response()
+                }
+            }
+        }
+        .instrument(span.clone()),
+    );
+    let mut response = handled.await;
+
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    span.record("status", status);
+    observe
+        .metrics
+        .observe(&method, &route, status, elapsed.as_secs_f64());
+    if route != "/healthz" && route != "/readyz" && route != "/metrics" {
+        span.in_scope(|| {
+            tracing::info!(
+                status,
+                latency_ms = elapsed.as_secs_f64() * 1e3,
+                "request completed"
+            );
+        });
+    }
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}
+
+/// Binds `addr` and serves until `shutdown` resolves, finishing requests in flight.
+pub async fn serve(
+    router: Router,
+    addr: SocketAddr,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    serve_listener(router, listener, shutdown).await
+}
+
+pub async fn serve_listener(
+    router: Router,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    tracing::info!(addr = %listener.local_addr()?, "listening");
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

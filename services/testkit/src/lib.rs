@@ -1,0 +1,60 @@
+//! Throwaway data stores for tests and for the local platform: a PostgreSQL cluster made with
+//! `initdb` in a temporary directory and a `redis-server`, each on a random loopback port. They
+//! die with the process that started them (parent-death signal plus an exit hook) and never touch
+//! a server someone left running.
+//!
+//! Tests share one PostgreSQL and one Redis per test process ([`shared_postgres`],
+//! [`shared_redis`]) and isolate themselves with a fresh database / Redis database index each.
+
+#![allow(unsafe_code)] // pre_exec and atexit: the only way to tie a child's life to ours.
+
+mod binaries;
+mod postgres;
+mod process;
+mod redis;
+
+pub use binaries::MissingBinary;
+pub use postgres::PostgresServer;
+pub use process::free_port;
+pub use redis::RedisServer;
+
+use std::sync::OnceLock;
+
+/// The PostgreSQL server shared by every test in this process, started on first use.
+pub fn shared_postgres() -> &'static PostgresServer {
+    static SERVER: OnceLock<PostgresServer> = OnceLock::new();
+    SERVER.get_or_init(|| match PostgresServer::start() {
+        Ok(server) => server,
+        Err(e) => panic!("cannot start a throwaway PostgreSQL for tests: {e}"),
+    })
+}
+
+/// The Redis server shared by every test in this process, started on first use.
+pub fn shared_redis() -> &'static RedisServer {
+    static SERVER: OnceLock<RedisServer> = OnceLock::new();
+    SERVER.get_or_init(|| match RedisServer::start() {
+        Ok(server) => server,
+        Err(e) => panic!("cannot start a throwaway Redis for tests: {e}"),
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Missing(#[from] MissingBinary),
+    #[error("{what} failed: {detail}")]
+    Failed { what: String, detail: String },
+    #[error("io error while {what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub(crate) fn io_err(what: &str) -> impl FnOnce(std::io::Error) -> StartError + '_ {
+    move |source| StartError::Io {
+        what: what.to_string(),
+        source,
+    }
+}
