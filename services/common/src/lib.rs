@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod demo;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod ids;
 pub mod metrics;
 pub mod money;
 pub mod redis_store;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 
