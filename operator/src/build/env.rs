@@ -1,0 +1,154 @@
+//! The environment contract between the operator and the services.
+//!
+//! Invariants: the names here are the ones the services read (see the brief); plain values go to
+//! the service's ConfigMap, anything secret is a `secretKeyRef` and never appears in a ConfigMap.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
+
+use super::component::Component;
+use super::secrets;
+use super::validate::{CachePlan, ValidatedPlatform, ValidatedService};
+
+pub const HTTP_PORT: i32 = 8080;
+pub const POSTGRES_PORT: i32 = 5432;
+pub const REDIS_PORT: i32 = 6379;
+
+/// Variables the operator owns; a user may not set them in `spec.services.*.env`.
+const RESERVED: [&str; 12] = [
+    "STOREFRONT_HTTP_ADDR",
+    "STOREFRONT_JWT_SECRET",
+    "STOREFRONT_ADMIN_EMAIL",
+    "STOREFRONT_ADMIN_PASSWORD",
+    "STOREFRONT_SEED_DEMO",
+    "OTEL_SERVICE_NAME",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "GATEWAY_URL",
+];
+
+/// Whether `name` belongs to the operator's contract.
+pub fn is_reserved(name: &str) -> bool {
+    RESERVED.contains(&name)
+        || Component::SERVICES
+            .iter()
+            .any(|c| c.url_env() == Some(name))
+}
+
+/// The environment of one service container.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ServiceEnv {
+    /// Non-secret values, published in the service's ConfigMap.
+    pub plain: BTreeMap<String, String>,
+    /// Values read from Secrets.
+    pub secret: Vec<EnvVar>,
+}
+
+/// In-cluster base URL of a service.
+pub fn service_url(platform: &ValidatedPlatform, component: Component) -> String {
+    format!(
+        "http://{}:{HTTP_PORT}",
+        platform.ownership.object_name(component.name())
+    )
+}
+
+/// The environment of `service`.
+pub fn service_env(platform: &ValidatedPlatform, service: &ValidatedService) -> ServiceEnv {
+    let c = service.component;
+    let mut plain = BTreeMap::from([
+        (
+            "STOREFRONT_HTTP_ADDR".to_owned(),
+            format!("0.0.0.0:{HTTP_PORT}"),
+        ),
+        ("OTEL_SERVICE_NAME".to_owned(), c.name().to_owned()),
+        ("RUST_LOG".to_owned(), "info".to_owned()),
+    ]);
+    for other in &platform.services {
+        if let Some(var) = other.component.url_env() {
+            plain.insert(var.to_owned(), service_url(platform, other.component));
+        }
+    }
+    if platform.demo_data && matches!(c, Component::Catalog | Component::Inventory) {
+        plain.insert("STOREFRONT_SEED_DEMO".to_owned(), "true".to_owned());
+    }
+    if let Some(tracing) = &platform.tracing {
+        if let Some(endpoint) = &tracing.endpoint {
+            plain.insert("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), endpoint.clone());
+        }
+        plain.insert(
+            "OTEL_TRACES_SAMPLER".to_owned(),
+            "parentbased_traceidratio".to_owned(),
+        );
+        plain.insert(
+            "OTEL_TRACES_SAMPLER_ARG".to_owned(),
+            format!("{}", tracing.sampling_ratio),
+        );
+    }
+
+    let mut secret = vec![from_secret(
+        "STOREFRONT_JWT_SECRET",
+        &platform.jwt.name,
+        secrets::JWT_KEY,
+    )];
+    if c.uses_database() {
+        secret.push(from_secret(
+            "DATABASE_URL",
+            platform.database.secret_name(),
+            &secrets::database_url_key(c),
+        ));
+    }
+    if c.uses_redis() {
+        match &platform.cache {
+            CachePlan::Managed { .. } => {
+                plain.insert(
+                    "REDIS_URL".to_owned(),
+                    format!(
+                        "redis://{}:{REDIS_PORT}",
+                        platform.ownership.object_name("redis")
+                    ),
+                );
+            }
+            CachePlan::External { secret_name } => {
+                secret.push(from_secret(
+                    "REDIS_URL",
+                    secret_name,
+                    secrets::CACHE_URL_KEY,
+                ));
+            }
+        }
+    }
+    if c == Component::Users {
+        secret.push(from_secret(
+            "STOREFRONT_ADMIN_EMAIL",
+            &platform.admin_secret_name,
+            secrets::ADMIN_EMAIL_KEY,
+        ));
+        secret.push(from_secret(
+            "STOREFRONT_ADMIN_PASSWORD",
+            &platform.admin_secret_name,
+            secrets::ADMIN_PASSWORD_KEY,
+        ));
+    }
+    plain.extend(service.extra_env.clone());
+    ServiceEnv { plain, secret }
+}
+
+/// An env var read from a Secret key.
+pub fn from_secret(name: &str, secret: &str, key: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.to_owned(),
+                key: key.to_owned(),
+                optional: Some(false),
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}

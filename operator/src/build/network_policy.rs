@@ -1,0 +1,192 @@
+//! NetworkPolicies: default deny for every pod of the platform, then allow rules per tier.
+//!
+//! Tiers: edge (gateway, web) ← anywhere; application ← edge and application; data (postgres,
+//! redis) ← edge and application on their store ports; client (loadgen) → edge only. Every pod
+//! may resolve DNS. Invariant: a connection the services need is allowed in both directions
+//! (egress of the caller and ingress of the callee), because default deny covers both.
+
+use k8s_openapi::api::networking::v1::{
+    NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
+    NetworkPolicyPort, NetworkPolicySpec,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use std::collections::BTreeMap;
+
+use super::component::{Component, Tier};
+use super::env::{HTTP_PORT, POSTGRES_PORT, REDIS_PORT};
+use super::labels::Ownership;
+use super::object::DesiredObject;
+use super::validate::{CachePlan, DatabasePlan, ValidatedPlatform};
+
+/// Port of OTLP/gRPC trace export.
+const OTLP_PORT: i32 = 4317;
+
+/// Every NetworkPolicy of the platform.
+pub fn build(platform: &ValidatedPlatform) -> Vec<DesiredObject> {
+    let o = &platform.ownership;
+    let tier = |t: Tier| peer(o.tier_selector(t));
+    let http = || vec![tcp(HTTP_PORT)];
+    let store_ports = || vec![tcp(POSTGRES_PORT), tcp(REDIS_PORT)];
+
+    // Stores outside the cluster have unknown addresses: allow their ports to anywhere.
+    let mut external_ports = Vec::new();
+    if matches!(platform.database, DatabasePlan::External { .. }) {
+        external_ports.push(tcp(POSTGRES_PORT));
+    }
+    if matches!(platform.cache, CachePlan::External { .. }) {
+        external_ports.push(tcp(REDIS_PORT));
+    }
+    if platform.tracing.is_some() {
+        external_ports.push(tcp(OTLP_PORT));
+    }
+    let external = (!external_ports.is_empty()).then_some(NetworkPolicyEgressRule {
+        ports: Some(external_ports),
+        to: None,
+    });
+
+    let mut out = vec![
+        policy(o, "default-deny", o.instance_selector(), None, Some(vec![])),
+        policy(
+            o,
+            "allow-dns",
+            o.instance_selector(),
+            None,
+            Some(vec![NetworkPolicyEgressRule {
+                to: Some(vec![NetworkPolicyPeer {
+                    namespace_selector: Some(LabelSelector::default()),
+                    pod_selector: Some(LabelSelector {
+                        match_labels: Some(BTreeMap::from([(
+                            "k8s-app".to_owned(),
+                            "kube-dns".to_owned(),
+                        )])),
+                        ..LabelSelector::default()
+                    }),
+                    ..NetworkPolicyPeer::default()
+                }]),
+                ports: Some(vec![udp(53), tcp(53)]),
+            }]),
+        ),
+    ];
+
+    let mut edge_egress = vec![
+        egress(vec![tier(Tier::Application), tier(Tier::Edge)], http()),
+        egress(vec![tier(Tier::Data)], vec![tcp(REDIS_PORT)]),
+    ];
+    edge_egress.extend(external.clone());
+    out.push(policy(
+        o,
+        "edge",
+        o.tier_selector(Tier::Edge),
+        Some(vec![NetworkPolicyIngressRule {
+            from: None,
+            ports: Some(http()),
+        }]),
+        Some(edge_egress),
+    ));
+
+    let mut app_egress = vec![
+        egress(vec![tier(Tier::Application)], http()),
+        egress(vec![tier(Tier::Data)], store_ports()),
+    ];
+    app_egress.extend(external);
+    out.push(policy(
+        o,
+        "application",
+        o.tier_selector(Tier::Application),
+        Some(vec![ingress(
+            vec![tier(Tier::Edge), tier(Tier::Application)],
+            http(),
+        )]),
+        Some(app_egress),
+    ));
+
+    out.push(policy(
+        o,
+        "data",
+        o.tier_selector(Tier::Data),
+        Some(vec![ingress(
+            vec![tier(Tier::Edge), tier(Tier::Application)],
+            store_ports(),
+        )]),
+        Some(vec![]),
+    ));
+
+    if platform.runs(Component::Loadgen) {
+        out.push(policy(
+            o,
+            "client",
+            o.tier_selector(Tier::Client),
+            Some(vec![]),
+            Some(vec![egress(vec![tier(Tier::Edge)], http())]),
+        ));
+    }
+    out.into_iter().map(DesiredObject::NetworkPolicy).collect()
+}
+
+/// A policy over `pods`; `None` leaves that direction out of policyTypes, `Some(vec![])` denies.
+fn policy(
+    o: &Ownership,
+    suffix: &str,
+    pods: LabelSelector,
+    ingress: Option<Vec<NetworkPolicyIngressRule>>,
+    egress: Option<Vec<NetworkPolicyEgressRule>>,
+) -> NetworkPolicy {
+    let mut types = Vec::new();
+    if ingress.is_some() || suffix == "default-deny" {
+        types.push("Ingress".to_owned());
+    }
+    if egress.is_some() {
+        types.push("Egress".to_owned());
+    }
+    NetworkPolicy {
+        metadata: o.platform_meta(o.object_name(suffix)),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(pods),
+            policy_types: Some(types),
+            ingress: ingress.filter(|rules| !rules.is_empty()),
+            egress: egress.filter(|rules| !rules.is_empty()),
+        }),
+    }
+}
+
+fn peer(selector: LabelSelector) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        pod_selector: Some(selector),
+        ..NetworkPolicyPeer::default()
+    }
+}
+
+fn ingress(
+    from: Vec<NetworkPolicyPeer>,
+    ports: Vec<NetworkPolicyPort>,
+) -> NetworkPolicyIngressRule {
+    NetworkPolicyIngressRule {
+        from: Some(from),
+        ports: Some(ports),
+    }
+}
+
+fn egress(to: Vec<NetworkPolicyPeer>, ports: Vec<NetworkPolicyPort>) -> NetworkPolicyEgressRule {
+    NetworkPolicyEgressRule {
+        to: Some(to),
+        ports: Some(ports),
+    }
+}
+
+fn tcp(port: i32) -> NetworkPolicyPort {
+    NetworkPolicyPort {
+        port: Some(IntOrString::Int(port)),
+        protocol: Some("TCP".to_owned()),
+        ..NetworkPolicyPort::default()
+    }
+}
+
+fn udp(port: i32) -> NetworkPolicyPort {
+    NetworkPolicyPort {
+        port: Some(IntOrString::Int(port)),
+        protocol: Some("UDP".to_owned()),
+        ..NetworkPolicyPort::default()
+    }
+}

@@ -1,0 +1,164 @@
+//! Per-service settings of the platform: replicas, image, resources, autoscaling, env, rollout.
+//!
+//! Every field is optional; the validate step (`build::validate`) fills the defaults documented
+//! here, so the stored object stays small and `kubectl explain` shows the documented default.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::ResourceRequirements;
+use kube::KubeSchema;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::Duration;
+
+/// The services of the platform. Each one is enabled by default except `loadgen`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Services {
+    /// The single public entry: routing, JWT validation, rate limits, response cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<ServiceSpec>,
+    /// Accounts, login and JWT issue. Owns the `users` database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users: Option<ServiceSpec>,
+    /// Products, search and prices. Owns the `catalog` database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<ServiceSpec>,
+    /// One cart per user, kept in Redis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cart: Option<ServiceSpec>,
+    /// Stock and reservations. Owns the `inventory` database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<ServiceSpec>,
+    /// Mock card payments and refunds. Owns the `payments` database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payments: Option<ServiceSpec>,
+    /// Checkout saga and order history. Owns the `orders` database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orders: Option<ServiceSpec>,
+    /// Server-rendered store front for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web: Option<ServiceSpec>,
+    /// Load generator with a realistic user mix. Disabled unless `enabled: true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loadgen: Option<ServiceSpec>,
+}
+
+/// Settings of one service.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!(has(self.version) && has(self.image))").message("set either version or image on a service, not both"))]
+#[x_kube(validation = Rule::new("!(has(self.replicas) && has(self.autoscaling))").message("set either replicas or autoscaling on a service, not both"))]
+pub struct ServiceSpec {
+    /// Whether the service runs. Defaults to true for every service except loadgen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Number of pods. Defaults to 1. Not allowed together with autoscaling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub replicas: Option<i32>,
+    /// Image tag for this service, overriding spec.version. Changing it starts a rollout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub version: Option<String>,
+    /// Full image reference (registry/name:tag or @digest), overriding registry and version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512))]
+    pub image: Option<String>,
+    /// CPU and memory requests and limits of the service container. Defaults to requests of
+    /// 50m CPU / 64Mi memory and a 256Mi memory limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// Horizontal pod autoscaling on CPU. Not allowed together with replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<AutoscalingSpec>,
+    /// Extra plain (non-secret) environment variables. Names owned by the operator's service
+    /// contract (DATABASE_URL, REDIS_URL, STOREFRONT_*, *_URL of services, OTEL_SERVICE_NAME)
+    /// are rejected.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// How a new version of the service reaches users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutSpec>,
+}
+
+/// CPU-based horizontal pod autoscaling (autoscaling/v2).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.minReplicas) || self.minReplicas <= self.maxReplicas").message("autoscaling.minReplicas must not exceed autoscaling.maxReplicas"))]
+pub struct AutoscalingSpec {
+    /// Lowest number of pods. Defaults to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub min_replicas: Option<i32>,
+    /// Highest number of pods.
+    #[schemars(range(min = 1, max = 100))]
+    pub max_replicas: i32,
+    /// Average CPU utilisation (percent of requests) the autoscaler aims for. Defaults to 80.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub target_cpu_utilization_percentage: Option<i32>,
+}
+
+/// How a new version is rolled out.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum RolloutStrategy {
+    /// Replace pods a few at a time (Deployment RollingUpdate). The default.
+    #[default]
+    RollingUpdate,
+    /// Stop every old pod before starting new ones.
+    Recreate,
+    /// Shift traffic to the new version step by step, promoting or rolling back on analysis.
+    Canary,
+    /// Keep a fixed share of traffic (canaryWeight) on the new version until changed by hand.
+    Manual,
+}
+
+/// Rollout settings of a service.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.strategy != 'Manual' || has(self.canaryWeight)").message("rollout.canaryWeight is required when rollout.strategy is Manual"))]
+pub struct RolloutSpec {
+    /// RollingUpdate (default), Recreate, Canary or Manual.
+    #[serde(default)]
+    pub strategy: RolloutStrategy,
+    /// Canary only: percent of traffic sent to the new version at each step, strictly
+    /// increasing, each between 1 and 99. Defaults to [10, 25, 50].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    #[x_kube(validation = Rule::new("self.all(s, s >= 1 && s <= 99)").message("rollout.steps must each be between 1 and 99 percent"))]
+    #[x_kube(validation = Rule::new("self.isSorted() && self.all(s, self.exists_one(t, t == s))").message("rollout.steps must be strictly increasing, e.g. [10, 25, 50]"))]
+    pub steps: Vec<i32>,
+    /// Canary only: time spent at each step before the analysis decides. Defaults to 1m.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Duration>,
+    /// Canary only: what the new version must achieve at each step to be promoted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<AnalysisSpec>,
+    /// Time a rollout may make no progress before it is marked failed. Defaults to 10m.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_deadline: Option<Duration>,
+    /// Manual only: percent of traffic (0-100) sent to the new version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub canary_weight: Option<i32>,
+}
+
+/// Thresholds a canary must meet at every step.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisSpec {
+    /// Lowest share of non-5xx responses, in percent. Defaults to 99.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 100.0))]
+    pub min_success_rate: Option<f64>,
+    /// Highest 99th percentile latency, e.g. 500ms. Defaults to 500ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_p99_latency: Option<Duration>,
+    /// Requests the canary must have served in an interval for the analysis to count; below it
+    /// the step waits. Defaults to 20.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub min_requests: Option<i32>,
+}

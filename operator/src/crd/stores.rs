@@ -1,0 +1,85 @@
+//! Settings of the data stores: PostgreSQL (one database per service) and Redis.
+//!
+//! Invariant, enforced by CEL in the CRD and again by the validate step: `External` mode always
+//! carries a `secretRef`.
+
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use kube::KubeSchema;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Who runs a data store.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum StoreMode {
+    /// The operator runs it as a StatefulSet with a persistent volume. The default.
+    #[default]
+    Managed,
+    /// It runs elsewhere; connection details come from the Secret in secretRef.
+    External,
+}
+
+/// A reference to a Secret in the platform's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct SecretRef {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// The PostgreSQL database of the platform.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.mode != 'External' || has(self.secretRef)").message("database.secretRef is required when database.mode is External"))]
+pub struct DatabaseSpec {
+    /// Managed (default) or External.
+    #[serde(default)]
+    pub mode: StoreMode,
+    /// Managed only: size of the data volume. Defaults to 1Gi.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<Quantity>,
+    /// Managed only: StorageClass of the data volume. Defaults to the cluster's default class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+    /// Managed only: keep the data volume when the platform is deleted. Defaults to false.
+    #[serde(default)]
+    pub retain_on_delete: bool,
+    /// External only: Secret holding one connection URL per service under the keys
+    /// `users-database-url`, `catalog-database-url`, `inventory-database-url`,
+    /// `payments-database-url` and `orders-database-url` (postgres://user:pass@host:5432/db).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretRef>,
+    /// Managed only: PostgreSQL image tag. Defaults to 17-alpine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub version: Option<String>,
+}
+
+/// The Redis cache of the platform (token denylist, rate limits, carts, response cache).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.mode != 'External' || has(self.secretRef)").message("cache.secretRef is required when cache.mode is External"))]
+pub struct CacheSpec {
+    /// Managed (default) or External.
+    #[serde(default)]
+    pub mode: StoreMode,
+    /// External only: Secret holding the Redis URL (redis://host:6379) under the key `url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretRef>,
+    /// Managed only: size of the data volume. Defaults to 256Mi.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<Quantity>,
+    /// Managed only: Redis image tag. Defaults to 7.4-alpine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub version: Option<String>,
+}
+
+/// The first administrator account, created by the users service at start-up.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminSpec {
+    /// Secret with the keys `email` and `password`. When absent the operator generates one
+    /// named `<platform>-admin` (email admin@storefront.local, random password).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretRef>,
+}

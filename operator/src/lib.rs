@@ -1,0 +1,9 @@
+//! Storefront operator: runs a whole e-commerce platform from one `EcommercePlatform` object.
+//!
+//! `crd` holds the API types, `build` turns a spec into the desired objects without touching a
+//! cluster, `render` prints them offline, and `controller` applies them and reports status.
+
+pub mod build;
+pub mod crd;
+pub mod render;
+pub mod yaml;
