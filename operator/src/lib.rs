@@ -4,6 +4,7 @@
 //! cluster, `render` prints them offline, and `controller` applies them and reports status.
 
 pub mod build;
+pub mod controller;
 pub mod crd;
 pub mod render;
 pub mod yaml;

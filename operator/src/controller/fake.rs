@@ -1,0 +1,174 @@
+//! In-memory `ClusterApi` for tests: a map of objects plus a log of every write, with switches
+//! to inject API failures. It behaves like an API server where it matters to the pipeline:
+//! apply keeps the stored status, lists filter by label selector, deletes of missing objects
+//! answer 404.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::DynamicObject;
+use serde_json::{Value, json};
+
+use super::api::{ApiError, ClusterApi, PlatformEvent};
+use crate::build::{DesiredObject, OwnedKind};
+use crate::crd::{EcommercePlatform, PlatformStatus};
+
+type Key = (OwnedKind, String, String);
+
+/// Everything the fake saw and holds.
+#[derive(Default)]
+pub struct FakeState {
+    pub objects: BTreeMap<Key, Value>,
+    pub applies: Vec<(OwnedKind, String)>,
+    pub deletes: Vec<(OwnedKind, String)>,
+    pub status_writes: Vec<PlatformStatus>,
+    pub events: Vec<PlatformEvent>,
+    /// Answer every apply of this kind with this error.
+    pub fail_apply: Option<(OwnedKind, ApiError)>,
+    /// Answer lists of these kinds with 403.
+    pub forbidden_lists: BTreeSet<OwnedKind>,
+}
+
+#[derive(Default)]
+pub struct FakeCluster {
+    pub state: Mutex<FakeState>,
+}
+
+impl FakeCluster {
+    pub fn with<R>(&self, f: impl FnOnce(&mut FakeState) -> R) -> R {
+        f(&mut self.state.lock().unwrap())
+    }
+
+    /// Store an object as if someone else created it.
+    pub fn insert(&self, kind: OwnedKind, namespace: &str, object: Value) {
+        let name = object["metadata"]["name"].as_str().unwrap().to_owned();
+        self.with(|s| s.objects.insert((kind, namespace.to_owned(), name), object));
+    }
+
+    /// Make a workload report `ready` ready pods out of its desired replicas, fully rolled out.
+    pub fn set_ready(&self, kind: OwnedKind, namespace: &str, name: &str, ready: i64) {
+        self.with(|s| {
+            let object = s
+                .objects
+                .get_mut(&(kind, namespace.to_owned(), name.to_owned()))
+                .unwrap();
+            let desired = object["spec"]["replicas"].as_i64().unwrap_or(1);
+            object["status"] = json!({
+                "observedGeneration": 1,
+                "replicas": desired,
+                "readyReplicas": ready,
+                "updatedReplicas": desired,
+            });
+        });
+    }
+
+    /// Names of stored objects of a kind.
+    pub fn names(&self, kind: OwnedKind) -> Vec<String> {
+        self.with(|s| {
+            s.objects
+                .keys()
+                .filter(|(k, _, _)| *k == kind)
+                .map(|(_, _, n)| n.clone())
+                .collect()
+        })
+    }
+
+    pub fn get(&self, kind: OwnedKind, namespace: &str, name: &str) -> Option<Value> {
+        self.with(|s| {
+            s.objects
+                .get(&(kind, namespace.to_owned(), name.to_owned()))
+                .cloned()
+        })
+    }
+}
+
+fn matches_selector(object: &Value, selector: &str) -> bool {
+    selector.split(',').filter(|s| !s.is_empty()).all(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        object["metadata"]["labels"][k].as_str() == Some(v)
+    })
+}
+
+#[async_trait]
+impl ClusterApi for FakeCluster {
+    async fn get_secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, ApiError> {
+        Ok(self
+            .get(OwnedKind::Secret, namespace, name)
+            .map(|v| serde_json::from_value(v).unwrap()))
+    }
+
+    async fn apply(&self, object: &DesiredObject) -> Result<(), ApiError> {
+        self.with(|s| {
+            if let Some((kind, error)) = &s.fail_apply
+                && *kind == object.kind()
+            {
+                return Err(error.clone());
+            }
+            let namespace = object.meta().namespace.clone().unwrap_or_default();
+            let key = (object.kind(), namespace, object.name().to_owned());
+            let mut value = object.to_json();
+            value["metadata"]["generation"] = json!(1);
+            if let Some(old) = s.objects.get(&key)
+                && let Some(status) = old.get("status")
+            {
+                value["status"] = status.clone();
+            }
+            s.objects.insert(key, value);
+            s.applies.push((object.kind(), object.name().to_owned()));
+            Ok(())
+        })
+    }
+
+    async fn list_owned(
+        &self,
+        kind: OwnedKind,
+        namespace: &str,
+        selector: &str,
+    ) -> Result<Vec<DynamicObject>, ApiError> {
+        self.with(|s| {
+            if s.forbidden_lists.contains(&kind) {
+                return Err(ApiError::status(403, "forbidden"));
+            }
+            Ok(s.objects
+                .iter()
+                .filter(|((k, ns, _), v)| {
+                    *k == kind && ns == namespace && matches_selector(v, selector)
+                })
+                .map(|(_, v)| serde_json::from_value(v.clone()).unwrap())
+                .collect())
+        })
+    }
+
+    async fn delete(&self, kind: OwnedKind, namespace: &str, name: &str) -> Result<(), ApiError> {
+        self.with(|s| {
+            s.deletes.push((kind, name.to_owned()));
+            match s
+                .objects
+                .remove(&(kind, namespace.to_owned(), name.to_owned()))
+            {
+                Some(_) => Ok(()),
+                None => Err(ApiError::status(404, "not found")),
+            }
+        })
+    }
+
+    async fn patch_status(
+        &self,
+        _platform: &EcommercePlatform,
+        status: &PlatformStatus,
+    ) -> Result<(), ApiError> {
+        self.with(|s| s.status_writes.push(status.clone()));
+        Ok(())
+    }
+
+    async fn publish_event(
+        &self,
+        _platform: &EcommercePlatform,
+        event: &PlatformEvent,
+    ) -> Result<(), ApiError> {
+        self.with(|s| s.events.push(event.clone()));
+        Ok(())
+    }
+}

@@ -1,0 +1,245 @@
+//! Status, as a pure function of the reconcile outcome and the owned workloads' status.
+//!
+//! Invariants: a condition keeps its `lastTransitionTime` while its status does not change, so a
+//! steady state computes a status equal to the stored one (and the controller writes nothing);
+//! readiness is only computed for objects this pass applied (see `AppliedObjects`).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::api::DynamicObject;
+
+use super::reconcile::AppliedObjects;
+use crate::build::OwnedKind;
+use crate::build::labels::{COMPONENT, VERSION};
+use crate::crd::{ComponentStatus, Phase, PlatformStatus};
+
+pub const READY: &str = "Ready";
+pub const PROGRESSING: &str = "Progressing";
+pub const DEGRADED: &str = "Degraded";
+
+/// How the pipeline ended.
+#[derive(Debug)]
+pub enum Outcome<'a> {
+    /// Everything was applied; readiness comes from the observed workloads.
+    Applied(&'a AppliedObjects),
+    /// The spec is invalid; nothing was applied.
+    Invalid(String),
+    /// An API call failed mid-way.
+    Failed(String),
+}
+
+/// Readiness of one workload (Deployment or StatefulSet).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkloadReadiness {
+    pub kind: OwnedKind,
+    pub name: String,
+    pub component: String,
+    pub version: String,
+    pub ready: i32,
+    pub desired: i32,
+    /// The workload controller has seen the latest spec and every pod runs it.
+    pub rolled_out: bool,
+}
+
+impl WorkloadReadiness {
+    pub fn is_ready(&self) -> bool {
+        self.rolled_out && self.ready >= self.desired
+    }
+}
+
+/// Readiness of the Deployments and StatefulSets among `objects` (other kinds are ignored,
+/// and an object that does not decode counts as not ready).
+pub fn readiness(objects: &[(OwnedKind, DynamicObject)]) -> Vec<WorkloadReadiness> {
+    let mut out = Vec::new();
+    for (kind, object) in objects {
+        let labels = object.metadata.labels.clone().unwrap_or_default();
+        let name = object.metadata.name.clone().unwrap_or_default();
+        let generation = object.metadata.generation.unwrap_or(0);
+        let (desired, ready, updated, observed) = match kind {
+            OwnedKind::Deployment => {
+                let Ok(d) = object.clone().try_parse::<Deployment>() else {
+                    continue;
+                };
+                let desired = d.spec.and_then(|s| s.replicas).unwrap_or(1);
+                let st = d.status.unwrap_or_default();
+                (
+                    desired,
+                    st.ready_replicas.unwrap_or(0),
+                    st.updated_replicas.unwrap_or(0),
+                    st.observed_generation.unwrap_or(0),
+                )
+            }
+            OwnedKind::StatefulSet => {
+                let Ok(s) = object.clone().try_parse::<StatefulSet>() else {
+                    continue;
+                };
+                let desired = s.spec.and_then(|s| s.replicas).unwrap_or(1);
+                let st = s.status.unwrap_or_default();
+                (
+                    desired,
+                    st.ready_replicas.unwrap_or(0),
+                    st.updated_replicas.unwrap_or(0),
+                    st.observed_generation.unwrap_or(0),
+                )
+            }
+            _ => continue,
+        };
+        out.push(WorkloadReadiness {
+            kind: *kind,
+            name,
+            component: labels.get(COMPONENT).cloned().unwrap_or_default(),
+            version: labels.get(VERSION).cloned().unwrap_or_default(),
+            ready,
+            desired,
+            rolled_out: observed >= generation && updated >= desired,
+        });
+    }
+    out
+}
+
+/// The status the platform should have.
+pub fn desired_status(
+    current: Option<&PlatformStatus>,
+    generation: Option<i64>,
+    outcome: &Outcome<'_>,
+    workloads: &[WorkloadReadiness],
+    now: &Time,
+) -> PlatformStatus {
+    let previous = current.cloned().unwrap_or_default();
+    let mut components = BTreeMap::new();
+    let (mut ready_count, mut total) = (0, 0);
+    let applied = match outcome {
+        Outcome::Applied(applied) => Some(*applied),
+        _ => None,
+    };
+    for w in workloads {
+        if applied.is_some_and(|a| !a.contains(w.kind, &w.name)) {
+            continue;
+        }
+        total += 1;
+        if w.is_ready() {
+            ready_count += 1;
+        }
+        components.insert(
+            w.component.clone(),
+            ComponentStatus {
+                ready: format!("{}/{}", w.ready, w.desired),
+                version: w.version.clone(),
+            },
+        );
+    }
+    let all_ready = ready_count == total;
+    let (phase, ready, progressing, degraded) = match outcome {
+        Outcome::Invalid(message) => (
+            Phase::Degraded,
+            cond(READY, false, "InvalidSpec", message),
+            cond(
+                PROGRESSING,
+                false,
+                "InvalidSpec",
+                "nothing is applied until the spec is fixed",
+            ),
+            cond(DEGRADED, true, "InvalidSpec", message),
+        ),
+        Outcome::Failed(message) => (
+            Phase::Degraded,
+            cond(READY, all_ready && total > 0, "ReconcileFailed", message),
+            cond(
+                PROGRESSING,
+                false,
+                "ReconcileFailed",
+                "retrying with backoff",
+            ),
+            cond(DEGRADED, true, "ReconcileFailed", message),
+        ),
+        Outcome::Applied(_) if total == 0 => (
+            Phase::Pending,
+            cond(READY, false, "NoComponents", "no component is enabled"),
+            cond(
+                PROGRESSING,
+                false,
+                "NoComponents",
+                "no component is enabled",
+            ),
+            cond(DEGRADED, false, "Reconciled", "all objects applied"),
+        ),
+        Outcome::Applied(_) if all_ready => (
+            Phase::Ready,
+            cond(
+                READY,
+                true,
+                "AllComponentsReady",
+                &format!("{total} components ready"),
+            ),
+            cond(
+                PROGRESSING,
+                false,
+                "AllComponentsReady",
+                "nothing in progress",
+            ),
+            cond(DEGRADED, false, "Reconciled", "all objects applied"),
+        ),
+        Outcome::Applied(_) => {
+            let waiting: Vec<&str> = workloads
+                .iter()
+                .filter(|w| !w.is_ready())
+                .map(|w| w.component.as_str())
+                .collect();
+            let message = format!("waiting for {}", waiting.join(", "));
+            (
+                Phase::Progressing,
+                cond(READY, false, "ComponentsNotReady", &message),
+                cond(PROGRESSING, true, "ComponentsNotReady", &message),
+                cond(DEGRADED, false, "Reconciled", "all objects applied"),
+            )
+        }
+    };
+    let conditions = [ready, progressing, degraded]
+        .into_iter()
+        .map(|c| stamp(c, &previous.conditions, generation, now))
+        .collect();
+    // On failure the components last seen stay in status rather than vanish.
+    let (components, ready_components) = match outcome {
+        Outcome::Applied(_) => (components, Some(format!("{ready_count}/{total}"))),
+        _ => (
+            previous.components.clone(),
+            previous.ready_components.clone(),
+        ),
+    };
+    PlatformStatus {
+        observed_generation: generation,
+        phase: Some(phase),
+        conditions,
+        components,
+        rollouts: previous.rollouts,
+        ready_components,
+    }
+}
+
+fn cond(type_: &str, status: bool, reason: &str, message: &str) -> Condition {
+    Condition {
+        type_: type_.to_owned(),
+        status: if status { "True" } else { "False" }.to_owned(),
+        reason: reason.to_owned(),
+        message: message.to_owned(),
+        last_transition_time: Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
+        observed_generation: None,
+    }
+}
+
+/// Set generation and transition time, keeping the old time if the status did not change.
+fn stamp(
+    mut c: Condition,
+    previous: &[Condition],
+    generation: Option<i64>,
+    now: &Time,
+) -> Condition {
+    c.observed_generation = generation;
+    c.last_transition_time = previous
+        .iter()
+        .find(|p| p.type_ == c.type_ && p.status == c.status)
+        .map_or_else(|| now.clone(), |p| p.last_transition_time.clone());
+    c
+}

@@ -1,0 +1,336 @@
+//! Reconcile behaviour against the in-memory cluster.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::runtime::controller::Action;
+use serde_json::json;
+
+use super::api::{ApiError, EventType};
+use super::fake::FakeCluster;
+use super::metrics::Metrics;
+use super::reconcile::{self, Context, INVALID_RECHECK, RESYNC, backoff};
+use crate::build::OwnedKind;
+use crate::build::secrets::CountingSecrets;
+use crate::crd::{EcommercePlatform, Phase};
+
+const NS: &str = "shop";
+
+fn platform(spec: serde_json::Value) -> EcommercePlatform {
+    serde_json::from_value(json!({
+        "apiVersion": "storefront.dev/v1alpha1",
+        "kind": "EcommercePlatform",
+        "metadata": {"name": "shop", "namespace": NS, "uid": "uid-1", "generation": 1},
+        "spec": spec,
+    }))
+    .unwrap()
+}
+
+fn minimal() -> EcommercePlatform {
+    platform(json!({"version": "0.1.0"}))
+}
+
+fn setup() -> (Arc<FakeCluster>, Context) {
+    let fake = Arc::new(FakeCluster::default());
+    let mut ctx = Context::new(fake.clone(), Metrics::new());
+    ctx.secrets = Mutex::new(Box::new(CountingSecrets::default()));
+    ctx.clock = || Time("2026-01-01T00:00:00Z".parse().unwrap());
+    (fake, ctx)
+}
+
+/// What the watch cache would hold after our status write.
+fn with_last_status(mut p: EcommercePlatform, fake: &FakeCluster) -> EcommercePlatform {
+    p.status = fake.with(|s| s.status_writes.last().cloned());
+    p
+}
+
+fn workloads(fake: &FakeCluster) -> Vec<(OwnedKind, String)> {
+    let mut out: Vec<_> = fake
+        .names(OwnedKind::Deployment)
+        .into_iter()
+        .map(|n| (OwnedKind::Deployment, n))
+        .collect();
+    out.extend(
+        fake.names(OwnedKind::StatefulSet)
+            .into_iter()
+            .map(|n| (OwnedKind::StatefulSet, n)),
+    );
+    out
+}
+
+#[tokio::test]
+async fn first_reconcile_applies_everything_and_reports_progressing() {
+    let (fake, ctx) = setup();
+    let action = reconcile::reconcile(&minimal(), &ctx).await.unwrap();
+    assert_eq!(action, Action::requeue(RESYNC));
+
+    let deployments = fake.names(OwnedKind::Deployment);
+    assert_eq!(
+        deployments.len(),
+        8,
+        "every service but loadgen: {deployments:?}"
+    );
+    assert_eq!(
+        fake.names(OwnedKind::StatefulSet),
+        ["shop-postgres", "shop-redis"]
+    );
+    fake.with(|s| {
+        assert!(s.deletes.is_empty());
+        let status = s.status_writes.last().unwrap();
+        assert_eq!(status.phase, Some(Phase::Progressing));
+        assert_eq!(status.observed_generation, Some(1));
+        assert_eq!(status.components.len(), 10);
+        assert_eq!(status.components["catalog"].ready, "0/1");
+        assert_eq!(status.components["catalog"].version, "0.1.0");
+        assert_eq!(s.events.len(), 1);
+        assert_eq!(s.events[0].reason, "Applied");
+    });
+}
+
+#[tokio::test]
+async fn unchanged_second_reconcile_writes_no_status_and_no_event() {
+    let (fake, ctx) = setup();
+    reconcile::reconcile(&minimal(), &ctx).await.unwrap();
+    let (writes, events) = fake.with(|s| (s.status_writes.len(), s.events.len()));
+
+    let stored = with_last_status(minimal(), &fake);
+    reconcile::reconcile(&stored, &ctx).await.unwrap();
+
+    fake.with(|s| {
+        assert_eq!(
+            s.status_writes.len(),
+            writes,
+            "a steady state must not write status"
+        );
+        assert_eq!(s.events.len(), events);
+        assert!(s.deletes.is_empty());
+    });
+}
+
+#[tokio::test]
+async fn status_is_ready_once_every_owned_workload_is_ready() {
+    let (fake, ctx) = setup();
+    reconcile::reconcile(&minimal(), &ctx).await.unwrap();
+    for (kind, name) in workloads(&fake) {
+        fake.set_ready(kind, NS, &name, 1);
+    }
+    reconcile::reconcile(&with_last_status(minimal(), &fake), &ctx)
+        .await
+        .unwrap();
+
+    fake.with(|s| {
+        let status = s.status_writes.last().unwrap();
+        assert_eq!(status.phase, Some(Phase::Ready));
+        assert_eq!(status.ready_components.as_deref(), Some("10/10"));
+        let ready = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .unwrap();
+        assert_eq!(ready.status, "True");
+        assert_eq!(s.events.last().unwrap().reason, "Ready");
+    });
+}
+
+#[tokio::test]
+async fn a_component_short_of_pods_keeps_the_platform_progressing() {
+    let (fake, ctx) = setup();
+    let p = platform(json!({"version": "0.1.0", "services": {"gateway": {"replicas": 2}}}));
+    reconcile::reconcile(&p, &ctx).await.unwrap();
+    for (kind, name) in workloads(&fake) {
+        fake.set_ready(kind, NS, &name, 1);
+    }
+    reconcile::reconcile(&with_last_status(p, &fake), &ctx)
+        .await
+        .unwrap();
+    fake.with(|s| {
+        let status = s.status_writes.last().unwrap();
+        assert_eq!(status.phase, Some(Phase::Progressing));
+        assert_eq!(status.components["gateway"].ready, "1/2");
+        let progressing = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Progressing")
+            .unwrap();
+        assert_eq!(progressing.message, "waiting for gateway");
+    });
+}
+
+#[tokio::test]
+async fn disabling_a_component_deletes_its_objects_and_only_ours() {
+    let (fake, ctx) = setup();
+    reconcile::reconcile(&minimal(), &ctx).await.unwrap();
+    // Same labels, but owned by another platform object (other UID): must survive.
+    fake.insert(
+        OwnedKind::ConfigMap,
+        NS,
+        json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {
+                "name": "someone-elses", "namespace": NS,
+                "labels": {"app.kubernetes.io/instance": "shop", "app.kubernetes.io/managed-by": "storefront-operator"},
+                "ownerReferences": [{"apiVersion": "storefront.dev/v1alpha1", "kind": "EcommercePlatform", "name": "shop", "uid": "uid-OTHER", "controller": true}],
+            },
+        }),
+    );
+
+    let without_web =
+        platform(json!({"version": "0.1.0", "services": {"web": {"enabled": false}}}));
+    reconcile::reconcile(&with_last_status(without_web, &fake), &ctx)
+        .await
+        .unwrap();
+
+    fake.with(|s| {
+        let mut deleted: Vec<_> = s
+            .deletes
+            .iter()
+            .map(|(k, n)| (k.kind(), n.as_str()))
+            .collect();
+        deleted.sort();
+        assert_eq!(
+            deleted,
+            [
+                ("ConfigMap", "shop-web"),
+                ("Deployment", "shop-web"),
+                ("Service", "shop-web"),
+                ("ServiceAccount", "shop-web"),
+            ]
+        );
+    });
+    assert!(
+        fake.get(OwnedKind::ConfigMap, NS, "someone-elses")
+            .is_some()
+    );
+    assert!(fake.get(OwnedKind::Deployment, NS, "shop-web").is_none());
+    let status = fake.with(|s| s.status_writes.last().cloned().unwrap());
+    assert!(!status.components.contains_key("web"));
+}
+
+#[tokio::test]
+async fn generated_secrets_are_reused_across_reconciles() {
+    let (fake, ctx) = setup();
+    fake.insert(
+        OwnedKind::Secret,
+        NS,
+        json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "shop-jwt", "namespace": NS},
+            "data": {"signing-key": "a2VwdC1rZXk="}, // "kept-key"
+        }),
+    );
+    reconcile::reconcile(&minimal(), &ctx).await.unwrap();
+    let jwt = fake.get(OwnedKind::Secret, NS, "shop-jwt").unwrap();
+    assert_eq!(jwt["data"]["signing-key"], "a2VwdC1rZXk=");
+
+    // The database passwords generated in the first pass survive the second.
+    let first = fake.get(OwnedKind::Secret, NS, "shop-postgres").unwrap();
+    reconcile::reconcile(&with_last_status(minimal(), &fake), &ctx)
+        .await
+        .unwrap();
+    let second = fake.get(OwnedKind::Secret, NS, "shop-postgres").unwrap();
+    assert_eq!(first["data"], second["data"]);
+}
+
+#[tokio::test]
+async fn api_conflict_on_apply_fails_sets_degraded_and_backs_off() {
+    for code in [409, 500] {
+        let (fake, ctx) = setup();
+        fake.with(|s| s.fail_apply = Some((OwnedKind::Deployment, ApiError::status(code, "boom"))));
+        let p = minimal();
+        let error = reconcile::reconcile(&p, &ctx).await.unwrap_err();
+        assert!(error.to_string().contains("applying Deployment"), "{error}");
+
+        assert_eq!(
+            reconcile::error_policy(&p, &error, &ctx),
+            Action::requeue(Duration::from_secs(5))
+        );
+        assert_eq!(
+            reconcile::error_policy(&p, &error, &ctx),
+            Action::requeue(Duration::from_secs(10))
+        );
+        fake.with(|s| {
+            let status = s.status_writes.last().unwrap();
+            assert_eq!(status.phase, Some(Phase::Degraded));
+            let degraded = status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "Degraded")
+                .unwrap();
+            assert_eq!(degraded.status, "True");
+            assert!(degraded.message.contains("boom"));
+            assert_eq!(s.events.last().unwrap().type_, EventType::Warning);
+        });
+        assert!(ctx.metrics.encode().contains("kind=\"apply\""));
+    }
+}
+
+#[tokio::test]
+async fn invalid_spec_sets_degraded_warns_and_applies_nothing() {
+    let (fake, ctx) = setup();
+    let p = platform(json!({"version": "0.1.0", "database": {"mode": "External"}}));
+    let action = reconcile::reconcile(&p, &ctx).await.unwrap();
+    assert_eq!(action, Action::requeue(INVALID_RECHECK));
+    fake.with(|s| {
+        assert!(s.applies.is_empty());
+        assert!(s.deletes.is_empty());
+        let status = s.status_writes.last().unwrap();
+        assert_eq!(status.phase, Some(Phase::Degraded));
+        let degraded = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Degraded")
+            .unwrap();
+        assert!(
+            degraded
+                .message
+                .contains("spec.database.secretRef is required")
+        );
+        assert_eq!(s.events.len(), 1);
+        assert_eq!(s.events[0].type_, EventType::Warning);
+        assert_eq!(s.events[0].reason, "InvalidSpec");
+    });
+    // The same invalid spec again: no second write, no second event.
+    reconcile::reconcile(&with_last_status(p, &fake), &ctx)
+        .await
+        .unwrap();
+    fake.with(|s| {
+        assert_eq!(s.status_writes.len(), 1);
+        assert_eq!(s.events.len(), 1);
+    });
+}
+
+#[tokio::test]
+async fn missing_referenced_secret_is_an_invalid_spec() {
+    let (fake, ctx) = setup();
+    let p = platform(
+        json!({"version": "0.1.0", "cache": {"mode": "External", "secretRef": {"name": "redis-conn"}}}),
+    );
+    reconcile::reconcile(&p, &ctx).await.unwrap();
+    fake.with(|s| {
+        assert!(s.applies.is_empty());
+        let message = &s.events[0].note;
+        assert!(message.contains("Secret `redis-conn`"), "{message}");
+    });
+}
+
+#[tokio::test]
+async fn a_kind_we_may_not_list_is_skipped_not_fatal() {
+    let (fake, ctx) = setup();
+    fake.with(|s| s.forbidden_lists.insert(OwnedKind::NetworkPolicy));
+    reconcile::reconcile(&minimal(), &ctx).await.unwrap();
+    fake.with(|s| {
+        assert_eq!(
+            s.status_writes.last().unwrap().phase,
+            Some(Phase::Progressing)
+        )
+    });
+}
+
+#[test]
+fn backoff_doubles_from_five_seconds_up_to_five_minutes() {
+    assert_eq!(backoff(1), Duration::from_secs(5));
+    assert_eq!(backoff(2), Duration::from_secs(10));
+    assert_eq!(backoff(4), Duration::from_secs(40));
+    assert_eq!(backoff(20), Duration::from_secs(300));
+}
