@@ -4,10 +4,11 @@
 //! and the domain value types (money, ids).
 
 pub mod auth;
+pub mod card;
 pub mod client;
-pub mod demo;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod health;

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+pub use redis::RedisError;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 #[derive(Clone)]

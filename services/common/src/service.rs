@@ -30,16 +30,18 @@ where
         }
     };
     let code = match build().await {
-        Ok(built) => match crate::http::serve(built.router, built.addr, crate::shutdown::signal()).await {
-            Ok(()) => {
-                tracing::info!("stopped");
-                ExitCode::SUCCESS
+        Ok(built) => {
+            match crate::http::serve(built.router, built.addr, crate::shutdown::signal()).await {
+                Ok(()) => {
+                    tracing::info!("stopped");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, addr = %built.addr, "serving failed");
+                    ExitCode::FAILURE
+                }
             }
-            Err(e) => {
-                tracing::error!(error = %e, addr = %built.addr, "serving failed");
-                ExitCode::FAILURE
-            }
-        },
+        }
         Err(e) => {
             tracing::error!(error = %e, "start-up failed");
             ExitCode::FAILURE
@@ -55,7 +57,8 @@ pub async fn spawn_local(router: Router) -> std::io::Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
-        if let Err(e) = crate::http::serve_listener(router, listener, std::future::pending()).await {
+        if let Err(e) = crate::http::serve_listener(router, listener, std::future::pending()).await
+        {
             tracing::error!(error = %e, "test server stopped");
         }
     });
