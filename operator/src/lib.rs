@@ -7,4 +7,5 @@ pub mod build;
 pub mod controller;
 pub mod crd;
 pub mod render;
+pub mod server;
 pub mod yaml;

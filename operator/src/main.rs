@@ -1,12 +1,16 @@
 //! Command line entry: `crd` prints the CRD, `render` prints a platform's objects offline,
 //! `run` starts the controller.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use storefront_operator::build::secrets::RandomSecrets;
+use storefront_operator::controller::leader::LeaseConfig;
+use storefront_operator::controller::run::{RunOptions, run};
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +33,28 @@ enum Command {
         #[arg(long, short)]
         file: PathBuf,
     },
+    /// Run the controller (needs a cluster: in-cluster config or KUBECONFIG).
+    Run {
+        /// Address of /metrics, /healthz and /readyz.
+        #[arg(
+            long,
+            default_value = "0.0.0.0:8080",
+            env = "STOREFRONT_OPERATOR_LISTEN"
+        )]
+        listen: SocketAddr,
+        /// Name of the leader-election Lease.
+        #[arg(long, default_value = "storefront-operator")]
+        lease_name: String,
+        /// Namespace of the Lease (the operator's own namespace).
+        #[arg(long, env = "POD_NAMESPACE", default_value = "storefront-system")]
+        lease_namespace: String,
+        /// This replica's identity in the Lease and in Events.
+        #[arg(long, env = "POD_NAME")]
+        identity: Option<String>,
+        /// Seconds a Lease holds without renewal.
+        #[arg(long, default_value_t = 15)]
+        lease_seconds: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,6 +71,39 @@ fn main() -> anyhow::Result<()> {
             let out = storefront_operator::render::render_yaml(&yaml, &mut RandomSecrets)
                 .with_context(|| format!("rendering {}", file.display()))?;
             print!("{out}");
+        }
+        Command::Run {
+            listen,
+            lease_name,
+            lease_namespace,
+            identity,
+            lease_seconds,
+        } => {
+            tracing_subscriber::fmt()
+                .json()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "info,kube=warn".into()),
+                )
+                .init();
+            let identity = identity.unwrap_or_else(|| {
+                std::env::var("HOSTNAME").unwrap_or_else(|_| "storefront-operator".into())
+            });
+            let options = RunOptions {
+                listen,
+                lease: LeaseConfig {
+                    name: lease_name,
+                    namespace: lease_namespace,
+                    identity,
+                    duration: Duration::from_secs(lease_seconds),
+                    renew_every: Duration::from_secs((lease_seconds / 3).max(1)),
+                },
+            };
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?
+                .block_on(run(options))?;
         }
     }
     Ok(())

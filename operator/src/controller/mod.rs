@@ -9,8 +9,11 @@
 pub mod api;
 #[cfg(test)]
 mod fake;
+pub mod kube_api;
+pub mod leader;
 pub mod metrics;
 pub mod reconcile;
+pub mod run;
 pub mod status;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,138 @@
+//! The real `ClusterApi`: server-side apply, label-selected lists, deletes, status patches and
+//! Events through a `kube::Client`.
+//!
+//! Applies use one field manager (`storefront-operator`) with `force`, so the operator wins
+//! conflicts over the fields it sets and leaves every other field alone. Applying an unchanged
+//! object is a no-op on the API server (no new resourceVersion, no watch event), so the
+//! every-pass apply does not retrigger the controller; that is the API server's documented
+//! behaviour, not something these tests can show without one.
+
+use async_trait::async_trait;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
+};
+use kube::runtime::events::{Event, EventType as KubeEventType, Recorder, Reporter};
+use kube::{Client, Resource};
+use serde_json::json;
+
+use super::api::{ApiError, ClusterApi, EventType, PlatformEvent};
+use crate::build::labels::MANAGER;
+use crate::build::{DesiredObject, OwnedKind};
+use crate::crd::{EcommercePlatform, PlatformStatus};
+
+/// `ClusterApi` over a live cluster.
+pub struct KubeApi {
+    client: Client,
+    recorder: Recorder,
+}
+
+impl KubeApi {
+    /// `instance` names this operator replica in Events (its pod name).
+    pub fn new(client: Client, instance: Option<String>) -> Self {
+        let reporter = Reporter {
+            controller: MANAGER.to_owned(),
+            instance,
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+        }
+    }
+
+    fn dynamic(&self, kind: OwnedKind, namespace: &str) -> Api<DynamicObject> {
+        let (group, version, kind, plural) = kind.gvk();
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let resource = ApiResource::from_gvk_with_plural(&gvk, plural);
+        Api::namespaced_with(self.client.clone(), namespace, &resource)
+    }
+}
+
+fn apply_params() -> PatchParams {
+    PatchParams::apply(MANAGER).force()
+}
+
+#[async_trait]
+impl ClusterApi for KubeApi {
+    async fn get_secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, ApiError> {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        Ok(api.get_opt(name).await?)
+    }
+
+    async fn apply(&self, object: &DesiredObject) -> Result<(), ApiError> {
+        let namespace = object.meta().namespace.as_deref().unwrap_or("default");
+        self.dynamic(object.kind(), namespace)
+            .patch(
+                object.name(),
+                &apply_params(),
+                &Patch::Apply(object.to_json()),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn list_owned(
+        &self,
+        kind: OwnedKind,
+        namespace: &str,
+        selector: &str,
+    ) -> Result<Vec<DynamicObject>, ApiError> {
+        let list = self
+            .dynamic(kind, namespace)
+            .list(&ListParams::default().labels(selector))
+            .await?;
+        Ok(list.items)
+    }
+
+    async fn delete(&self, kind: OwnedKind, namespace: &str, name: &str) -> Result<(), ApiError> {
+        match self
+            .dynamic(kind, namespace)
+            .delete(name, &DeleteParams::background())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn patch_status(
+        &self,
+        platform: &EcommercePlatform,
+        status: &PlatformStatus,
+    ) -> Result<(), ApiError> {
+        let namespace = platform.metadata.namespace.as_deref().unwrap_or("default");
+        let name = platform.metadata.name.as_deref().unwrap_or_default();
+        let api: Api<EcommercePlatform> = Api::namespaced(self.client.clone(), namespace);
+        let patch = json!({
+            "apiVersion": EcommercePlatform::api_version(&()),
+            "kind": EcommercePlatform::kind(&()),
+            "status": status,
+        });
+        api.patch_status(name, &apply_params(), &Patch::Apply(patch))
+            .await?;
+        Ok(())
+    }
+
+    async fn publish_event(
+        &self,
+        platform: &EcommercePlatform,
+        event: &PlatformEvent,
+    ) -> Result<(), ApiError> {
+        let event = Event {
+            type_: match event.type_ {
+                EventType::Normal => KubeEventType::Normal,
+                EventType::Warning => KubeEventType::Warning,
+            },
+            reason: event.reason.clone(),
+            // The Events API caps the note at 1 kB.
+            note: Some(event.note.chars().take(1000).collect()),
+            action: event.action.clone(),
+            secondary: None,
+        };
+        self.recorder
+            .publish(&event, &platform.object_ref(&()))
+            .await?;
+        Ok(())
+    }
+}

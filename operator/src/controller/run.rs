@@ -1,0 +1,213 @@
+//! `storefront-operator run`: connect, serve health and metrics, win the Lease, run the
+//! controller until SIGTERM (or lost leadership), then stop gracefully and release the Lease.
+//!
+//! Watches: the primary through `DeserializeGuard` (an object that does not decode is logged and
+//! skipped instead of breaking the stream), filtered by `predicates::generation` so status
+//! writes do not trigger reconciles; every owned kind, limited to objects labelled
+//! `app.kubernetes.io/managed-by=storefront-operator`. All watches retry with default backoff.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
+use kube::{Api, Client};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::Metrics;
+use super::kube_api::KubeApi;
+use super::leader::{Elector, LeaseConfig};
+use super::reconcile::{self, Context, ReconcileError};
+use crate::build::labels::{MANAGED_BY, MANAGER};
+use crate::crd::EcommercePlatform;
+use crate::server::{self, Health};
+
+/// Settings of `run`.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub listen: SocketAddr,
+    pub lease: LeaseConfig,
+}
+
+/// Why `run` stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot reach the Kubernetes API (in-cluster config or KUBECONFIG): {0}")]
+    Connect(kube::Error),
+    #[error("health server: {0}")]
+    Server(std::io::Error),
+    #[error("lost leadership; exiting so a fresh process can compete again")]
+    LostLeadership,
+}
+
+/// Run until SIGTERM/Ctrl-C.
+pub async fn run(options: RunOptions) -> Result<(), RunError> {
+    let client = Client::try_default().await.map_err(RunError::Connect)?;
+    let metrics = Metrics::new();
+    let ready = Arc::new(AtomicBool::new(false));
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let signal_tx = stop_tx.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        info!("shutdown signal received");
+        let _ = signal_tx.send(true);
+    });
+    let health = Health {
+        metrics: metrics.clone(),
+        ready: ready.clone(),
+    };
+    let server = tokio::spawn(server::serve(options.listen, health, stop_rx.clone()));
+    ready.store(true, Ordering::Relaxed);
+
+    let elector = Arc::new(Elector::new(client.clone(), options.lease.clone()));
+    let mut stopping = stop_rx.clone();
+    tokio::select! {
+        () = elector.acquire() => {}
+        _ = stopping.wait_for(|s| *s) => {
+            let _ = server.await;
+            return Ok(());
+        }
+    }
+
+    let lost = Arc::new(AtomicBool::new(false));
+    let keeper = {
+        let elector = elector.clone();
+        let lost = lost.clone();
+        let stop_tx = stop_tx.clone();
+        tokio::spawn(async move {
+            elector.keep().await;
+            lost.store(true, Ordering::Relaxed);
+            let _ = stop_tx.send(true);
+        })
+    };
+
+    let api = Arc::new(KubeApi::new(
+        client.clone(),
+        Some(options.lease.identity.clone()),
+    ));
+    let ctx = Arc::new(Context::new(api, metrics));
+    let mut shutdown = stop_rx.clone();
+    run_controller(client, ctx, async move {
+        let _ = shutdown.wait_for(|s| *s).await;
+    })
+    .await;
+
+    ready.store(false, Ordering::Relaxed);
+    keeper.abort();
+    elector.release().await;
+    match server.await {
+        Ok(Err(error)) => return Err(RunError::Server(error)),
+        Err(error) => warn!(%error, "health server task ended abnormally"),
+        Ok(Ok(())) => {}
+    }
+    if lost.load(Ordering::Relaxed) {
+        return Err(RunError::LostLeadership);
+    }
+    info!("stopped");
+    Ok(())
+}
+
+async fn run_controller(
+    client: Client,
+    ctx: Arc<Context>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let platforms: Api<DeserializeGuard<EcommercePlatform>> = Api::all(client.clone());
+    let (reader, writer) = reflector::store();
+    let primary = watcher(platforms, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(predicates::generation, Default::default());
+    let owned = watcher::Config::default().labels(&format!("{MANAGED_BY}={MANAGER}"));
+    Controller::for_stream(primary, reader)
+        .owns(Api::<Deployment>::all(client.clone()), owned.clone())
+        .owns(Api::<StatefulSet>::all(client.clone()), owned.clone())
+        .owns(Api::<Service>::all(client.clone()), owned.clone())
+        .owns(Api::<ServiceAccount>::all(client.clone()), owned.clone())
+        .owns(Api::<ConfigMap>::all(client.clone()), owned.clone())
+        .owns(Api::<Secret>::all(client.clone()), owned.clone())
+        .owns(
+            Api::<HorizontalPodAutoscaler>::all(client.clone()),
+            owned.clone(),
+        )
+        .owns(
+            Api::<PodDisruptionBudget>::all(client.clone()),
+            owned.clone(),
+        )
+        .owns(Api::<NetworkPolicy>::all(client), owned)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile_guarded, error_policy_guarded, ctx)
+        .for_each(|result| async move {
+            // Errors are already logged and requeued by the error policy; this keeps the
+            // stream alive whatever a single object does.
+            if let Err(error) = result {
+                tracing::debug!(%error, "controller event");
+            }
+        })
+        .await;
+}
+
+async fn reconcile_guarded(
+    object: Arc<DeserializeGuard<EcommercePlatform>>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    match &object.0 {
+        Ok(platform) => reconcile::reconcile(platform, &ctx).await,
+        Err(invalid) => {
+            warn!(
+                name = ?invalid.metadata.name,
+                namespace = ?invalid.metadata.namespace,
+                error = %invalid.error,
+                "EcommercePlatform does not decode; skipping it until it changes"
+            );
+            ctx.metrics.undecodable();
+            Ok(Action::await_change())
+        }
+    }
+}
+
+fn error_policy_guarded(
+    object: Arc<DeserializeGuard<EcommercePlatform>>,
+    error: &ReconcileError,
+    ctx: Arc<Context>,
+) -> Action {
+    match &object.0 {
+        Ok(platform) => reconcile::error_policy(platform, error, &ctx),
+        Err(_) => Action::requeue(Duration::from_secs(300)),
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(error) => {
+                warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the operator");
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
