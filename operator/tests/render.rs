@@ -1,0 +1,515 @@
+//! Rendered output of representative specs, pinned by golden files in `tests/snapshots/`
+//! (review their diffs like code; regenerate with `UPDATE_SNAPSHOTS=1 cargo test -p
+//! storefront-operator --test render`), plus invariants every rendered object must hold.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+use storefront_operator::build::secrets::CountingSecrets;
+use storefront_operator::build::{self, ClusterInputs, DesiredObject, ValidationError};
+use storefront_operator::crd::EcommercePlatform;
+use storefront_operator::render;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn snapshot(name: &str, actual: &str) {
+    let path = root().join("tests/snapshots").join(format!("{name}.yaml"));
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    if expected != actual {
+        let line = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| expected.lines().count().min(actual.lines().count()));
+        panic!(
+            "snapshot {} differs from the rendered output at line {}:\n  expected: {:?}\n  actual:   {:?}\n\
+             If the change is intended, run `UPDATE_SNAPSHOTS=1 cargo test -p storefront-operator --test render` \
+             and review the diff.",
+            path.display(),
+            line + 1,
+            expected.lines().nth(line),
+            actual.lines().nth(line),
+        );
+    }
+}
+
+fn platform(spec: Value) -> EcommercePlatform {
+    serde_json::from_value(json!({
+        "apiVersion": "storefront.dev/v1alpha1",
+        "kind": "EcommercePlatform",
+        "metadata": {"name": "shop", "namespace": "shop", "uid": "0b7c2a4e-1111-4222-8333-944445555666"},
+        "spec": spec,
+    }))
+    .unwrap()
+}
+
+fn render(p: &EcommercePlatform) -> Vec<DesiredObject> {
+    render::render_platform(p, &mut CountingSecrets::default()).unwrap()
+}
+
+fn render_file(file: &str) -> String {
+    let yaml = std::fs::read_to_string(root().join("../manifests").join(file)).unwrap();
+    render::render_yaml(&yaml, &mut CountingSecrets::default()).unwrap()
+}
+
+fn example_files() -> Vec<PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(root().join("../manifests"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn minimal_platform_snapshot() {
+    snapshot("minimal", &render_file("minimal.yaml"));
+}
+
+#[test]
+fn full_platform_snapshot() {
+    snapshot("platform", &render_file("platform.yaml"));
+}
+
+#[test]
+fn external_database_snapshot() {
+    snapshot("external-db", &render_file("external-db.yaml"));
+}
+
+#[test]
+fn disabled_components_snapshot() {
+    let p = platform(json!({
+        "version": "1.0.0",
+        "services": {
+            "web": {"enabled": false},
+            "cart": {"enabled": false},
+            "payments": {"enabled": false},
+            "catalog": {"replicas": 3, "image": "registry.example.com/catalog@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
+        },
+        "demoData": false,
+        "database": {"storage": "10Gi", "storageClassName": "fast"},
+    }));
+    let objects = render(&p);
+    snapshot("disabled-components", &build::to_yaml_stream(&objects));
+    let names: Vec<_> = objects
+        .iter()
+        .filter(|o| matches!(o, DesiredObject::Deployment(_)))
+        .map(DesiredObject::name)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "shop-catalog",
+            "shop-gateway",
+            "shop-inventory",
+            "shop-orders",
+            "shop-users"
+        ]
+    );
+}
+
+#[test]
+fn every_example_parses_and_renders() {
+    let files = example_files();
+    assert!(files.len() >= 3, "{files:?}");
+    for file in files {
+        let yaml = std::fs::read_to_string(&file).unwrap();
+        let platforms = render::parse_platforms(&yaml).unwrap();
+        if platforms.is_empty() {
+            continue;
+        }
+        let out = render::render_yaml(&yaml, &mut CountingSecrets::default())
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        assert!(out.contains("kind: Deployment"), "{}", file.display());
+    }
+}
+
+#[test]
+fn rendering_is_deterministic() {
+    assert_eq!(render_file("platform.yaml"), render_file("platform.yaml"));
+}
+
+#[test]
+fn every_object_is_labelled_and_owned_by_the_platform() {
+    for p in [
+        platform(json!({"version": "0.1.0"})),
+        platform(
+            json!({"version": "0.1.0", "services": {"loadgen": {"enabled": true}, "gateway": {"autoscaling": {"maxReplicas": 3}}}}),
+        ),
+    ] {
+        for object in render(&p) {
+            let meta = object.meta();
+            let labels = meta.labels.clone().unwrap();
+            for key in [
+                "name",
+                "instance",
+                "component",
+                "part-of",
+                "managed-by",
+                "version",
+            ] {
+                assert!(
+                    labels.contains_key(&format!("app.kubernetes.io/{key}")),
+                    "{} {} lacks app.kubernetes.io/{key}",
+                    object.kind().kind(),
+                    object.name()
+                );
+            }
+            assert_eq!(labels["app.kubernetes.io/part-of"], "storefront");
+            assert_eq!(
+                labels["app.kubernetes.io/managed-by"],
+                "storefront-operator"
+            );
+            let owners = meta.owner_references.clone().unwrap();
+            assert_eq!(owners.len(), 1);
+            assert_eq!(owners[0].uid, "0b7c2a4e-1111-4222-8333-944445555666");
+            assert_eq!(owners[0].controller, Some(true));
+        }
+    }
+}
+
+#[test]
+fn every_container_runs_restricted_with_a_writable_tmp() {
+    let objects = render(&platform(
+        json!({"version": "0.1.0", "services": {"loadgen": {"enabled": true}}}),
+    ));
+    let mut pods = 0;
+    for object in &objects {
+        let template = match object {
+            DesiredObject::Deployment(d) => d.spec.as_ref().unwrap().template.clone(),
+            DesiredObject::StatefulSet(s) => s.spec.as_ref().unwrap().template.clone(),
+            _ => continue,
+        };
+        pods += 1;
+        let spec = template.spec.unwrap();
+        let pod = spec.security_context.unwrap();
+        assert_eq!(pod.run_as_non_root, Some(true));
+        assert_eq!(pod.seccomp_profile.unwrap().type_, "RuntimeDefault");
+        assert_eq!(spec.automount_service_account_token, Some(false));
+        for c in spec.containers {
+            let sc = c.security_context.unwrap();
+            assert_eq!(sc.read_only_root_filesystem, Some(true), "{}", c.name);
+            assert_eq!(sc.allow_privilege_escalation, Some(false));
+            assert_eq!(sc.capabilities.unwrap().drop.unwrap(), ["ALL"]);
+            assert!(
+                c.volume_mounts
+                    .unwrap()
+                    .iter()
+                    .any(|m| m.mount_path == "/tmp")
+            );
+        }
+    }
+    assert_eq!(pods, 11);
+}
+
+#[test]
+fn service_deployments_probe_healthz_and_readyz_on_the_named_http_port() {
+    for object in render(&platform(json!({"version": "0.1.0"}))) {
+        let DesiredObject::Deployment(d) = object else {
+            continue;
+        };
+        let c = &d.spec.unwrap().template.spec.unwrap().containers[0];
+        assert_eq!(c.ports.as_ref().unwrap()[0].name.as_deref(), Some("http"));
+        assert_eq!(c.ports.as_ref().unwrap()[0].container_port, 8080);
+        let live = c
+            .liveness_probe
+            .as_ref()
+            .unwrap()
+            .http_get
+            .as_ref()
+            .unwrap();
+        let ready = c
+            .readiness_probe
+            .as_ref()
+            .unwrap()
+            .http_get
+            .as_ref()
+            .unwrap();
+        assert_eq!(live.path.as_deref(), Some("/healthz"));
+        assert_eq!(ready.path.as_deref(), Some("/readyz"));
+    }
+}
+
+fn config_map(objects: &[DesiredObject], name: &str) -> BTreeMap<String, String> {
+    objects
+        .iter()
+        .find_map(|o| match o {
+            DesiredObject::ConfigMap(c) if o.name() == name => c.data.clone(),
+            _ => None,
+        })
+        .unwrap()
+}
+
+fn secret_env(objects: &[DesiredObject], deployment: &str) -> BTreeMap<String, (String, String)> {
+    objects
+        .iter()
+        .find_map(|o| match o {
+            DesiredObject::Deployment(d) if o.name() == deployment => Some(d.clone()),
+            _ => None,
+        })
+        .unwrap()
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
+        .containers[0]
+        .env
+        .clone()
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            let r = e.value_from.unwrap().secret_key_ref.unwrap();
+            (e.name, (r.name, r.key))
+        })
+        .collect()
+}
+
+#[test]
+fn services_get_the_environment_contract() {
+    let objects = render(&platform(json!({"version": "0.1.0"})));
+    let users = config_map(&objects, "shop-users");
+    assert_eq!(users["STOREFRONT_HTTP_ADDR"], "0.0.0.0:8080");
+    assert_eq!(users["OTEL_SERVICE_NAME"], "users");
+    assert_eq!(users["RUST_LOG"], "info");
+    assert_eq!(users["REDIS_URL"], "redis://shop-redis:6379");
+    assert_eq!(users["CATALOG_URL"], "http://shop-catalog:8080");
+    assert_eq!(users["GATEWAY_URL"], "http://shop-gateway:8080");
+    assert!(!users.contains_key("STOREFRONT_SEED_DEMO"));
+    let env = secret_env(&objects, "shop-users");
+    assert_eq!(
+        env["STOREFRONT_JWT_SECRET"],
+        ("shop-jwt".into(), "signing-key".into())
+    );
+    assert_eq!(
+        env["DATABASE_URL"],
+        ("shop-postgres".into(), "users-database-url".into())
+    );
+    assert_eq!(
+        env["STOREFRONT_ADMIN_EMAIL"],
+        ("shop-admin".into(), "email".into())
+    );
+    assert_eq!(
+        env["STOREFRONT_ADMIN_PASSWORD"],
+        ("shop-admin".into(), "password".into())
+    );
+
+    assert_eq!(
+        config_map(&objects, "shop-catalog")["STOREFRONT_SEED_DEMO"],
+        "true"
+    );
+    assert_eq!(
+        config_map(&objects, "shop-inventory")["STOREFRONT_SEED_DEMO"],
+        "true"
+    );
+    let cart = secret_env(&objects, "shop-cart");
+    assert!(
+        !cart.contains_key("DATABASE_URL"),
+        "cart keeps its data in Redis only"
+    );
+    assert!(!config_map(&objects, "shop-web").contains_key("REDIS_URL"));
+}
+
+#[test]
+fn each_database_service_gets_its_own_database_url() {
+    let objects = render(&platform(json!({"version": "0.1.0"})));
+    let DesiredObject::Secret(secret) = objects
+        .iter()
+        .find(|o| o.name() == "shop-postgres")
+        .unwrap()
+    else {
+        panic!("shop-postgres is not a Secret")
+    };
+    let data = secret.data.clone().unwrap();
+    for service in ["users", "catalog", "inventory", "payments", "orders"] {
+        let url = String::from_utf8(data[&format!("{service}-database-url")].0.clone()).unwrap();
+        let password = String::from_utf8(data[&format!("{service}-password")].0.clone()).unwrap();
+        assert_eq!(
+            url,
+            format!("postgres://{service}:{password}@shop-postgres:5432/{service}")
+        );
+    }
+}
+
+#[test]
+fn existing_generated_secret_data_is_reused_verbatim() {
+    let p = platform(json!({"version": "0.1.0"}));
+    let kept = BTreeMap::from([("signing-key".to_owned(), "the-old-key".to_owned())]);
+    let db = BTreeMap::from([
+        ("postgres-password".to_owned(), "old-root".to_owned()),
+        ("users-password".to_owned(), "old-users".to_owned()),
+    ]);
+    let inputs = ClusterInputs {
+        referenced: Some(BTreeMap::new()),
+        generated: BTreeMap::from([
+            ("shop-jwt".to_owned(), kept),
+            ("shop-postgres".to_owned(), db),
+        ]),
+    };
+    let validated = build::validate(&p, &inputs, &mut CountingSecrets::default()).unwrap();
+    assert_eq!(validated.jwt.data["signing-key"], "the-old-key");
+    let objects = build::build(&validated);
+    let DesiredObject::Secret(secret) = objects
+        .iter()
+        .find(|o| o.name() == "shop-postgres")
+        .unwrap()
+    else {
+        panic!()
+    };
+    let data = secret.data.clone().unwrap();
+    assert_eq!(data["postgres-password"].0, b"old-root");
+    assert_eq!(data["users-password"].0, b"old-users");
+    assert!(
+        String::from_utf8(data["users-database-url"].0.clone())
+            .unwrap()
+            .contains(":old-users@")
+    );
+    // Keys that were missing are filled, the rest untouched.
+    assert!(
+        String::from_utf8(data["orders-password"].0.clone())
+            .unwrap()
+            .starts_with("generated-")
+    );
+}
+
+#[test]
+fn retained_database_keeps_its_volume_and_redis_does_not() {
+    let objects = render(&platform(
+        json!({"version": "0.1.0", "database": {"retainOnDelete": true}}),
+    ));
+    let policy = |name: &str| {
+        objects
+            .iter()
+            .find_map(|o| match o {
+                DesiredObject::StatefulSet(s) if o.name() == name => s.spec.clone(),
+                _ => None,
+            })
+            .unwrap()
+            .persistent_volume_claim_retention_policy
+            .unwrap()
+            .when_deleted
+            .unwrap()
+    };
+    assert_eq!(policy("shop-postgres"), "Retain");
+    assert_eq!(policy("shop-redis"), "Delete");
+}
+
+#[test]
+fn autoscaled_service_has_hpa_and_pdb_and_no_fixed_replicas() {
+    let objects = render(&platform(
+        json!({"version": "0.1.0", "services": {"gateway": {"autoscaling": {"minReplicas": 2, "maxReplicas": 5}}}}),
+    ));
+    let kinds: Vec<_> = objects
+        .iter()
+        .filter(|o| o.name() == "shop-gateway")
+        .map(|o| o.kind().kind())
+        .collect();
+    assert!(
+        kinds.contains(&"HorizontalPodAutoscaler") && kinds.contains(&"PodDisruptionBudget"),
+        "{kinds:?}"
+    );
+    let DesiredObject::Deployment(d) = objects
+        .iter()
+        .find(|o| o.name() == "shop-gateway" && o.kind().kind() == "Deployment")
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        d.spec.as_ref().unwrap().replicas,
+        None,
+        "the HPA owns the replica count"
+    );
+    // A single-replica service gets no PDB (it would block node drains).
+    assert!(
+        !objects
+            .iter()
+            .any(|o| o.name() == "shop-web" && o.kind().kind() == "PodDisruptionBudget")
+    );
+}
+
+fn invalid(spec: Value) -> ValidationError {
+    build::validate(
+        &platform(spec),
+        &ClusterInputs::offline(),
+        &mut CountingSecrets::default(),
+    )
+    .unwrap_err()
+}
+
+#[test]
+fn validation_errors_say_what_to_fix() {
+    let cases = [
+        (
+            json!({"version": "0.1.0", "services": {"catalog": {"image": "ghcr.io/Acme/catalog:1"}}}),
+            "spec.services.catalog: image repository",
+        ),
+        (json!({"version": "bad tag!"}), "spec.version"),
+        (
+            json!({"version": "0.1.0", "database": {"mode": "External"}}),
+            "spec.database.secretRef is required",
+        ),
+        (
+            json!({"version": "0.1.0", "database": {"mode": "External", "secretRef": {"name": "x"}, "storage": "1Gi"}}),
+            "spec.database.storage applies only to mode Managed",
+        ),
+        (
+            json!({"version": "0.1.0", "services": {"users": {"env": {"DATABASE_URL": "x"}}}}),
+            "spec.services.users.env.DATABASE_URL: the operator sets this variable",
+        ),
+        (
+            json!({"version": "0.1.0", "services": {"users": {"env": {"1BAD": "x"}}}}),
+            "not a valid variable name",
+        ),
+        (
+            json!({"version": "0.1.0", "services": {"cart": {"replicas": 2, "autoscaling": {"maxReplicas": 3}}}}),
+            "either replicas or autoscaling",
+        ),
+        (
+            json!({"version": "0.1.0", "services": {"cart": {"rollout": {"strategy": "Canary", "steps": [50, 20]}}}}),
+            "strictly increasing",
+        ),
+        (
+            json!({"version": "0.1.0", "services": {"cart": {"rollout": {"interval": "1d"}}}}),
+            "spec.services.cart.rollout.interval",
+        ),
+        (
+            json!({"version": "0.1.0", "tracing": {"jaeger": {"mode": "External"}}}),
+            "spec.tracing.jaeger.endpoint is required",
+        ),
+    ];
+    for (spec, expected) in cases {
+        let message = invalid(spec.clone()).to_string();
+        assert!(
+            message.contains(expected),
+            "{spec}: got `{message}`, wanted `{expected}`"
+        );
+    }
+}
+
+#[test]
+fn a_referenced_secret_must_exist_and_hold_its_keys() {
+    let p = platform(
+        json!({"version": "0.1.0", "cache": {"mode": "External", "secretRef": {"name": "redis-conn"}}}),
+    );
+    let mut inputs = ClusterInputs {
+        referenced: Some(BTreeMap::from([("redis-conn".to_owned(), None)])),
+        ..ClusterInputs::default()
+    };
+    let error = build::validate(&p, &inputs, &mut CountingSecrets::default()).unwrap_err();
+    assert!(error.to_string().contains("does not exist"), "{error}");
+    inputs.referenced = Some(BTreeMap::from([(
+        "redis-conn".to_owned(),
+        Some(["host".to_owned()].into()),
+    )]));
+    let error = build::validate(&p, &inputs, &mut CountingSecrets::default()).unwrap_err();
+    assert!(error.to_string().contains("has no key `url`"), "{error}");
+}
