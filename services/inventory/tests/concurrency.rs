@@ -72,3 +72,32 @@ async fn overlapping_multi_item_reservations_in_any_order_neither_deadlock_nor_o
     // 40 requests x 3 units = 120 wanted of 80 on the shelf: some must have been refused.
     assert!(outcomes.iter().any(|(s, _)| *s == 409));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_commits_and_releases_apply_exactly_one_transition() {
+    let app = start().await;
+    let product = app.product(10).await;
+    let id = Uuid::new_v4();
+    assert_eq!(app.reserve(id, &[(product, 3)]).await.status(), 201);
+
+    let racers = (0..20).map(|i| {
+        let app = &app;
+        let action = if i % 2 == 0 { "commit" } else { "release" };
+        async move { (action, app.act(id, action).await.status().as_u16()) }
+    });
+    let outcomes = join_all(racers).await;
+    let ok = |action: &str| {
+        outcomes
+            .iter()
+            .filter(|(a, s)| *a == action && *s == 200)
+            .count()
+    };
+    let (commits, releases) = (ok("commit"), ok("release"));
+    assert!(
+        (commits, releases) == (10, 0) || (commits, releases) == (0, 10),
+        "one side must win everything: {outcomes:?}"
+    );
+    assert!(outcomes.iter().all(|(_, s)| *s == 200 || *s == 409));
+    let expected = if commits == 10 { (7, 0) } else { (10, 0) };
+    assert_eq!(app.levels(product).await, expected);
+}
