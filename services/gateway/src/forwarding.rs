@@ -1,0 +1,211 @@
+//! Which headers cross the gateway. Towards the backend: end-to-end headers only, the caller's
+//! identity (`x-user-id`, `x-user-role`) set by the gateway alone, `x-forwarded-for`/`-proto`
+//! from what the gateway itself saw unless the deployment says a trusted proxy sits in front.
+//! Back to the client: the backend's headers minus hop-by-hop ones.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+
+pub const USER_ID: &str = "x-user-id";
+pub const USER_ROLE: &str = "x-user-role";
+const FORWARDED_FOR: &str = "x-forwarded-for";
+const FORWARDED_PROTO: &str = "x-forwarded-proto";
+
+/// Headers meaningful for one connection only (RFC 9110 §7.6.1), never forwarded.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Set by the gateway or by the HTTP client itself; a client's copy must not get through.
+const REPLACED: [&str; 10] = [
+    "host",
+    "content-length",
+    USER_ID,
+    USER_ROLE,
+    FORWARDED_FOR,
+    FORWARDED_PROTO,
+    "x-forwarded-host",
+    "forwarded",
+    // The shared client sets these from the gateway's own span and request id.
+    "traceparent",
+    "tracestate",
+];
+
+/// The caller as the gateway established it from a valid token.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub user_id: String,
+    pub role: &'static str,
+}
+
+/// The client's address: the socket peer, or the first `x-forwarded-for` hop when `trust`.
+pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trust: bool) -> IpAddr {
+    if trust
+        && let Some(first) = headers
+            .get(FORWARDED_FOR)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse::<IpAddr>().ok())
+    {
+        return first;
+    }
+    peer.ip()
+}
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in listed {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// The headers the backend receives.
+pub fn towards_backend(
+    incoming: &HeaderMap,
+    peer: SocketAddr,
+    trust_forwarded: bool,
+    identity: Option<&Identity>,
+) -> HeaderMap {
+    let mut headers = incoming.clone();
+    strip_hop_by_hop(&mut headers);
+    // The shared client sends the current request id (the one the stack accepted or made).
+    headers.remove(storefront_common::http::REQUEST_ID);
+    let chain = incoming
+        .get(FORWARDED_FOR)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let proto = incoming
+        .get(FORWARDED_PROTO)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    for name in REPLACED {
+        headers.remove(name);
+    }
+    let peer_ip = peer.ip().to_string();
+    let forwarded_for = match chain {
+        Some(chain) if trust_forwarded => format!("{chain}, {peer_ip}"),
+        _ => peer_ip,
+    };
+    let proto = proto
+        .filter(|p| trust_forwarded && (p == "http" || p == "https"))
+        .unwrap_or_else(|| "http".to_string());
+    insert(&mut headers, FORWARDED_FOR, &forwarded_for);
+    insert(&mut headers, FORWARDED_PROTO, &proto);
+    if let Some(identity) = identity {
+        insert(&mut headers, USER_ID, &identity.user_id);
+        insert(&mut headers, USER_ROLE, identity.role);
+    }
+    headers
+}
+
+/// The headers the client receives from the backend's answer.
+pub fn towards_client(from_backend: &HeaderMap) -> HeaderMap {
+    let mut headers = from_backend.clone();
+    strip_hop_by_hop(&mut headers);
+    // Recomputed for the buffered body, and the stack echoes the request id itself.
+    headers.remove(header::CONTENT_LENGTH);
+    headers.remove(storefront_common::http::REQUEST_ID);
+    headers
+}
+
+fn insert(headers: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(name, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (k, v) in pairs {
+            headers.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        headers
+    }
+
+    const PEER: &str = "10.0.0.7:5555";
+
+    #[test]
+    fn client_identity_headers_are_replaced_by_the_gateways() {
+        let incoming = map(&[(USER_ID, "forged"), (USER_ROLE, "admin")]);
+        let anonymous = towards_backend(&incoming, PEER.parse().unwrap(), false, None);
+        assert!(anonymous.get(USER_ID).is_none());
+        assert!(anonymous.get(USER_ROLE).is_none());
+        let identity = Identity {
+            user_id: "u1".into(),
+            role: "customer",
+        };
+        let known = towards_backend(&incoming, PEER.parse().unwrap(), false, Some(&identity));
+        assert_eq!(known.get_all(USER_ID).iter().count(), 1);
+        assert_eq!(known[USER_ID], "u1");
+        assert_eq!(known[USER_ROLE], "customer");
+    }
+
+    #[test]
+    fn hop_by_hop_and_connection_listed_headers_are_dropped() {
+        let incoming = map(&[
+            ("connection", "keep-alive, x-secret"),
+            ("x-secret", "1"),
+            ("te", "trailers"),
+            ("authorization", "Bearer t"),
+            ("accept", "application/json"),
+        ]);
+        let out = towards_backend(&incoming, PEER.parse().unwrap(), false, None);
+        assert!(out.get("connection").is_none());
+        assert!(out.get("x-secret").is_none());
+        assert!(out.get("te").is_none());
+        assert_eq!(out["authorization"], "Bearer t");
+        assert_eq!(out["accept"], "application/json");
+    }
+
+    #[test]
+    fn forwarded_for_is_the_peer_unless_the_proxy_in_front_is_trusted() {
+        let incoming = map(&[("x-forwarded-for", "1.2.3.4, 5.6.7.8")]);
+        let peer: SocketAddr = PEER.parse().unwrap();
+        let untrusted = towards_backend(&incoming, peer, false, None);
+        assert_eq!(untrusted[FORWARDED_FOR], "10.0.0.7");
+        let trusted = towards_backend(&incoming, peer, true, None);
+        assert_eq!(trusted[FORWARDED_FOR], "1.2.3.4, 5.6.7.8, 10.0.0.7");
+        assert_eq!(
+            client_ip(peer, &incoming, true),
+            "1.2.3.4".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(client_ip(peer, &incoming, false), peer.ip());
+        let garbage = map(&[("x-forwarded-for", "not-an-ip")]);
+        assert_eq!(client_ip(peer, &garbage, true), peer.ip());
+    }
+
+    #[test]
+    fn answers_lose_hop_by_hop_headers_but_keep_the_rest() {
+        let from = map(&[
+            ("transfer-encoding", "chunked"),
+            ("content-type", "application/json"),
+            ("set-cookie", "a=b"),
+        ]);
+        let out = towards_client(&from);
+        assert!(out.get("transfer-encoding").is_none());
+        assert_eq!(out["content-type"], "application/json");
+        assert_eq!(out["set-cookie"], "a=b");
+    }
+}

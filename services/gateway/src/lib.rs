@@ -1,0 +1,276 @@
+//! The Storefront gateway, the single entry of the platform: routes `/api/<service>` to each
+//! backend and everything else to the web front, never `/internal`; validates JWTs at the edge;
+//! rate-limits per client IP and per user; caches catalog reads; applies CORS; and protects the
+//! backends with per-route timeouts, retries of idempotent requests and a circuit breaker each.
+//! It also publishes the whole public API as OpenAPI at `GET /api/openapi.json`.
+
+mod breaker;
+mod cache;
+mod cors;
+mod edge;
+mod forwarding;
+mod metrics;
+mod openapi;
+mod proxy;
+mod ratelimit;
+mod routing;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{any, get};
+use storefront_common::auth::{Authenticator, Denylist};
+use storefront_common::config::{self, CommonConfig, ConfigError, ProcessEnv, Source};
+use storefront_common::health::Readiness;
+use storefront_common::http::Stack;
+use storefront_common::redis_store::{Redis, RedisError};
+use storefront_common::service::Built;
+
+pub use breaker::{Admission, Breaker, Outcome, State as BreakerState};
+pub use cors::CorsOrigins;
+pub use openapi::DOCUMENT as OPENAPI_DOCUMENT;
+pub use proxy::{BreakerPolicy, RetryPolicy, Timeouts};
+pub use ratelimit::{Limit, Rate};
+pub use routing::{Backend, RouteError, Target, resolve};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub common: CommonConfig,
+    /// `REDIS_URL`, required: rate limits, the response cache and the token denylist.
+    pub redis_url: String,
+    /// `USERS_URL`, `CATALOG_URL`, `CART_URL`, `ORDERS_URL`, `PAYMENTS_URL`, `INVENTORY_URL`,
+    /// `WEB_URL`, all required.
+    pub backends: HashMap<Backend, String>,
+    /// `GATEWAY_TRUST_FORWARDED`, default false: take the client IP from `x-forwarded-for`.
+    pub trust_forwarded: bool,
+    /// `GATEWAY_RATE_LIMIT_IP` (default 20/s) and `GATEWAY_RATE_LIMIT_BURST_IP` (default 40).
+    pub per_ip: Limit,
+    /// `GATEWAY_RATE_LIMIT_USER` (default 10/s) and `GATEWAY_RATE_LIMIT_BURST_USER` (default 20).
+    pub per_user: Limit,
+    /// `GATEWAY_CACHE_TTL`, default 5s.
+    pub cache_ttl: Duration,
+    /// `GATEWAY_CORS_ORIGINS`, comma-separated or `*`; default none.
+    pub cors: CorsOrigins,
+    /// `GATEWAY_TIMEOUT_<BACKEND>` per backend and `GATEWAY_TIMEOUT_CHECKOUT`.
+    pub timeouts: Timeouts,
+    /// `GATEWAY_RETRY_ATTEMPTS` (default 3, all attempts) and `GATEWAY_RETRY_BACKOFF` (50ms).
+    pub retry: RetryPolicy,
+    /// `GATEWAY_BREAKER_FAILURES` (default 5) and `GATEWAY_BREAKER_OPEN` (default 10s).
+    pub breaker: BreakerPolicy,
+    /// `GATEWAY_MAX_RESPONSE_BYTES`, default 8 MiB: the largest backend answer relayed.
+    pub max_response_bytes: usize,
+}
+
+fn default_timeout(backend: Backend) -> Duration {
+    match backend {
+        Backend::Catalog | Backend::Inventory => Duration::from_secs(3),
+        // Password hashing (users) and card checks (payments, orders) are slower.
+        Backend::Users | Backend::Cart | Backend::Web => Duration::from_secs(5),
+        Backend::Orders | Backend::Payments => Duration::from_secs(10),
+    }
+}
+
+fn limit(
+    src: &dyn Source,
+    rate: &str,
+    burst: &str,
+    default: (&str, u32),
+) -> Result<Limit, ConfigError> {
+    let default_rate: Rate =
+        default
+            .0
+            .parse()
+            .map_err(|e: ratelimit::RateError| ConfigError::Invalid {
+                name: rate.into(),
+                value: default.0.into(),
+                reason: e.to_string(),
+            })?;
+    let limit = Limit {
+        rate: config::or_default(src, rate, default_rate)?,
+        burst: config::or_default(src, burst, default.1)?,
+    };
+    if limit.burst == 0 {
+        return Err(ConfigError::Invalid {
+            name: burst.into(),
+            value: "0".into(),
+            reason: "the burst must allow at least one request".into(),
+        });
+    }
+    Ok(limit)
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&ProcessEnv)
+    }
+
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let common = CommonConfig::from_source(src)?;
+        let redis_url = common
+            .redis_url
+            .clone()
+            .ok_or_else(|| ConfigError::Missing {
+                name: "REDIS_URL".into(),
+                hint: "the gateway keeps rate limits and its cache in Redis, e.g. redis://redis:6379/0".into(),
+            })?;
+        let mut backends = HashMap::new();
+        let mut per_backend = HashMap::new();
+        for backend in Backend::ALL {
+            let url: String = config::required(
+                src,
+                backend.url_variable(),
+                &format!(
+                    "the base URL of the {} service, e.g. http://{}:8080",
+                    backend.name(),
+                    backend.name()
+                ),
+            )?;
+            backends.insert(backend, url);
+            let variable = format!("GATEWAY_TIMEOUT_{}", backend.name().to_ascii_uppercase());
+            per_backend.insert(
+                backend,
+                config::duration_or(src, &variable, default_timeout(backend))?,
+            );
+        }
+        let cors_text: Option<String> = config::optional(src, "GATEWAY_CORS_ORIGINS")?;
+        let cors = CorsOrigins::parse(cors_text.as_deref()).map_err(|e| ConfigError::Invalid {
+            name: "GATEWAY_CORS_ORIGINS".into(),
+            value: cors_text.clone().unwrap_or_default(),
+            reason: e.to_string(),
+        })?;
+        let cache_ttl = config::duration_or(src, "GATEWAY_CACHE_TTL", Duration::from_secs(5))?;
+        if cache_ttl.is_zero() {
+            return Err(ConfigError::Invalid {
+                name: "GATEWAY_CACHE_TTL".into(),
+                value: "0".into(),
+                reason: "must be longer than zero".into(),
+            });
+        }
+        Ok(Self {
+            redis_url,
+            backends,
+            trust_forwarded: config::or_default(src, "GATEWAY_TRUST_FORWARDED", false)?,
+            per_ip: limit(
+                src,
+                "GATEWAY_RATE_LIMIT_IP",
+                "GATEWAY_RATE_LIMIT_BURST_IP",
+                ("20/s", 40),
+            )?,
+            per_user: limit(
+                src,
+                "GATEWAY_RATE_LIMIT_USER",
+                "GATEWAY_RATE_LIMIT_BURST_USER",
+                ("10/s", 20),
+            )?,
+            cache_ttl,
+            cors,
+            timeouts: Timeouts {
+                per_backend,
+                long_running: config::duration_or(
+                    src,
+                    "GATEWAY_TIMEOUT_CHECKOUT",
+                    Duration::from_secs(30),
+                )?,
+            },
+            retry: RetryPolicy {
+                max_attempts: config::or_default(src, "GATEWAY_RETRY_ATTEMPTS", 3)?,
+                backoff: config::duration_or(
+                    src,
+                    "GATEWAY_RETRY_BACKOFF",
+                    Duration::from_millis(50),
+                )?,
+            },
+            breaker: BreakerPolicy {
+                failures: config::or_default(src, "GATEWAY_BREAKER_FAILURES", 5)?,
+                open_for: config::duration_or(
+                    src,
+                    "GATEWAY_BREAKER_OPEN",
+                    Duration::from_secs(10),
+                )?,
+            },
+            max_response_bytes: config::or_default(
+                src,
+                "GATEWAY_MAX_RESPONSE_BYTES",
+                8 * 1024 * 1024,
+            )?,
+            common,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot connect to Redis at REDIS_URL ({0}); check the URL and that Redis is up")]
+    Redis(#[source] RedisError),
+}
+
+/// Connects to Redis and returns the wrapped router. Backends need not be up yet: each call
+/// finds out, and the breakers keep a down backend from being hammered.
+pub async fn build(config: Config) -> Result<Built, StartupError> {
+    let redis = Redis::connect(&config.redis_url, Duration::from_secs(30))
+        .await
+        .map_err(StartupError::Redis)?;
+    let auth = Arc::new(Authenticator::new(
+        &config.common.jwt_secret,
+        Some(Denylist::new(redis.clone())),
+    ));
+    let metrics = metrics::GatewayMetrics::new();
+    let http = storefront_common::client::http_client(config.timeouts.longest());
+    let proxy = proxy::Proxy::new(
+        &config.backends,
+        http,
+        config.timeouts.clone(),
+        config.retry,
+        config.breaker,
+        config.max_response_bytes,
+        metrics.clone(),
+    );
+    let edge = Arc::new(edge::Edge {
+        auth,
+        limiter: ratelimit::RateLimiter::new(redis.clone(), config.per_ip, config.per_user),
+        cache: cache::ResponseCache::new(redis.clone(), config.cache_ttl),
+        proxy,
+        trust_forwarded: config.trust_forwarded,
+        max_body_bytes: config.common.max_body_bytes,
+        metrics: metrics.clone(),
+    });
+
+    let mut routes = Router::new().route("/api/openapi.json", get(openapi::serve));
+    // One route per prefix, so that metrics and logs name the backend's part of the API; the
+    // edge resolves the target itself from the path.
+    let prefixes = Backend::ALL
+        .into_iter()
+        .filter_map(Backend::prefix)
+        .chain(["/api", "/internal"]);
+    for prefix in prefixes {
+        routes = routes
+            .route(prefix, any(edge::handle))
+            .route(&format!("{prefix}/{{*rest}}"), any(edge::handle));
+    }
+    let mut routes = routes
+        .route("/", any(edge::handle))
+        .route("/{*rest}", any(edge::handle))
+        .with_state(edge);
+    if let Some(cors) = config.cors.layer() {
+        routes = routes.layer(cors);
+    }
+
+    let readiness = Readiness::new().redis(redis);
+    let mut stack = Stack::new("gateway", &config.common, readiness);
+    // The stack's overall deadline must not cut a checkout short of its own, longer timeout.
+    stack.request_timeout = stack
+        .request_timeout
+        .max(config.timeouts.long_running + Duration::from_secs(1));
+    let router = stack
+        .wrap(routes)
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            metrics::append,
+        ));
+    Ok(Built {
+        router,
+        addr: config.common.http_addr,
+    })
+}

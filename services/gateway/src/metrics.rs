@@ -1,0 +1,117 @@
+//! The gateway's own metrics (cache hits and misses, breaker state per backend, requests refused
+//! by the rate limiter), appended to the shared `/metrics` answer. The shared stack owns that
+//! route and its registry, so this module splices its text in before the final `# EOF` line,
+//! keeping the document one valid OpenMetrics exposition.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::routing::Backend;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BackendLabels {
+    backend: &'static str,
+}
+
+pub struct GatewayMetrics {
+    registry: Registry,
+    cache: Family<ResultLabels, Counter>,
+    breaker: Family<BackendLabels, Gauge>,
+    rate_limited: Counter,
+}
+
+/// The metrics text is small; anything bigger than this is not ours to rewrite.
+const MAX_METRICS_BYTES: usize = 4 * 1024 * 1024;
+
+impl GatewayMetrics {
+    pub fn new() -> Arc<Self> {
+        let mut registry = Registry::default();
+        let cache = Family::<ResultLabels, Counter>::default();
+        let breaker = Family::<BackendLabels, Gauge>::default();
+        let rate_limited = Counter::default();
+        registry.register(
+            "gateway_cache_lookups",
+            "Catalog read cache lookups, by result (hit or miss)",
+            cache.clone(),
+        );
+        registry.register(
+            "gateway_breaker_state",
+            "Circuit breaker state per backend: 0 closed, 1 half-open, 2 open",
+            breaker.clone(),
+        );
+        registry.register(
+            "gateway_rate_limited",
+            "Requests refused with 429 by the rate limiter",
+            rate_limited.clone(),
+        );
+        Arc::new(Self {
+            registry,
+            cache,
+            breaker,
+            rate_limited,
+        })
+    }
+
+    pub fn cache_lookup(&self, hit: bool) {
+        let result = if hit { "hit" } else { "miss" };
+        self.cache.get_or_create(&ResultLabels { result }).inc();
+    }
+
+    pub fn set_breaker_state(&self, backend: Backend, value: i64) {
+        self.breaker
+            .get_or_create(&BackendLabels {
+                backend: backend.name(),
+            })
+            .set(value);
+    }
+
+    pub fn rate_limited(&self) {
+        self.rate_limited.inc();
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "encoding gateway metrics failed");
+        }
+        out
+    }
+}
+
+/// Middleware over the whole app: adds the gateway's metrics to `GET /metrics`.
+pub async fn append(
+    State(metrics): State<Arc<GatewayMetrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let is_metrics = request.uri().path() == "/metrics";
+    let response = next.run(request).await;
+    if !is_metrics || !response.status().is_success() {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_METRICS_BYTES).await else {
+        return Response::from_parts(parts, Body::empty());
+    };
+    let shared = String::from_utf8_lossy(&bytes);
+    let shared = shared.trim_end().trim_end_matches("# EOF").trim_end();
+    let ours = metrics.render();
+    let text = format!("{shared}\n{}", ours.trim_start());
+    let mut parts = parts;
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(text))
+}
