@@ -46,6 +46,7 @@ pub struct ValidCard {
     pub number: String,
     pub exp_month: u32,
     pub exp_year: u32,
+    pub cvc: String,
 }
 
 impl ValidCard {
@@ -132,6 +133,7 @@ impl CardInput {
             number,
             exp_month: self.exp_month,
             exp_year: self.exp_year,
+            cvc: self.cvc.clone(),
         })
     }
 }
