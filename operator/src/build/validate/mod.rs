@@ -3,7 +3,7 @@
 //!
 //! Invariants: builders never see an unchecked value; every default lives here; an error names
 //! the field and says how to fix it. Secrets referenced by the spec are checked only when the
-//! caller could read the cluster (`ClusterInputs::Known`), not in offline rendering.
+//! caller could read the cluster (`ClusterInputs::referenced` is `Some`), not offline.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,17 +16,13 @@ use super::component::Component;
 use super::image::{ImageError, ImageRef, check_tag};
 use super::labels::Ownership;
 use super::secrets::{self, GeneratedSecret, KeyValue, SecretSource};
-use crate::crd::{
-    Duration, DurationError, EcommercePlatform, RolloutSpec, RolloutStrategy, ServiceSpec,
-    StoreMode,
-};
+use crate::crd::{DurationError, EcommercePlatform, RolloutStrategy, StoreMode};
 
 /// Owner UID used by offline rendering, where the object was never stored.
 pub const OFFLINE_UID: &str = "00000000-0000-0000-0000-000000000000";
-const DEFAULT_POSTGRES_VERSION: &str = "17-alpine";
-const DEFAULT_REDIS_VERSION: &str = "7.4-alpine";
-const DEFAULT_CANARY_STEPS: [i32; 3] = [10, 25, 50];
-const MAX_LABEL_VALUE: usize = 63;
+
+mod service;
+mod stores;
 
 /// Why a spec cannot be reconciled, phrased as what to change.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -250,11 +246,11 @@ pub fn validate(
     let services = Component::SERVICES
         .iter()
         .filter_map(|&c| {
-            let service = service_spec(platform, c);
+            let service = service::service_spec(platform, c);
             let enabled = service
                 .and_then(|s| s.enabled)
                 .unwrap_or(c.enabled_by_default());
-            enabled.then(|| validate_service(platform, c, service))
+            enabled.then(|| service::validate_service(platform, c, service))
         })
         .collect::<Result<Vec<_>, _>>()?;
 
@@ -269,120 +265,8 @@ pub fn validate(
         source,
     );
 
-    let database = match spec.database.mode {
-        StoreMode::Managed => {
-            let version = spec
-                .database
-                .version
-                .as_deref()
-                .unwrap_or(DEFAULT_POSTGRES_VERSION);
-            let image = ImageRef::parse(&format!("postgres:{version}")).map_err(|source| {
-                ValidationError::Image {
-                    service: Component::Postgres,
-                    source,
-                }
-            })?;
-            let mut keys = vec![(secrets::POSTGRES_PASSWORD_KEY.to_owned(), KeyValue::Random)];
-            keys.extend(
-                Component::WITH_DATABASE
-                    .iter()
-                    .map(|&c| (secrets::password_key(c), KeyValue::Random)),
-            );
-            DatabasePlan::Managed {
-                image,
-                storage: spec
-                    .database
-                    .storage
-                    .clone()
-                    .unwrap_or_else(|| Quantity("1Gi".into())),
-                storage_class: spec.database.storage_class_name.clone(),
-                retain_on_delete: spec.database.retain_on_delete,
-                secret: secrets::resolve(
-                    db_name.clone(),
-                    "postgres",
-                    &keys,
-                    existing(&db_name),
-                    source,
-                ),
-            }
-        }
-        StoreMode::External => {
-            let store = "database";
-            if spec.database.storage.is_some() {
-                return Err(ValidationError::ManagedOnly {
-                    store,
-                    field: "storage",
-                });
-            }
-            if spec.database.storage_class_name.is_some() {
-                return Err(ValidationError::ManagedOnly {
-                    store,
-                    field: "storageClassName",
-                });
-            }
-            if spec.database.version.is_some() {
-                return Err(ValidationError::ManagedOnly {
-                    store,
-                    field: "version",
-                });
-            }
-            let secret_ref = spec
-                .database
-                .secret_ref
-                .as_ref()
-                .ok_or(ValidationError::ExternalWithoutSecretRef { store })?;
-            DatabasePlan::External {
-                secret_name: secret_ref.name.clone(),
-            }
-        }
-    };
-
-    let cache = match spec.cache.mode {
-        StoreMode::Managed => {
-            let version = spec
-                .cache
-                .version
-                .as_deref()
-                .unwrap_or(DEFAULT_REDIS_VERSION);
-            CachePlan::Managed {
-                image: ImageRef::parse(&format!("redis:{version}")).map_err(|source| {
-                    ValidationError::Image {
-                        service: Component::Redis,
-                        source,
-                    }
-                })?,
-                storage: spec
-                    .cache
-                    .storage
-                    .clone()
-                    .unwrap_or_else(|| Quantity("256Mi".into())),
-            }
-        }
-        StoreMode::External => {
-            let store = "cache";
-            if spec.cache.storage.is_some() {
-                return Err(ValidationError::ManagedOnly {
-                    store,
-                    field: "storage",
-                });
-            }
-            if spec.cache.version.is_some() {
-                return Err(ValidationError::ManagedOnly {
-                    store,
-                    field: "version",
-                });
-            }
-            let secret_ref = spec
-                .cache
-                .secret_ref
-                .as_ref()
-                .ok_or(ValidationError::ExternalWithoutSecretRef { store })?;
-            CachePlan::External {
-                secret_name: secret_ref.name.clone(),
-            }
-        }
-    };
-
+    let database = stores::database_plan(spec, db_name.clone(), existing(&db_name), source)?;
+    let cache = stores::cache_plan(spec)?;
     let (admin_secret_name, admin_generated) =
         match spec.admin.as_ref().and_then(|a| a.secret_ref.as_ref()) {
             Some(r) => (r.name.clone(), None),
@@ -418,7 +302,7 @@ pub fn validate(
             })
         }
     };
-    check_mesh_durations(platform)?;
+    service::check_mesh_durations(platform)?;
 
     Ok(ValidatedPlatform {
         ownership,
@@ -433,7 +317,6 @@ pub fn validate(
         tracing,
     })
 }
-
 fn ownership(
     platform: &EcommercePlatform,
     inputs: &ClusterInputs,
@@ -483,7 +366,7 @@ fn check_referenced(
         let required: Vec<String> = match field {
             "database.secretRef" => Component::WITH_DATABASE
                 .iter()
-                .filter(|&&c| service_enabled(platform, c))
+                .filter(|&&c| service::service_enabled(platform, c))
                 .map(|&c| secrets::database_url_key(c))
                 .collect(),
             "cache.secretRef" => vec![secrets::CACHE_URL_KEY.to_owned()],
@@ -497,206 +380,4 @@ fn check_referenced(
         }
     }
     Ok(())
-}
-
-fn service_spec(platform: &EcommercePlatform, c: Component) -> Option<&ServiceSpec> {
-    let s = &platform.spec.services;
-    match c {
-        Component::Gateway => s.gateway.as_ref(),
-        Component::Users => s.users.as_ref(),
-        Component::Catalog => s.catalog.as_ref(),
-        Component::Cart => s.cart.as_ref(),
-        Component::Inventory => s.inventory.as_ref(),
-        Component::Payments => s.payments.as_ref(),
-        Component::Orders => s.orders.as_ref(),
-        Component::Web => s.web.as_ref(),
-        Component::Loadgen => s.loadgen.as_ref(),
-        Component::Postgres | Component::Redis => None,
-    }
-}
-
-fn service_enabled(platform: &EcommercePlatform, c: Component) -> bool {
-    service_spec(platform, c)
-        .and_then(|s| s.enabled)
-        .unwrap_or(c.enabled_by_default())
-}
-
-fn validate_service(
-    platform: &EcommercePlatform,
-    component: Component,
-    spec: Option<&ServiceSpec>,
-) -> Result<ValidatedService, ValidationError> {
-    let default = ServiceSpec::default();
-    let spec = spec.unwrap_or(&default);
-    let service = component;
-    let image_err = |source| ValidationError::Image { service, source };
-    let image = match (&spec.image, &spec.version) {
-        (Some(_), Some(_)) => return Err(ValidationError::VersionAndImage { service }),
-        (Some(image), None) => ImageRef::parse(image).map_err(image_err)?,
-        (None, version) => {
-            let tag = version.as_deref().unwrap_or(&platform.spec.version);
-            ImageRef::from_parts(&platform.spec.registry, component.name(), tag).map_err(
-                |source| match source {
-                    ImageError::Repository(_) | ImageError::Malformed(_) => {
-                        ValidationError::Registry {
-                            registry: platform.spec.registry.clone(),
-                            source,
-                        }
-                    }
-                    other => image_err(other),
-                },
-            )?
-        }
-    };
-    let version = image.version();
-    if version.len() > MAX_LABEL_VALUE {
-        return Err(ValidationError::VersionTooLong { service, version });
-    }
-
-    let scaling = match (&spec.autoscaling, spec.replicas) {
-        (Some(_), Some(_)) => return Err(ValidationError::ReplicasAndAutoscaling { service }),
-        (Some(a), None) => {
-            let min = a.min_replicas.unwrap_or(1);
-            if min > a.max_replicas {
-                return Err(ValidationError::Autoscaling {
-                    service,
-                    min,
-                    max: a.max_replicas,
-                });
-            }
-            Scaling::Autoscaled {
-                min,
-                max: a.max_replicas,
-                target_cpu: a.target_cpu_utilization_percentage.unwrap_or(80),
-            }
-        }
-        (None, replicas) => Scaling::Fixed(replicas.unwrap_or(1)),
-    };
-
-    for name in spec.env.keys() {
-        if !env_name_ok(name) {
-            return Err(ValidationError::EnvName {
-                service,
-                name: name.clone(),
-            });
-        }
-        if super::env::is_reserved(name) {
-            return Err(ValidationError::ReservedEnv {
-                service,
-                name: name.clone(),
-            });
-        }
-    }
-
-    let default_rollout = RolloutSpec::default();
-    let rollout = spec.rollout.as_ref().unwrap_or(&default_rollout);
-    check_rollout(service, rollout)?;
-    let deadline = duration(
-        rollout.progress_deadline.as_ref(),
-        "10m",
-        &format!("spec.services.{service}.rollout.progressDeadline"),
-    )?;
-
-    Ok(ValidatedService {
-        component,
-        image,
-        version,
-        scaling,
-        resources: spec.resources.clone().unwrap_or_else(default_resources),
-        extra_env: spec.env.clone(),
-        strategy: rollout.strategy,
-        progress_deadline_seconds: i32::try_from(deadline.as_secs()).unwrap_or(i32::MAX),
-    })
-}
-
-fn check_rollout(service: Component, rollout: &RolloutSpec) -> Result<(), ValidationError> {
-    let steps = if rollout.steps.is_empty() {
-        DEFAULT_CANARY_STEPS.to_vec()
-    } else {
-        rollout.steps.clone()
-    };
-    let in_range = steps.iter().all(|s| (1..=99).contains(s));
-    let increasing = steps.windows(2).all(|w| w[0] < w[1]);
-    if !in_range || !increasing {
-        return Err(ValidationError::CanarySteps { service, steps });
-    }
-    if rollout.strategy == RolloutStrategy::Manual && rollout.canary_weight.is_none() {
-        return Err(ValidationError::ManualWithoutWeight { service });
-    }
-    let prefix = format!("spec.services.{service}.rollout");
-    duration(
-        rollout.interval.as_ref(),
-        "1m",
-        &format!("{prefix}.interval"),
-    )?;
-    if let Some(a) = &rollout.analysis {
-        duration(
-            a.max_p99_latency.as_ref(),
-            "500ms",
-            &format!("{prefix}.analysis.maxP99Latency"),
-        )?;
-    }
-    Ok(())
-}
-
-fn check_mesh_durations(platform: &EcommercePlatform) -> Result<(), ValidationError> {
-    let Some(istio) = platform.spec.mesh.as_ref().and_then(|m| m.istio.as_ref()) else {
-        return Ok(());
-    };
-    let base = "spec.mesh.istio";
-    if let Some(o) = &istio.outlier_detection {
-        duration(
-            o.interval.as_ref(),
-            "10s",
-            &format!("{base}.outlierDetection.interval"),
-        )?;
-        duration(
-            o.base_ejection_time.as_ref(),
-            "30s",
-            &format!("{base}.outlierDetection.baseEjectionTime"),
-        )?;
-    }
-    if let Some(r) = &istio.retries {
-        duration(
-            r.per_try_timeout.as_ref(),
-            "2s",
-            &format!("{base}.retries.perTryTimeout"),
-        )?;
-    }
-    Ok(())
-}
-
-fn duration(
-    value: Option<&Duration>,
-    default: &'static str,
-    field: &str,
-) -> Result<std::time::Duration, ValidationError> {
-    value
-        .cloned()
-        .unwrap_or_else(|| Duration::from_static(default))
-        .to_std()
-        .map_err(|source| ValidationError::Duration {
-            field: field.to_owned(),
-            source,
-        })
-}
-
-fn env_name_ok(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with(|c: char| c.is_ascii_digit())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-fn default_resources() -> ResourceRequirements {
-    ResourceRequirements {
-        requests: Some(BTreeMap::from([
-            ("cpu".to_owned(), Quantity("50m".into())),
-            ("memory".to_owned(), Quantity("64Mi".into())),
-        ])),
-        limits: Some(BTreeMap::from([(
-            "memory".to_owned(),
-            Quantity("256Mi".into()),
-        )])),
-        ..ResourceRequirements::default()
-    }
 }

@@ -1,0 +1,219 @@
+//! Validation and defaults of one service: image, scaling, env, rollout.
+//!
+//! Invariant: a `ValidatedService` has a checked image, a label-safe version, a scaling mode that
+//! cannot conflict with an HPA, and no env var that collides with the operator's contract.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::ResourceRequirements;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+
+use super::{Scaling, ValidatedService, ValidationError};
+use crate::build::component::Component;
+use crate::build::image::{ImageError, ImageRef};
+use crate::crd::{Duration, EcommercePlatform, RolloutSpec, RolloutStrategy, ServiceSpec};
+
+const DEFAULT_CANARY_STEPS: [i32; 3] = [10, 25, 50];
+const MAX_LABEL_VALUE: usize = 63;
+
+pub(super) fn service_spec(platform: &EcommercePlatform, c: Component) -> Option<&ServiceSpec> {
+    let s = &platform.spec.services;
+    match c {
+        Component::Gateway => s.gateway.as_ref(),
+        Component::Users => s.users.as_ref(),
+        Component::Catalog => s.catalog.as_ref(),
+        Component::Cart => s.cart.as_ref(),
+        Component::Inventory => s.inventory.as_ref(),
+        Component::Payments => s.payments.as_ref(),
+        Component::Orders => s.orders.as_ref(),
+        Component::Web => s.web.as_ref(),
+        Component::Loadgen => s.loadgen.as_ref(),
+        Component::Postgres | Component::Redis => None,
+    }
+}
+
+pub(super) fn service_enabled(platform: &EcommercePlatform, c: Component) -> bool {
+    service_spec(platform, c)
+        .and_then(|s| s.enabled)
+        .unwrap_or(c.enabled_by_default())
+}
+
+pub(super) fn validate_service(
+    platform: &EcommercePlatform,
+    component: Component,
+    spec: Option<&ServiceSpec>,
+) -> Result<ValidatedService, ValidationError> {
+    let default = ServiceSpec::default();
+    let spec = spec.unwrap_or(&default);
+    let service = component;
+    let image_err = |source| ValidationError::Image { service, source };
+    let image = match (&spec.image, &spec.version) {
+        (Some(_), Some(_)) => return Err(ValidationError::VersionAndImage { service }),
+        (Some(image), None) => ImageRef::parse(image).map_err(image_err)?,
+        (None, version) => {
+            let tag = version.as_deref().unwrap_or(&platform.spec.version);
+            ImageRef::from_parts(&platform.spec.registry, component.name(), tag).map_err(
+                |source| match source {
+                    ImageError::Repository(_) | ImageError::Malformed(_) => {
+                        ValidationError::Registry {
+                            registry: platform.spec.registry.clone(),
+                            source,
+                        }
+                    }
+                    other => image_err(other),
+                },
+            )?
+        }
+    };
+    let version = image.version();
+    if version.len() > MAX_LABEL_VALUE {
+        return Err(ValidationError::VersionTooLong { service, version });
+    }
+
+    let scaling = match (&spec.autoscaling, spec.replicas) {
+        (Some(_), Some(_)) => return Err(ValidationError::ReplicasAndAutoscaling { service }),
+        (Some(a), None) => {
+            let min = a.min_replicas.unwrap_or(1);
+            if min > a.max_replicas {
+                return Err(ValidationError::Autoscaling {
+                    service,
+                    min,
+                    max: a.max_replicas,
+                });
+            }
+            Scaling::Autoscaled {
+                min,
+                max: a.max_replicas,
+                target_cpu: a.target_cpu_utilization_percentage.unwrap_or(80),
+            }
+        }
+        (None, replicas) => Scaling::Fixed(replicas.unwrap_or(1)),
+    };
+
+    for name in spec.env.keys() {
+        if !env_name_ok(name) {
+            return Err(ValidationError::EnvName {
+                service,
+                name: name.clone(),
+            });
+        }
+        if crate::build::env::is_reserved(name) {
+            return Err(ValidationError::ReservedEnv {
+                service,
+                name: name.clone(),
+            });
+        }
+    }
+
+    let default_rollout = RolloutSpec::default();
+    let rollout = spec.rollout.as_ref().unwrap_or(&default_rollout);
+    check_rollout(service, rollout)?;
+    let deadline = duration(
+        rollout.progress_deadline.as_ref(),
+        "10m",
+        &format!("spec.services.{service}.rollout.progressDeadline"),
+    )?;
+
+    Ok(ValidatedService {
+        component,
+        image,
+        version,
+        scaling,
+        resources: spec.resources.clone().unwrap_or_else(default_resources),
+        extra_env: spec.env.clone(),
+        strategy: rollout.strategy,
+        progress_deadline_seconds: i32::try_from(deadline.as_secs()).unwrap_or(i32::MAX),
+    })
+}
+
+fn check_rollout(service: Component, rollout: &RolloutSpec) -> Result<(), ValidationError> {
+    let steps = if rollout.steps.is_empty() {
+        DEFAULT_CANARY_STEPS.to_vec()
+    } else {
+        rollout.steps.clone()
+    };
+    let in_range = steps.iter().all(|s| (1..=99).contains(s));
+    let increasing = steps.windows(2).all(|w| w[0] < w[1]);
+    if !in_range || !increasing {
+        return Err(ValidationError::CanarySteps { service, steps });
+    }
+    if rollout.strategy == RolloutStrategy::Manual && rollout.canary_weight.is_none() {
+        return Err(ValidationError::ManualWithoutWeight { service });
+    }
+    let prefix = format!("spec.services.{service}.rollout");
+    duration(
+        rollout.interval.as_ref(),
+        "1m",
+        &format!("{prefix}.interval"),
+    )?;
+    if let Some(a) = &rollout.analysis {
+        duration(
+            a.max_p99_latency.as_ref(),
+            "500ms",
+            &format!("{prefix}.analysis.maxP99Latency"),
+        )?;
+    }
+    Ok(())
+}
+
+pub(super) fn check_mesh_durations(platform: &EcommercePlatform) -> Result<(), ValidationError> {
+    let Some(istio) = platform.spec.mesh.as_ref().and_then(|m| m.istio.as_ref()) else {
+        return Ok(());
+    };
+    let base = "spec.mesh.istio";
+    if let Some(o) = &istio.outlier_detection {
+        duration(
+            o.interval.as_ref(),
+            "10s",
+            &format!("{base}.outlierDetection.interval"),
+        )?;
+        duration(
+            o.base_ejection_time.as_ref(),
+            "30s",
+            &format!("{base}.outlierDetection.baseEjectionTime"),
+        )?;
+    }
+    if let Some(r) = &istio.retries {
+        duration(
+            r.per_try_timeout.as_ref(),
+            "2s",
+            &format!("{base}.retries.perTryTimeout"),
+        )?;
+    }
+    Ok(())
+}
+
+pub(super) fn duration(
+    value: Option<&Duration>,
+    default: &'static str,
+    field: &str,
+) -> Result<std::time::Duration, ValidationError> {
+    value
+        .cloned()
+        .unwrap_or_else(|| Duration::from_static(default))
+        .to_std()
+        .map_err(|source| ValidationError::Duration {
+            field: field.to_owned(),
+            source,
+        })
+}
+
+fn env_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn default_resources() -> ResourceRequirements {
+    ResourceRequirements {
+        requests: Some(BTreeMap::from([
+            ("cpu".to_owned(), Quantity("50m".into())),
+            ("memory".to_owned(), Quantity("64Mi".into())),
+        ])),
+        limits: Some(BTreeMap::from([(
+            "memory".to_owned(),
+            Quantity("256Mi".into()),
+        )])),
+        ..ResourceRequirements::default()
+    }
+}
