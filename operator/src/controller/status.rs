@@ -243,3 +243,94 @@ fn stamp(
         .map_or_else(|| now.clone(), |p| p.last_transition_time.clone());
     c
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn deployment(
+        generation: i64,
+        observed: i64,
+        replicas: i32,
+        ready: i32,
+    ) -> (OwnedKind, DynamicObject) {
+        let object = serde_json::from_value(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "shop-catalog", "generation": generation, "labels": {
+                "app.kubernetes.io/component": "catalog", "app.kubernetes.io/version": "0.2.0"}},
+            "spec": {"replicas": replicas, "selector": {}, "template": {}},
+            "status": {"observedGeneration": observed, "readyReplicas": ready, "updatedReplicas": replicas},
+        }))
+        .unwrap();
+        (OwnedKind::Deployment, object)
+    }
+
+    fn time(s: &str) -> Time {
+        Time(s.parse().unwrap())
+    }
+
+    #[test]
+    fn a_workload_whose_new_spec_is_not_yet_observed_is_not_ready() {
+        let w = readiness(&[deployment(3, 2, 2, 2)]);
+        assert_eq!(w[0].ready, 2);
+        assert!(
+            !w[0].is_ready(),
+            "old pods being ready says nothing about the new spec"
+        );
+        assert!(readiness(&[deployment(3, 3, 2, 2)])[0].is_ready());
+        assert_eq!(w[0].version, "0.2.0");
+    }
+
+    #[test]
+    fn conditions_keep_their_transition_time_while_their_status_holds() {
+        let applied = AppliedObjects::default();
+        let outcome = Outcome::Invalid("fix it".into());
+        let first = desired_status(None, Some(1), &outcome, &[], &time("2026-01-01T00:00:00Z"));
+        let again = desired_status(
+            Some(&first),
+            Some(1),
+            &outcome,
+            &[],
+            &time("2026-01-01T00:05:00Z"),
+        );
+        assert_eq!(first, again, "nothing changed, so nothing to write");
+
+        let fixed = desired_status(
+            Some(&first),
+            Some(2),
+            &Outcome::Applied(&applied),
+            &[],
+            &time("2026-01-01T00:10:00Z"),
+        );
+        let degraded = fixed
+            .conditions
+            .iter()
+            .find(|c| c.type_ == DEGRADED)
+            .unwrap();
+        assert_eq!(degraded.status, "False");
+        assert_eq!(degraded.last_transition_time, time("2026-01-01T00:10:00Z"));
+        assert_eq!(degraded.observed_generation, Some(2));
+    }
+
+    #[test]
+    fn a_failure_keeps_the_last_known_components() {
+        let mut previous = PlatformStatus::default();
+        previous.components.insert(
+            "web".into(),
+            ComponentStatus {
+                ready: "1/1".into(),
+                version: "1".into(),
+            },
+        );
+        let failed = desired_status(
+            Some(&previous),
+            Some(1),
+            &Outcome::Failed("boom".into()),
+            &[],
+            &time("2026-01-01T00:00:00Z"),
+        );
+        assert_eq!(failed.phase, Some(Phase::Degraded));
+        assert_eq!(failed.components, previous.components);
+    }
+}
