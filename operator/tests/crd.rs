@@ -91,3 +91,34 @@ fn manual_rollout_needs_a_canary_weight() {
     );
     assert!(errors.contains("canaryWeight is required"), "{errors}");
 }
+
+fn undocumented(schema: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+    if let Some(props) = schema.get("properties").and_then(|p| p.as_object()) {
+        for (name, prop) in props {
+            let here = format!("{path}.{name}");
+            if prop.get("description").is_none()
+                && !["apiVersion", "kind", "metadata"].contains(&name.as_str())
+            {
+                out.push(here.clone());
+            }
+            undocumented(prop, &here, out);
+        }
+    }
+    for key in ["items", "additionalProperties"] {
+        if let Some(inner) = schema.get(key).filter(|v| v.is_object()) {
+            undocumented(inner, &format!("{path}[]"), out);
+        }
+    }
+}
+
+#[test]
+fn every_field_has_a_description_for_kubectl_explain() {
+    let crd = serde_json::to_value(<EcommercePlatform as kube::CustomResourceExt>::crd()).unwrap();
+    let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+    let mut missing = Vec::new();
+    undocumented(schema, "", &mut missing);
+    assert!(
+        missing.is_empty(),
+        "fields without a description: {missing:#?}"
+    );
+}
