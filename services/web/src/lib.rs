@@ -124,5 +124,6 @@ fn router(state: AppState) -> Router {
             state.clone(),
             pages::error_pages,
         ))
+        .layer(axum::middleware::from_fn(pages::security_headers))
         .with_state(state)
 }

@@ -107,6 +107,8 @@ async fn listing_renders_names_and_formatted_prices_and_escapes_html() {
     );
     assert!(page.body.contains("&#60;script&#62;") || page.body.contains("&lt;script&gt;"));
     assert!(page.body.contains("<title>Shop · Test Shop</title>"));
+    let csp = page.headers.get("content-security-policy").unwrap();
+    assert!(csp.to_str().unwrap().contains("script-src 'none'"));
 }
 
 #[tokio::test]
