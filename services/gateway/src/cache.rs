@@ -20,11 +20,13 @@ pub struct Cached {
 pub struct ResponseCache {
     redis: Redis,
     ttl: Duration,
+    /// The longest a lookup may take before the cache is bypassed.
+    budget: Duration,
 }
 
 impl ResponseCache {
-    pub fn new(redis: Redis, ttl: Duration) -> Self {
-        Self { redis, ttl }
+    pub fn new(redis: Redis, ttl: Duration, budget: Duration) -> Self {
+        Self { redis, ttl, budget }
     }
 
     pub fn key(path: &str, query: Option<&str>) -> String {
@@ -41,10 +43,17 @@ impl ResponseCache {
 
     pub async fn get(&self, key: &str) -> Option<Cached> {
         let mut conn = self.redis.conn();
-        let value: Option<Vec<u8>> = match redis::cmd("GET").arg(key).query_async(&mut conn).await {
-            Ok(value) => value,
-            Err(e) => {
+        let mut get = redis::cmd("GET");
+        get.arg(key);
+        let lookup = get.query_async(&mut conn);
+        let value: Option<Vec<u8>> = match tokio::time::timeout(self.budget, lookup).await {
+            Ok(Ok(value)) => value,
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, "response cache unavailable; bypassing it");
+                return None;
+            }
+            Err(_) => {
+                tracing::warn!("response cache did not answer in time; bypassing it");
                 return None;
             }
         };
@@ -73,17 +82,14 @@ impl ResponseCache {
         value.extend_from_slice(body);
         let redis = self.redis.clone();
         let ttl_ms = self.ttl.as_millis().max(1) as u64;
+        let budget = self.budget;
         tokio::spawn(async move {
             let mut conn = redis.conn();
-            let stored: Result<(), _> = redis::cmd("SET")
-                .arg(&key)
-                .arg(value)
-                .arg("PX")
-                .arg(ttl_ms)
-                .query_async(&mut conn)
-                .await;
-            if let Err(e) = stored {
-                tracing::warn!(error = %e, "storing a cached response failed");
+            let mut set = redis::cmd("SET");
+            set.arg(&key).arg(value).arg("PX").arg(ttl_ms);
+            let stored = tokio::time::timeout(budget, set.query_async::<()>(&mut conn)).await;
+            if !matches!(stored, Ok(Ok(()))) {
+                tracing::warn!("storing a cached response failed or timed out");
             }
         });
     }

@@ -30,6 +30,8 @@ pub struct Edge {
     pub trust_forwarded: bool,
     pub max_body_bytes: usize,
     pub metrics: Arc<GatewayMetrics>,
+    /// The longest the revocation check may take; past it the token cannot be honoured.
+    pub redis_budget: std::time::Duration,
 }
 
 const X_CACHE: &str = "x-cache";
@@ -87,7 +89,7 @@ async fn admitted(
     peer: SocketAddr,
     claims: Option<Result<storefront_common::auth::Claims, ApiError>>,
 ) -> Response {
-    let identity = identify(&edge.auth, claims).await;
+    let identity = identify(&edge.auth, claims, edge.redis_budget).await;
     let identity = if target.public {
         // A bad token on a public route only means the caller is treated as anonymous.
         identity.ok().flatten()
@@ -169,6 +171,7 @@ async fn admitted(
 async fn identify(
     auth: &Authenticator,
     claims: Option<Result<storefront_common::auth::Claims, ApiError>>,
+    budget: std::time::Duration,
 ) -> Result<Option<Identity>, ApiError> {
     let claims = match claims {
         None => return Ok(None),
@@ -180,9 +183,16 @@ async fn identify(
             "service tokens are not accepted at the gateway",
         ));
     }
-    if let Some(denylist) = auth.denylist()
-        && denylist.contains(&claims.jti).await?
-    {
+    let revoked = match auth.denylist() {
+        None => false,
+        Some(denylist) => tokio::time::timeout(budget, denylist.contains(&claims.jti))
+            .await
+            .map_err(|_| {
+                tracing::warn!("the token denylist did not answer in time");
+                ApiError::unavailable("cannot check the token right now; try again shortly")
+            })??,
+    };
+    if revoked {
         return Err(ApiError::unauthorized(
             "the token was revoked by logout; log in again",
         ));

@@ -61,6 +61,9 @@ pub struct Config {
     pub breaker: BreakerPolicy,
     /// `GATEWAY_MAX_RESPONSE_BYTES`, default 8 MiB: the largest backend answer relayed.
     pub max_response_bytes: usize,
+    /// `GATEWAY_REDIS_TIMEOUT`, default 250ms: the longest a rate-limit, cache or denylist
+    /// call may take before the gateway fails open (limits, cache) or closed (denylist).
+    pub redis_timeout: Duration,
 }
 
 fn default_timeout(backend: Backend) -> Duration {
@@ -195,6 +198,11 @@ impl Config {
                 "GATEWAY_MAX_RESPONSE_BYTES",
                 8 * 1024 * 1024,
             )?,
+            redis_timeout: config::duration_or(
+                src,
+                "GATEWAY_REDIS_TIMEOUT",
+                Duration::from_millis(250),
+            )?,
             common,
         })
     }
@@ -229,12 +237,18 @@ pub async fn build(config: Config) -> Result<Built, StartupError> {
     );
     let edge = Arc::new(edge::Edge {
         auth,
-        limiter: ratelimit::RateLimiter::new(redis.clone(), config.per_ip, config.per_user),
-        cache: cache::ResponseCache::new(redis.clone(), config.cache_ttl),
+        limiter: ratelimit::RateLimiter::new(
+            redis.clone(),
+            config.per_ip,
+            config.per_user,
+            config.redis_timeout,
+        ),
+        cache: cache::ResponseCache::new(redis.clone(), config.cache_ttl, config.redis_timeout),
         proxy,
         trust_forwarded: config.trust_forwarded,
         max_body_bytes: config.common.max_body_bytes,
         metrics: metrics.clone(),
+        redis_budget: config.redis_timeout,
     });
 
     let mut routes = Router::new().route("/api/openapi.json", get(openapi::serve));

@@ -125,12 +125,15 @@ pub struct RateLimiter {
     sha: String,
     per_ip: Limit,
     per_user: Limit,
+    /// Redis down can mean calls that hang rather than fail; the limiter waits no longer.
+    budget: Duration,
 }
 
 impl RateLimiter {
-    pub fn new(redis: Redis, per_ip: Limit, per_user: Limit) -> Self {
+    pub fn new(redis: Redis, per_ip: Limit, per_user: Limit, budget: Duration) -> Self {
         Self {
             redis,
+            budget,
             sha: sha1_smol::Sha1::from(SCRIPT).digest().to_string(),
             per_ip,
             per_user,
@@ -146,10 +149,14 @@ impl RateLimiter {
             args.push(self.per_user.interval_micros());
             args.push(u64::from(self.per_user.burst));
         }
-        match self.run(&keys, &args).await {
-            Ok(reply) => Some(reply),
-            Err(e) => {
+        match tokio::time::timeout(self.budget, self.run(&keys, &args)).await {
+            Ok(Ok(reply)) => Some(reply),
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, "rate limiter unavailable; allowing the request");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("rate limiter did not answer in time; allowing the request");
                 None
             }
         }

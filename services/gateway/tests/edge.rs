@@ -459,3 +459,63 @@ async fn every_path_of_the_openapi_document_is_routed_to_its_backend() {
         }
     }
 }
+
+#[tokio::test]
+async fn slow_backend_times_out_with_503_and_is_not_retried() {
+    let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = calls.clone();
+    let slow = axum::Router::new().fallback(move || {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            "late"
+        }
+    });
+    let url = storefront_common::service::spawn_local(slow).await.unwrap();
+    let gw = gateway(
+        &[(Backend::Inventory, &url)],
+        &[("GATEWAY_TIMEOUT_INVENTORY", "200ms")],
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let (status, _, body) = gw.get("/api/inventory/p1", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(code(&body), "backend_timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn redis_outage_lets_public_reads_through_without_limits_or_cache() {
+    let redis = storefront_testkit::RedisServer::start().unwrap();
+    let catalog = Stub::start("catalog").await;
+    let gw = gateway(
+        &[(Backend::Catalog, &catalog.url)],
+        &[
+            ("REDIS_URL", &redis.url()),
+            ("GATEWAY_RATE_LIMIT_IP", "1/m"),
+            ("GATEWAY_RATE_LIMIT_BURST_IP", "1"),
+        ],
+    )
+    .await;
+    redis.stop();
+    for _ in 0..3 {
+        let (status, headers, body) = gw.get("/api/products", None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(
+            !headers.contains_key("ratelimit-limit"),
+            "no verdict, no headers"
+        );
+        assert_eq!(headers["x-cache"], "MISS");
+    }
+    assert_eq!(catalog.calls(), 3);
+    // Revocation cannot be checked without Redis: protected routes fail closed.
+    let (_, t) = token(Role::Customer);
+    let (status, _, _) = gw.get("/api/cart", Some(&t)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+}
