@@ -127,3 +127,45 @@ fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(pages::security_headers))
         .with_state(state)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        map.insert("STOREFRONT_JWT_SECRET".into(), "s".repeat(32));
+        map
+    }
+
+    #[test]
+    fn gateway_url_is_required_and_named() {
+        let err = Config::from_source(&env(&[])).unwrap_err();
+        assert!(err.to_string().contains("GATEWAY_URL"), "{err}");
+    }
+
+    #[test]
+    fn gateway_url_must_be_http() {
+        let err = Config::from_source(&env(&[("GATEWAY_URL", "gateway:8080")])).unwrap_err();
+        assert!(err.to_string().contains("http://"), "{err}");
+    }
+
+    #[test]
+    fn defaults_are_a_plain_cookie_and_the_storefront_name() {
+        let config = Config::from_source(&env(&[("GATEWAY_URL", "http://gw")])).unwrap();
+        assert!(!config.secure_cookies);
+        assert_eq!(config.shop_name, "Storefront");
+        let secure = Config::from_source(&env(&[
+            ("GATEWAY_URL", "https://gw"),
+            ("WEB_SECURE_COOKIES", "true"),
+            ("WEB_SHOP_NAME", "Corner Shop"),
+        ]))
+        .unwrap();
+        assert!(secure.secure_cookies);
+        assert_eq!(secure.shop_name, "Corner Shop");
+    }
+}
