@@ -347,6 +347,45 @@ async fn add_to_cart_when_logged_out_goes_to_login_and_back_to_the_product() {
 }
 
 #[tokio::test]
+async fn cart_quantity_changes_and_removals_reach_the_api() {
+    let web = start().await;
+    let update = web
+        .post("/cart/items/p-in", true, &[("quantity", "4")])
+        .await;
+    assert_eq!(update.location(), "/cart?updated=1");
+    let puts = web.log.find(Method::PUT, "/api/cart/items/p-in");
+    assert_eq!(puts[0].body["quantity"], 4);
+
+    let nonsense = web
+        .post("/cart/items/p-in", true, &[("quantity", "lots")])
+        .await;
+    assert_eq!(nonsense.location(), "/cart");
+    assert_eq!(web.log.find(Method::PUT, "/api/cart/items/p-in").len(), 1);
+
+    let remove = web.post("/cart/items/p-in/remove", true, &[]).await;
+    assert_eq!(remove.location(), "/cart?removed=1");
+    assert_eq!(
+        web.log.find(Method::DELETE, "/api/cart/items/p-in").len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn cancelling_a_paid_order_redirects_to_it_with_a_notice() {
+    let web = start().await;
+    let page = web
+        .post(&format!("/orders/{ORDER_ID}/cancel"), true, &[])
+        .await;
+    assert_eq!(page.location(), format!("/orders/{ORDER_ID}?cancelled=1"));
+    assert_eq!(
+        web.log
+            .find(Method::POST, &format!("/api/orders/{ORDER_ID}/cancel"))
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
 async fn each_checkout_form_carries_a_fresh_idempotency_key() {
     let web = start().await;
     let first = idempotency_field(&web.get("/checkout", true).await.body);

@@ -58,8 +58,13 @@ pub async fn start() -> (String, Log) {
         .route("/api/users/logout", post(logout))
         .route("/api/cart", get(cart))
         .route("/api/cart/items", post(add_item))
+        .route(
+            "/api/cart/items/{id}",
+            axum::routing::put(add_item).delete(add_item),
+        )
         .route("/api/orders", post(place_order).get(orders))
         .route("/api/orders/{id}", get(order))
+        .route("/api/orders/{id}/cancel", post(cancel_order))
         .layer(axum::middleware::from_fn_with_state(log.clone(), record))
         .with_state(log.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -263,5 +268,16 @@ async fn order(headers: HeaderMap, Path(id): Path<String>) -> Response {
         Json(order_json("paid", None)).into_response()
     } else {
         error(StatusCode::NOT_FOUND, "not_found", None)
+    }
+}
+
+async fn cancel_order(headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if !authorised(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "unauthorized", None);
+    }
+    if id == ORDER_ID {
+        Json(order_json("cancelled", None)).into_response()
+    } else {
+        error(StatusCode::CONFLICT, "illegal_transition", None)
     }
 }
