@@ -288,3 +288,55 @@ pub async fn build(config: Config) -> Result<Built, StartupError> {
         addr: config.common.http_addr,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut map: HashMap<String, String> = Backend::ALL
+            .iter()
+            .map(|b| (b.url_variable().to_string(), "http://x:8080".to_string()))
+            .collect();
+        map.insert(
+            "STOREFRONT_JWT_SECRET".into(),
+            "0123456789abcdef0123456789abcdef".into(),
+        );
+        map.insert("REDIS_URL".into(), "redis://localhost/0".into());
+        for (k, v) in pairs {
+            map.insert(k.to_string(), v.to_string());
+        }
+        map
+    }
+
+    #[test]
+    fn defaults_match_the_documented_ones() {
+        let config = Config::from_source(&env(&[])).unwrap();
+        assert_eq!(config.per_ip.rate, "20/s".parse().unwrap());
+        assert_eq!(config.per_ip.burst, 40);
+        assert_eq!(config.per_user.burst, 20);
+        assert_eq!(config.cache_ttl, Duration::from_secs(5));
+        assert_eq!(config.cors, CorsOrigins::None);
+        assert_eq!(config.breaker.failures, 5);
+        assert_eq!(config.breaker.open_for, Duration::from_secs(10));
+        assert_eq!(config.timeouts.long_running, Duration::from_secs(30));
+        assert!(!config.trust_forwarded);
+    }
+
+    #[test]
+    fn missing_backend_url_and_bad_limits_name_the_variable() {
+        let mut src = env(&[]);
+        src.remove("CATALOG_URL");
+        let err = Config::from_source(&src).unwrap_err();
+        assert!(err.to_string().contains("CATALOG_URL"), "{err}");
+        let err = Config::from_source(&env(&[("GATEWAY_RATE_LIMIT_IP", "fast")])).unwrap_err();
+        assert!(err.to_string().contains("GATEWAY_RATE_LIMIT_IP"), "{err}");
+        let err = Config::from_source(&env(&[("GATEWAY_RATE_LIMIT_BURST_USER", "0")])).unwrap_err();
+        assert!(
+            err.to_string().contains("GATEWAY_RATE_LIMIT_BURST_USER"),
+            "{err}"
+        );
+        let err = Config::from_source(&env(&[("GATEWAY_CORS_ORIGINS", "nope")])).unwrap_err();
+        assert!(err.to_string().contains("GATEWAY_CORS_ORIGINS"), "{err}");
+    }
+}
