@@ -1,0 +1,245 @@
+//! The command line: every flag, its default and its check. Parsing refuses bad input up front
+//! (clap exits with status 2), so a run never starts with a mix, duration or card it cannot use.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{Datelike, Utc};
+use clap::{Parser, ValueEnum};
+use reqwest::Url;
+use storefront_common::card::CardInput;
+use storefront_common::config::parse_duration;
+
+use crate::mix::Mix;
+use crate::pacing::Think;
+use crate::run::{Config, Limit};
+use crate::scenario::Card;
+
+/// How long a run lasts when neither `--duration` nor `--requests` is given.
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(30);
+
+/// Drive the Storefront public API with virtual users that register, log in and then browse,
+/// view their cart, add to it and check out in a weighted mix; report throughput and latency.
+#[derive(Debug, Parser)]
+#[command(name = "storefront-loadgen", version)]
+pub struct Args {
+    /// Base URL of the platform (the gateway).
+    #[arg(long, env = "LOADGEN_URL", default_value = "http://127.0.0.1:8080", value_parser = parse_base_url)]
+    pub url: Url,
+
+    /// Number of virtual users running at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub users: u32,
+
+    /// Stop after this long, e.g. 30s, 5m [default: 30s unless --requests is given].
+    #[arg(long, value_parser = parse_positive_duration, conflicts_with = "requests")]
+    pub duration: Option<Duration>,
+
+    /// Stop after this many mix operations in total (register and login are not counted).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub requests: Option<u64>,
+
+    /// Mean think time between a user's operations, e.g. 100ms; 0 for none.
+    #[arg(long, default_value = "100ms", value_parser = parse_duration_or_zero)]
+    pub think: Duration,
+
+    /// How think times vary around the mean.
+    #[arg(long, value_enum, default_value_t = ThinkDistribution::Exponential)]
+    pub think_distribution: ThinkDistribution,
+
+    /// Weights of the operations, as name=weight pairs.
+    #[arg(long, default_value_t = Mix::default())]
+    pub mix: Mix,
+
+    /// Spread the users' start over this long, e.g. 10s; 0s starts them all at once.
+    #[arg(long, default_value = "0s", value_parser = parse_duration_or_zero)]
+    pub ramp_up: Duration,
+
+    /// Write a JSON summary to this file; `-` writes it to stdout (the table then goes to stderr).
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+
+    /// No progress lines on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    /// Seed of the users' random choices, for a reproducible sequence per user [default: random].
+    #[arg(long)]
+    pub seed: Option<u64>,
+
+    /// Card number used at checkout (4000000000000002 is always declined).
+    #[arg(long, default_value = "4242424242424242", value_parser = parse_card)]
+    pub card: Card,
+
+    /// Give up on one request after this long; it then counts as a timeout error.
+    #[arg(long, default_value = "10s", value_parser = parse_positive_duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ThinkDistribution {
+    /// Exponentially distributed around the mean, as independent users arrive.
+    Exponential,
+    /// Uniform between half and one and a half times the mean.
+    Uniform,
+}
+
+impl Args {
+    /// The run's configuration; a missing seed is drawn now so the report can print it.
+    pub fn into_config(self) -> Config {
+        let limit = match (self.requests, self.duration) {
+            (Some(n), _) => Limit::Requests(n),
+            (None, Some(d)) => Limit::Duration(d),
+            (None, None) => Limit::Duration(DEFAULT_DURATION),
+        };
+        let think = match self.think_distribution {
+            ThinkDistribution::Exponential => Think::Exponential(self.think),
+            ThinkDistribution::Uniform => Think::Uniform(self.think),
+        };
+        Config {
+            url: self.url,
+            users: self.users,
+            limit,
+            think,
+            mix: self.mix,
+            ramp_up: self.ramp_up,
+            seed: self.seed.unwrap_or_else(rand::random),
+            card: self.card,
+            request_timeout: self.timeout,
+            progress_every: (!self.quiet).then_some(crate::run::PROGRESS_EVERY),
+        }
+    }
+}
+
+fn parse_base_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text)
+        .map_err(|e| format!("{text:?} is not a URL ({e}); write it like http://127.0.0.1:8080"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{text:?} must start with http:// or https://"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "{text:?} must be a base URL without ?query or #fragment"
+        ));
+    }
+    Ok(url)
+}
+
+fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
+    if text.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(text)
+        .ok_or_else(|| format!("{text:?} is not a duration; write it like 250ms, 30s, 5m or 1h"))
+}
+
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration_or_zero(text)?;
+    if duration.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    Ok(duration)
+}
+
+/// Checked with the same rules the orders service applies, so a typo fails here and not as
+/// thousands of 422s; the expiry is always a few years ahead.
+fn parse_card(text: &str) -> Result<Card, String> {
+    let exp_year = u32::try_from(Utc::now().year()).unwrap_or(2025) + 3;
+    let input = CardInput {
+        card_number: text.to_string(),
+        exp_month: 12,
+        exp_year,
+        cvc: "123".into(),
+    };
+    let valid = input
+        .validate()
+        .map_err(|e| format!("card {text:?} is not usable: {e}"))?;
+    Ok(Card {
+        number: valid.number,
+        exp_month: valid.exp_month,
+        exp_year: valid.exp_year,
+        cvc: valid.cvc,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::error::ErrorKind;
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("storefront-loadgen").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_match_the_brief() {
+        let config = parse(&[]).unwrap().into_config();
+        assert_eq!(config.users, 10);
+        assert_eq!(config.limit, Limit::Duration(Duration::from_secs(30)));
+        assert_eq!(config.think, Think::Exponential(Duration::from_millis(100)));
+        assert_eq!(config.mix, Mix::default());
+        assert_eq!(config.ramp_up, Duration::ZERO);
+        assert_eq!(config.card.number, "4242424242424242");
+        assert!(config.progress_every.is_some());
+    }
+
+    #[test]
+    fn requests_limit_and_flags_are_read() {
+        let args = parse(&[
+            "--url",
+            "http://shop.test:9000/",
+            "--users",
+            "3",
+            "--requests",
+            "500",
+            "--think",
+            "0",
+            "--think-distribution",
+            "uniform",
+            "--mix",
+            "browse=1,checkout=1",
+            "--ramp-up",
+            "2s",
+            "--json",
+            "-",
+            "--quiet",
+            "--seed",
+            "7",
+        ])
+        .unwrap();
+        assert_eq!(args.json, Some(PathBuf::from("-")));
+        let config = args.into_config();
+        assert_eq!(config.url.as_str(), "http://shop.test:9000/");
+        assert_eq!(config.limit, Limit::Requests(500));
+        assert_eq!(config.think, Think::Uniform(Duration::ZERO));
+        assert_eq!(config.seed, 7);
+        assert_eq!(config.ramp_up, Duration::from_secs(2));
+        assert!(config.progress_every.is_none());
+    }
+
+    #[test]
+    fn bad_arguments_are_usage_errors() {
+        for args in [
+            &["--mix", "browse=1,fly=2"][..],
+            &["--mix", "browse=0"],
+            &["--duration", "soon"],
+            &["--duration", "0s"],
+            &["--users", "0"],
+            &["--requests", "0"],
+            &["--url", "ftp://x"],
+            &["--url", "not a url"],
+            &["--card", "4242424242424241"],
+            &["--duration", "5s", "--requests", "10"],
+        ] {
+            let err = parse(args).unwrap_err();
+            assert_ne!(err.kind(), ErrorKind::DisplayHelp, "{args:?}");
+            assert_eq!(err.exit_code(), 2, "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn mix_errors_reach_the_user() {
+        let err = parse(&["--mix", "browse=1,fly=2"]).unwrap_err().to_string();
+        assert!(err.contains("unknown operation \"fly\""), "{err}");
+    }
+}
