@@ -30,12 +30,12 @@ pub const PASSWORD: &str = "loadgen-password";
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
     #[error(
-        "cannot reach the platform at {url}: {source}; is the gateway running and is --url right?"
+        "cannot reach the platform at {url}: {reason}; is the gateway running and is --url right?"
     )]
     Unreachable {
         url: String,
-        #[source]
-        source: reqwest::Error,
+        /// The whole error chain: reqwest's own message hides the cause (refused, DNS, timeout).
+        reason: String,
     },
     #[error(
         "GET {url} answered {status}; expected 200 with the product list (is --url the gateway?)"
@@ -207,9 +207,9 @@ impl Target {
     /// The first listing; the only request whose failure stops the run before it starts.
     pub async fn discover_catalog(&self) -> Result<Catalog, SetupError> {
         let url = self.url("/api/products");
-        let unreachable = |source| SetupError::Unreachable {
+        let unreachable = |error: reqwest::Error| SetupError::Unreachable {
             url: self.base.clone(),
-            source,
+            reason: error_chain(&error),
         };
         let response = self
             .client
@@ -473,6 +473,17 @@ async fn send(request: RequestBuilder) -> Answer {
             body: None,
         },
     }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }
 
 fn transport_kind(error: &reqwest::Error) -> TransportKind {

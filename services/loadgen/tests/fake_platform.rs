@@ -1,0 +1,466 @@
+//! Runs the load generator against a small fake of the public API (an axum app on a random port)
+//! that answers some checkouts 409 (out of stock) and some 500, and checks that the figures add
+//! up, follow the mix, and count 409s as expected answers and 500s as errors.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use storefront_loadgen::mix::{Mix, Operation};
+use storefront_loadgen::pacing::Think;
+use storefront_loadgen::scenario::Card;
+use storefront_loadgen::stats::Row;
+use storefront_loadgen::{Config, Limit, StopReason, run};
+
+#[derive(Default)]
+struct Counters {
+    register: AtomicU64,
+    login: AtomicU64,
+    list: AtomicU64,
+    detail: AtomicU64,
+    cart_view: AtomicU64,
+    cart_add: AtomicU64,
+    cart_clear: AtomicU64,
+    orders: AtomicU64,
+    orders_409: AtomicU64,
+    orders_500: AtomicU64,
+    /// Checkouts that found the cart empty: the generator must fill it first, so this stays 0.
+    orders_empty_cart: AtomicU64,
+}
+
+#[derive(Default)]
+struct Fake {
+    counters: Counters,
+    /// Units in each user's cart, by bearer token.
+    carts: Mutex<HashMap<String, u64>>,
+    refuse_registration: AtomicBool,
+}
+
+type Shared = Arc<Fake>;
+
+const PRODUCTS: [(&str, &str, &str); 4] = [
+    ("p1", "Wool Socks", "apparel"),
+    ("p2", "Chef Knife", "kitchen"),
+    ("p3", "Coffee Grinder", "kitchen"),
+    ("p4", "Rain Jacket", "apparel"),
+];
+
+fn product(id: &str, name: &str, category: &str) -> Value {
+    json!({"id": id, "name": name, "category": category, "description": "",
+           "price": {"amount": 1000, "currency": "USD"}})
+}
+
+fn error(status: StatusCode, code: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": {"code": code, "message": code}})),
+    )
+        .into_response()
+}
+
+fn token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("authorization")?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::to_string)
+}
+
+fn cart_body(units: u64) -> Json<Value> {
+    Json(json!({"items": [], "itemCount": units, "total": {"amount": 0, "currency": "USD"}}))
+}
+
+async fn register(State(fake): State<Shared>, Json(body): Json<Value>) -> Response {
+    fake.counters.register.fetch_add(1, Ordering::SeqCst);
+    if fake.refuse_registration.load(Ordering::SeqCst) {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    }
+    (
+        StatusCode::CREATED,
+        Json(json!({"id": "u", "email": body["email"]})),
+    )
+        .into_response()
+}
+
+async fn login(State(fake): State<Shared>, Json(body): Json<Value>) -> Response {
+    fake.counters.login.fetch_add(1, Ordering::SeqCst);
+    let email = body["email"].as_str().unwrap_or_default();
+    Json(json!({"token": format!("t-{email}"), "expiresAt": "", "user": {}})).into_response()
+}
+
+async fn list(State(fake): State<Shared>) -> Response {
+    fake.counters.list.fetch_add(1, Ordering::SeqCst);
+    let items: Vec<Value> = PRODUCTS.iter().map(|(i, n, c)| product(i, n, c)).collect();
+    Json(json!({"items": items, "total": 4, "page": 1, "pageSize": 20})).into_response()
+}
+
+async fn detail(State(fake): State<Shared>, Path(id): Path<String>) -> Response {
+    fake.counters.detail.fetch_add(1, Ordering::SeqCst);
+    match PRODUCTS.iter().find(|(i, _, _)| *i == id) {
+        Some((i, n, c)) => Json(product(i, n, c)).into_response(),
+        None => error(StatusCode::NOT_FOUND, "not_found"),
+    }
+}
+
+async fn view_cart(State(fake): State<Shared>, headers: HeaderMap) -> Response {
+    fake.counters.cart_view.fetch_add(1, Ordering::SeqCst);
+    let Some(user) = token(&headers) else {
+        return error(StatusCode::UNAUTHORIZED, "unauthorized");
+    };
+    let units = fake.carts.lock().unwrap().get(&user).copied().unwrap_or(0);
+    cart_body(units).into_response()
+}
+
+async fn add_item(
+    State(fake): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    fake.counters.cart_add.fetch_add(1, Ordering::SeqCst);
+    let Some(user) = token(&headers) else {
+        return error(StatusCode::UNAUTHORIZED, "unauthorized");
+    };
+    let quantity = body["quantity"].as_u64().unwrap_or(0);
+    if !(1..=2).contains(&quantity) || !PRODUCTS.iter().any(|(i, _, _)| body["productId"] == *i) {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    }
+    let mut carts = fake.carts.lock().unwrap();
+    let units = carts.entry(user).or_default();
+    *units += quantity;
+    cart_body(*units).into_response()
+}
+
+async fn clear_cart(State(fake): State<Shared>, headers: HeaderMap) -> Response {
+    fake.counters.cart_clear.fetch_add(1, Ordering::SeqCst);
+    if let Some(user) = token(&headers) {
+        fake.carts.lock().unwrap().remove(&user);
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// Every 4th checkout is out of stock (409) and every 7th fails (500); the rest are paid.
+async fn checkout(
+    State(fake): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let n = fake.counters.orders.fetch_add(1, Ordering::SeqCst);
+    let Some(user) = token(&headers) else {
+        return error(StatusCode::UNAUTHORIZED, "unauthorized");
+    };
+    if headers.get("idempotency-key").is_none()
+        || body["payment"]["cardNumber"] != "4242424242424242"
+    {
+        return error(StatusCode::BAD_REQUEST, "bad_request");
+    }
+    let mut carts = fake.carts.lock().unwrap();
+    if carts.get(&user).copied().unwrap_or(0) == 0 {
+        fake.counters
+            .orders_empty_cart
+            .fetch_add(1, Ordering::SeqCst);
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "cart_empty");
+    }
+    if n % 4 == 1 {
+        fake.counters.orders_409.fetch_add(1, Ordering::SeqCst);
+        return error(StatusCode::CONFLICT, "out_of_stock");
+    }
+    if n % 7 == 3 {
+        fake.counters.orders_500.fetch_add(1, Ordering::SeqCst);
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "internal");
+    }
+    carts.remove(&user);
+    (
+        StatusCode::CREATED,
+        Json(json!({"id": n, "status": "paid"})),
+    )
+        .into_response()
+}
+
+async fn start_fake() -> (SocketAddr, Shared) {
+    let fake = Shared::default();
+    let app = Router::new()
+        .route("/api/users/register", post(register))
+        .route("/api/users/login", post(login))
+        .route("/api/products", get(list))
+        .route("/api/products/{id}", get(detail))
+        .route("/api/cart", get(view_cart).delete(clear_cart))
+        .route("/api/cart/items", post(add_item))
+        .route("/api/orders", post(checkout))
+        .with_state(Arc::clone(&fake));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, fake)
+}
+
+fn config(addr: SocketAddr, users: u32, limit: Limit) -> Config {
+    Config {
+        url: format!("http://{addr}").parse().unwrap(),
+        users,
+        limit,
+        think: Think::Exponential(Duration::from_millis(2)),
+        mix: Mix::default(),
+        ramp_up: Duration::ZERO,
+        seed: 1,
+        card: Card {
+            number: "4242424242424242".into(),
+            exp_month: 12,
+            exp_year: 2099,
+            cvc: "123".into(),
+        },
+        request_timeout: Duration::from_secs(5),
+        progress_every: None,
+    }
+}
+
+fn count(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::SeqCst)
+}
+
+fn assert_rows_add_up(rows: &[Row], total: &Row) {
+    for row in rows.iter().chain([total]) {
+        assert_eq!(
+            row.count,
+            row.ok + row.expected_count + row.error_count,
+            "{}",
+            row.operation
+        );
+        assert_eq!(row.expected_count, row.expected.values().sum::<u64>());
+        assert_eq!(row.error_count, row.errors.values().sum::<u64>());
+    }
+    assert_eq!(total.count, rows.iter().map(|r| r.count).sum::<u64>());
+    assert_eq!(total.ok, rows.iter().map(|r| r.ok).sum::<u64>());
+    assert_eq!(
+        total.error_count,
+        rows.iter().map(|r| r.error_count).sum::<u64>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_run_counts_409_as_expected_and_500_as_errors() {
+    let (addr, fake) = start_fake().await;
+    let limit = Limit::Duration(Duration::from_secs(2));
+    let outcome = run(config(addr, 4, limit), std::future::pending())
+        .await
+        .unwrap();
+    let c = &fake.counters;
+    let summary = &outcome.summary;
+    let row = |op: Operation| {
+        summary
+            .operations
+            .iter()
+            .find(|r| r.operation == op.name())
+            .unwrap_or_else(|| panic!("no {op} row"))
+    };
+
+    assert_eq!(outcome.stopped_by, StopReason::Duration);
+    assert_eq!(outcome.users_ready, 4);
+    assert!(
+        (1.9..3.0).contains(&summary.elapsed_seconds),
+        "{}",
+        summary.elapsed_seconds
+    );
+    assert_eq!((count(&c.register), count(&c.login)), (4, 4));
+    assert_eq!(
+        summary.setup.iter().map(|r| r.ok).collect::<Vec<_>>(),
+        [4, 4]
+    );
+    assert_rows_add_up(&summary.operations, &summary.total);
+    assert!(
+        summary.total.count > 200,
+        "too few operations: {}",
+        summary.total.count
+    );
+
+    // Every request the fake served is in the figures: nothing is lost at the deadline.
+    // (The discovery listing before the run is the one list request that is not a browse.)
+    assert_eq!(row(Operation::Browse).count + 1, count(&c.list));
+    assert_eq!(row(Operation::ViewCart).count, count(&c.cart_view));
+    assert_eq!(row(Operation::Checkout).count, count(&c.orders));
+    assert!(count(&c.detail) > 0, "browses sometimes open a product");
+    assert_eq!(
+        count(&c.orders_empty_cart),
+        0,
+        "a checkout fills an empty cart first"
+    );
+
+    let checkout = row(Operation::Checkout);
+    assert!(count(&c.orders_409) > 0 && count(&c.orders_500) > 0);
+    assert_eq!(
+        checkout.expected,
+        [("409".to_string(), count(&c.orders_409))].into()
+    );
+    assert_eq!(
+        checkout.errors,
+        [("500".to_string(), count(&c.orders_500))].into()
+    );
+    assert_eq!(
+        summary.total.error_count,
+        count(&c.orders_500),
+        "only the 500s are errors"
+    );
+    assert_eq!(
+        count(&c.cart_clear),
+        count(&c.orders_409),
+        "an out-of-stock cart is cleared"
+    );
+
+    let total = summary.total.count as f64;
+    for op in Operation::MIXABLE {
+        let share = row(op).count as f64 / total;
+        let expected = Mix::default().share(op);
+        assert!(
+            (share - expected).abs() < 0.08,
+            "{op}: {share:.3} vs {expected:.3}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_limited_run_performs_exactly_that_many_operations() {
+    let (addr, fake) = start_fake().await;
+    let outcome = run(
+        config(addr, 3, Limit::Requests(150)),
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.stopped_by, StopReason::Requests);
+    assert_eq!(outcome.summary.total.count, 150);
+    assert_rows_add_up(&outcome.summary.operations, &outcome.summary.total);
+    assert_eq!(count(&fake.counters.register), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupt_stops_the_run_with_the_figures_so_far() {
+    let (addr, _fake) = start_fake().await;
+    let limit = Limit::Duration(Duration::from_secs(60));
+    let started = std::time::Instant::now();
+    let interrupt = tokio::time::sleep(Duration::from_millis(500));
+    let outcome = run(config(addr, 3, limit), interrupt).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(outcome.stopped_by, StopReason::Interrupted);
+    assert!(outcome.summary.total.count > 0);
+    assert_rows_add_up(&outcome.summary.operations, &outcome.summary.total);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_that_cannot_register_end_the_run_as_a_setup_failure() {
+    let (addr, fake) = start_fake().await;
+    fake.refuse_registration.store(true, Ordering::SeqCst);
+    let limit = Limit::Duration(Duration::from_secs(30));
+    let outcome = run(config(addr, 2, limit), std::future::pending())
+        .await
+        .unwrap();
+    assert_eq!(outcome.stopped_by, StopReason::NoUsers);
+    assert_eq!(outcome.users_ready, 0);
+    assert_eq!(outcome.summary.total.count, 0);
+    assert_eq!(outcome.summary.setup[0].errors["503"], 2);
+    let reason = outcome.first_setup_error.unwrap();
+    assert!(
+        reason.contains("register loadgen-") && reason.contains("503"),
+        "{reason}"
+    );
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_storefront-loadgen");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_writes_a_table_and_a_json_summary_that_agree_with_the_server() {
+    let (addr, fake) = start_fake().await;
+    let dir = std::env::temp_dir().join(format!("loadgen-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json_path = dir.join("summary.json");
+    let output = tokio::process::Command::new(BIN)
+        .args([
+            "--users",
+            "3",
+            "--duration",
+            "2s",
+            "--think",
+            "2ms",
+            "--seed",
+            "5",
+        ])
+        .arg("--json")
+        .arg(&json_path)
+        .env("LOADGEN_URL", format!("http://{addr}"))
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "exit {:?}\n{stdout}\n{stderr}",
+        output.status
+    );
+    assert!(stdout.contains("stopped by the duration"), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with("checkout ")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("expected (not errors):"), "{stdout}");
+
+    let json: Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(json["config"]["users"], 3);
+    assert_eq!(json["config"]["seed"], 5);
+    assert_eq!(json["config"]["url"], format!("http://{addr}/"));
+    assert_eq!(json["stoppedBy"], "duration");
+    assert!(json["startedAt"].as_str().unwrap() < json["endedAt"].as_str().unwrap());
+    let ops = json["operations"].as_object().unwrap();
+    let sum: u64 = ops.values().map(|r| r["count"].as_u64().unwrap()).sum();
+    assert_eq!(json["total"]["count"].as_u64().unwrap(), sum);
+    let c = &fake.counters;
+    assert_eq!(json["operations"]["checkout"]["count"], count(&c.orders));
+    assert_eq!(json["total"]["errorCount"], count(&c.orders_500));
+    assert_eq!(json["total"]["expected"]["409"], count(&c.orders_409));
+}
+
+#[tokio::test]
+async fn the_binary_exits_1_naming_the_url_when_the_platform_is_unreachable() {
+    // A port that was just free: nothing listens there.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let output = tokio::process::Command::new(BIN)
+        .args(["--url", &format!("http://{addr}"), "--duration", "1s"])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot reach the platform at http://{addr}")),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn the_binary_exits_2_on_bad_arguments() {
+    for args in [
+        &["--mix", "browse=1,teleport=1"][..],
+        &["--duration", "forever"],
+        &["--mix", "browse=0"],
+    ] {
+        let output = tokio::process::Command::new(BIN)
+            .args(args)
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(args[1]), "{stderr}");
+    }
+}
