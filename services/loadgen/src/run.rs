@@ -21,9 +21,6 @@ use crate::pacing::{Think, start_offset};
 use crate::scenario::{Card, Catalog, Session, SetupError, Target};
 use crate::stats::{Outcome, Stats, Summary};
 
-/// How often the progress line is printed unless `--quiet`.
-pub const PROGRESS_EVERY: Duration = Duration::from_secs(5);
-
 #[derive(Debug, Clone)]
 pub struct Config {
     pub url: Url,

@@ -464,3 +464,84 @@ async fn the_binary_exits_2_on_bad_arguments() {
         assert!(stderr.contains(args[1]), "{stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_prints_progress_lines_unless_quiet() {
+    let (addr, _fake) = start_fake().await;
+    let url = format!("http://{addr}");
+    let common = [
+        "--users",
+        "2",
+        "--duration",
+        "1s",
+        "--think",
+        "5ms",
+        "--progress-interval",
+        "300ms",
+    ];
+    let loud = tokio::process::Command::new(BIN)
+        .args(common)
+        .args(["--url", &url])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&loud.stderr);
+    assert!(loud.status.success(), "{stderr}");
+    let progress: Vec<&str> = stderr.lines().filter(|l| l.contains("ops/s now")).collect();
+    assert!(progress.len() >= 2, "{stderr}");
+    assert!(progress[0].contains(" errors, 2 users ready"), "{stderr}");
+
+    let quiet = tokio::process::Command::new(BIN)
+        .args(common)
+        .args(["--url", &url, "--quiet"])
+        .output()
+        .await
+        .unwrap();
+    assert!(quiet.status.success());
+    assert!(!String::from_utf8_lossy(&quiet.stderr).contains("ops/s now"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_the_binary_which_prints_the_summary_so_far_and_exits_0() {
+    let (addr, _fake) = start_fake().await;
+    let child = tokio::process::Command::new(BIN)
+        .args([
+            "--users",
+            "2",
+            "--duration",
+            "60s",
+            "--think",
+            "5ms",
+            "--quiet",
+            "--json",
+            "-",
+        ])
+        .args(["--url", &format!("http://{addr}")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pid = child.id().unwrap().to_string();
+    // Through the shell's builtin, which exists wherever `sh` does, unlike a `kill` binary.
+    let killed = tokio::process::Command::new("sh")
+        .args(["-c", &format!("kill -INT {pid}")])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("the run stops soon after the interrupt")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("stopped by an interrupt"),
+        "the table goes to stderr: {stderr}"
+    );
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["stoppedBy"], "interrupted");
+    assert!(json["total"]["count"].as_u64().unwrap() > 0);
+    assert!(json["elapsedSeconds"].as_f64().unwrap() < 10.0);
+}
