@@ -4,6 +4,7 @@
 //! Why not serde_norway's emitter: it follows YAML 1.2 and writes `yes` unquoted, which
 //! `kubectl apply` reads as `true` (found by schema validation of the rendered redis args).
 
+use std::borrow::Cow;
 use std::fmt::Write;
 
 use serde_json::Value;
@@ -12,7 +13,7 @@ use serde_json::Value;
 pub fn to_document(value: &Value) -> String {
     let mut out = String::new();
     match value {
-        Value::Object(map) if !map.is_empty() => write_map(&mut out, map, 0),
+        Value::Object(map) if !map.is_empty() => write_map(&mut out, map, 0, false),
         Value::Array(items) if !items.is_empty() => write_seq(&mut out, items, 0),
         scalar => {
             out.push_str(&scalar_text(scalar, 0));
@@ -22,9 +23,21 @@ pub fn to_document(value: &Value) -> String {
     out
 }
 
-fn write_map(out: &mut String, map: &serde_json::Map<String, Value>, indent: usize) {
-    for (key, value) in map {
-        out.push_str(&" ".repeat(indent));
+fn pad(out: &mut String, indent: usize) {
+    out.extend(std::iter::repeat_n(' ', indent));
+}
+
+/// `inline_first`: the first key goes on the current line (after a sequence dash).
+fn write_map(
+    out: &mut String,
+    map: &serde_json::Map<String, Value>,
+    indent: usize,
+    inline_first: bool,
+) {
+    for (i, (key, value)) in map.iter().enumerate() {
+        if !(inline_first && i == 0) {
+            pad(out, indent);
+        }
         out.push_str(&string_text(key, indent));
         out.push(':');
         write_child(out, value, indent, true);
@@ -33,15 +46,13 @@ fn write_map(out: &mut String, map: &serde_json::Map<String, Value>, indent: usi
 
 fn write_seq(out: &mut String, items: &[Value], indent: usize) {
     for item in items {
-        out.push_str(&" ".repeat(indent));
+        pad(out, indent);
         out.push('-');
         match item {
             Value::Object(map) if !map.is_empty() => {
                 // First key on the dash line, the rest aligned under it.
-                let mut inner = String::new();
-                write_map(&mut inner, map, indent + 2);
                 out.push(' ');
-                out.push_str(&inner[indent + 2..]);
+                write_map(out, map, indent + 2, true);
             }
             other => write_child(out, other, indent, false),
         }
@@ -52,7 +63,7 @@ fn write_child(out: &mut String, value: &Value, indent: usize, in_map: bool) {
     match value {
         Value::Object(map) if !map.is_empty() => {
             out.push('\n');
-            write_map(out, map, indent + 2);
+            write_map(out, map, indent + 2, false);
         }
         Value::Array(items) if !items.is_empty() => {
             out.push('\n');
@@ -67,20 +78,20 @@ fn write_child(out: &mut String, value: &Value, indent: usize, in_map: bool) {
     }
 }
 
-fn scalar_text(value: &Value, indent: usize) -> String {
+fn scalar_text(value: &Value, indent: usize) -> Cow<'_, str> {
     match value {
-        Value::Null => "null".to_owned(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
+        Value::Null => "null".into(),
+        Value::Bool(b) => if *b { "true" } else { "false" }.into(),
+        Value::Number(n) => n.to_string().into(),
         Value::String(s) => string_text(s, indent),
-        Value::Array(_) => "[]".to_owned(),
-        Value::Object(_) => "{}".to_owned(),
+        Value::Array(_) => "[]".into(),
+        Value::Object(_) => "{}".into(),
     }
 }
 
-fn string_text(s: &str, indent: usize) -> String {
+fn string_text(s: &str, indent: usize) -> Cow<'_, str> {
     if is_plain_safe(s) {
-        return s.to_owned();
+        return s.into();
     }
     if is_block_safe(s) {
         let mut out = String::from("|");
@@ -91,10 +102,12 @@ fn string_text(s: &str, indent: usize) -> String {
                 let _ = write!(out, "{pad}{line}");
             }
         }
-        return out;
+        return out.into();
     }
     // A JSON string is a valid YAML double-quoted scalar.
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
+    serde_json::to_string(s)
+        .unwrap_or_else(|_| "\"\"".to_owned())
+        .into()
 }
 
 /// Strings written without quotes: simple words that no YAML version reads as anything else.
@@ -103,8 +116,7 @@ fn is_plain_safe(s: &str) -> bool {
         "y", "yes", "n", "no", "true", "false", "on", "off", "null", "~", "", "=", "<<", ".nan",
         ".inf", "-.inf", "+.inf", ".NaN", ".Inf", "-.Inf", "NaN", "inf",
     ];
-    let lower = s.to_ascii_lowercase();
-    if AMBIGUOUS.contains(&lower.as_str()) || AMBIGUOUS.contains(&s) {
+    if s.len() <= 5 && AMBIGUOUS.iter().any(|a| a.eq_ignore_ascii_case(s)) {
         return false;
     }
     let first = s.chars().next().unwrap_or(' ');
@@ -115,8 +127,8 @@ fn is_plain_safe(s: &str) -> bool {
     // Things like 1e3, 0x1F, 0o17 or 12:30 could be numbers or sexagesimals in YAML 1.1.
     let numeric_like = first.is_ascii_digit()
         || s.parse::<f64>().is_ok()
-        || lower.starts_with("0x")
-        || lower.starts_with("0o");
+        || s.get(..2)
+            .is_some_and(|p| p.eq_ignore_ascii_case("0x") || p.eq_ignore_ascii_case("0o"));
     starts_ok && chars_ok && !numeric_like
 }
 
