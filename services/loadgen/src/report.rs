@@ -63,7 +63,7 @@ pub fn table(outcome: &RunOutcome) -> String {
     breakdown(
         &mut out,
         "expected (not errors)",
-        &summary.operations,
+        summary.operations.iter().chain(&summary.setup),
         |r| &r.expected,
     );
     breakdown(

@@ -232,7 +232,7 @@ async fn virtual_user(index: u32, shared: Arc<Shared>, cancel: CancellationToken
     let email = format!("loadgen-{}-{index}@example.test", shared.run_id);
     let token = tokio::select! {
         () = cancel.cancelled() => None,
-        token = log_in(&shared, &email, &mut stats) => token,
+        token = log_in(&shared, &email, &mut stats, &cancel) => token,
     };
     let Some(token) = token else {
         return stats;
@@ -268,26 +268,50 @@ async fn virtual_user(index: u32, shared: Arc<Shared>, cancel: CancellationToken
     stats
 }
 
-/// Registers and logs in, recording both steps; the token when both succeeded.
-async fn log_in(shared: &Shared, email: &str, stats: &mut Stats) -> Option<String> {
-    let started = Instant::now();
-    let registered = shared.target.register(email).await;
-    stats.record(Operation::Register, registered, started.elapsed());
-    if registered != Outcome::Ok {
-        let _ = shared
-            .first_setup_error
-            .set(format!("register {email}: {}", describe(registered)));
-        return None;
+/// How often setup tries a step that was rate limited (429) before giving the user up; the
+/// gateway limits anonymous requests per IP, and every user of a run shares one.
+const SETUP_ATTEMPTS: u32 = 6;
+/// The longest wait between two setup attempts, whatever `Retry-After` asks for.
+const MAX_SETUP_WAIT: Duration = Duration::from_secs(10);
+
+/// Registers and logs in, recording every attempt; the token when both succeeded.
+async fn log_in(
+    shared: &Shared,
+    email: &str,
+    stats: &mut Stats,
+    cancel: &CancellationToken,
+) -> Option<String> {
+    for op in Operation::SETUP {
+        let mut attempt = 1;
+        loop {
+            let started = Instant::now();
+            let step = match op {
+                Operation::Register => shared.target.register(email).await,
+                _ => shared.target.login(email).await,
+            };
+            stats.record(op, step.outcome, started.elapsed());
+            match step.outcome {
+                Outcome::Ok if op == Operation::Login => return step.token,
+                Outcome::Ok => break,
+                Outcome::Expected(429) if attempt < SETUP_ATTEMPTS => {
+                    // Without Retry-After, back off 0.5s, 1s, 2s, ...
+                    let backoff = Duration::from_millis(250 << attempt);
+                    let wait = step.retry_after.unwrap_or(backoff).min(MAX_SETUP_WAIT);
+                    attempt += 1;
+                    if !shared.pause(wait, cancel).await {
+                        return None;
+                    }
+                }
+                failed => {
+                    let _ = shared
+                        .first_setup_error
+                        .set(format!("{op} {email}: {}", describe(failed)));
+                    return None;
+                }
+            }
+        }
     }
-    let started = Instant::now();
-    let (logged_in, token) = shared.target.login(email).await;
-    stats.record(Operation::Login, logged_in, started.elapsed());
-    if token.is_none() {
-        let _ = shared
-            .first_setup_error
-            .set(format!("login {email}: {}", describe(logged_in)));
-    }
-    token
+    None
 }
 
 fn describe(outcome: Outcome) -> String {

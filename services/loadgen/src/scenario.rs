@@ -4,9 +4,11 @@
 //! request that does not succeed decides it, and its latency covers all of them.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, RngExt};
+use reqwest::header::RETRY_AFTER;
 use reqwest::{Client, RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -233,7 +235,7 @@ impl Target {
         }
     }
 
-    pub async fn register(&self, email: &str) -> Outcome {
+    pub async fn register(&self, email: &str) -> Step {
         let request = self
             .client
             .post(self.url("/api/users/register"))
@@ -242,22 +244,42 @@ impl Target {
                 "password": PASSWORD,
                 "name": "Load Generator",
             }));
-        send(request).await.outcome
+        let answer = send(request).await;
+        Step {
+            outcome: answer.outcome,
+            retry_after: answer.retry_after,
+            token: None,
+        }
     }
 
     /// Logs in; the token comes back only when the outcome is `Ok`.
-    pub async fn login(&self, email: &str) -> (Outcome, Option<String>) {
+    pub async fn login(&self, email: &str) -> Step {
         let request = self
             .client
             .post(self.url("/api/users/login"))
             .json(&json!({"email": email, "password": PASSWORD}));
         let answer = send(request).await;
-        match answer.parse::<LoginAnswer>() {
+        let (outcome, token) = match answer.parse::<LoginAnswer>() {
             Ok(Some(login)) => (Outcome::Ok, Some(login.token)),
             Ok(None) => (answer.outcome, None),
             Err(outcome) => (outcome, None),
+        };
+        Step {
+            outcome,
+            retry_after: answer.retry_after,
+            token,
         }
     }
+}
+
+/// The result of a register or login request.
+#[derive(Debug)]
+pub struct Step {
+    pub outcome: Outcome,
+    /// The server's `Retry-After` (in seconds) on a 429, which setup waits out.
+    pub retry_after: Option<Duration>,
+    /// The session token, from a successful login only.
+    pub token: Option<String>,
 }
 
 /// What a user believes is in its cart, so a checkout knows when it must add an item first.
@@ -429,6 +451,7 @@ struct Answer {
     outcome: Outcome,
     /// Kept only on success, and parsed only by the operations that need it.
     body: Option<Vec<u8>>,
+    retry_after: Option<Duration>,
 }
 
 impl Answer {
@@ -458,19 +481,28 @@ async fn send(request: RequestBuilder) -> Answer {
             return Answer {
                 outcome: Outcome::Failed(Failure::Transport(transport_kind(&e))),
                 body: None,
+                retry_after: None,
             };
         }
     };
     let outcome = Outcome::from_status(response.status().as_u16());
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
     // The body is read whatever the status so the connection goes back to the pool.
     match response.bytes().await {
         Ok(body) => Answer {
             outcome,
             body: (outcome == Outcome::Ok).then(|| body.to_vec()),
+            retry_after,
         },
         Err(e) => Answer {
             outcome: Outcome::Failed(Failure::Transport(transport_kind(&e))),
             body: None,
+            retry_after,
         },
     }
 }

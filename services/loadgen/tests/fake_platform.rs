@@ -42,6 +42,8 @@ struct Fake {
     /// Units in each user's cart, by bearer token.
     carts: Mutex<HashMap<String, u64>>,
     refuse_registration: AtomicBool,
+    /// This many registrations are answered 429 first, as the gateway's per-IP limit would.
+    rate_limited_registrations: AtomicU64,
 }
 
 type Shared = Arc<Fake>;
@@ -83,6 +85,16 @@ async fn register(State(fake): State<Shared>, Json(body): Json<Value>) -> Respon
     fake.counters.register.fetch_add(1, Ordering::SeqCst);
     if fake.refuse_registration.load(Ordering::SeqCst) {
         return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    }
+    let limited =
+        fake.rate_limited_registrations
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+    if limited.is_ok() {
+        let mut response = error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+        response
+            .headers_mut()
+            .insert("retry-after", axum::http::HeaderValue::from_static("0"));
+        return response;
     }
     (
         StatusCode::CREATED,
@@ -370,6 +382,22 @@ async fn users_that_cannot_register_end_the_run_as_a_setup_failure() {
         reason.contains("register loadgen-") && reason.contains("503"),
         "{reason}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limited_registrations_are_retried_and_reported_as_expected() {
+    let (addr, fake) = start_fake().await;
+    fake.rate_limited_registrations.store(3, Ordering::SeqCst);
+    let outcome = run(config(addr, 2, Limit::Requests(20)), std::future::pending())
+        .await
+        .unwrap();
+    assert_eq!(outcome.users_ready, 2);
+    assert_eq!(outcome.summary.total.count, 20);
+    let register = &outcome.summary.setup[0];
+    assert_eq!(register.operation, "register");
+    assert_eq!((register.count, register.ok), (5, 2));
+    assert_eq!(register.expected["429"], 3);
+    assert_eq!(register.error_count, 0);
 }
 
 const BIN: &str = env!("CARGO_BIN_EXE_storefront-loadgen");
