@@ -148,3 +148,9 @@ pub(crate) fn temp_dir(what: &str) -> Result<PathBuf, StartError> {
     std::fs::create_dir_all(&dir).map_err(io_err("creating a temp dir"))?;
     Ok(dir)
 }
+
+/// Spawns a long-running helper process (a service binary) tied to our life like the stores:
+/// it gets `death_signal` if we die and is stopped with it when we exit.
+pub fn spawn_tied_process(command: Command, death_signal: i32) -> Result<Child, StartError> {
+    spawn_tied(command, death_signal, None)
+}

@@ -1,0 +1,34 @@
+# The two commands a fresh machine needs:
+#   make demo   builds and runs the whole shop locally (http://127.0.0.1:8080)
+#   make test   runs every check CI runs
+# Both install missing system packages first (scripts/setup.sh).
+
+CARGO ?= cargo
+RELEASE_BINS = -p storefront-local -p storefront-users -p storefront-catalog -p storefront-cart \
+               -p storefront-inventory -p storefront-payments -p storefront-orders \
+               -p storefront-gateway -p storefront-web -p storefront-loadgen
+
+.PHONY: setup demo release test lint unit bench bench-checkout
+
+setup:
+	@scripts/setup.sh
+
+release: setup
+	$(CARGO) build --release $(RELEASE_BINS)
+
+demo: release
+	target/release/storefront-local up
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit: setup
+	$(CARGO) test --workspace
+
+test: setup lint unit
+
+bench-checkout: release
+	target/release/storefront-local bench-checkout --duration 20s --concurrency 32 --json target/bench-checkout.json
+
+bench: bench-checkout

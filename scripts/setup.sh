@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs what building, testing and running Storefront locally needs, and only what is missing:
+# a C toolchain for -sys crates, PostgreSQL server binaries (initdb, postgres), redis-server, and
+# Python for the manifest checks. Safe to run again. Needs root (or sudo) only when something
+# is missing; otherwise it only checks.
+set -euo pipefail
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+pg_bin() { have initdb || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }
+
+have cc || need+=(build-essential)
+have pkg-config || need+=(pkg-config)
+pg_bin || need+=(postgresql)
+have redis-server || need+=(redis-server)
+have python3 || need+=(python3)
+python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
+if [ "${STOREFRONT_BROWSER_TESTS:-0}" = 1 ]; then
+  have chromium || need+=(chromium)
+  have node || need+=(nodejs npm)
+fi
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}"
+  if [ "$(id -u)" = 0 ]; then
+    sudo_cmd=()
+  elif have sudo; then
+    sudo_cmd=(sudo)
+  else
+    echo "setup: missing ${need[*]}; install them with your package manager (apt-get install ${need[*]})" >&2
+    exit 1
+  fi
+  if ! have apt-get; then
+    echo "setup: missing ${need[*]}; this script installs with apt-get only. On macOS: brew install postgresql redis" >&2
+    exit 1
+  fi
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# PostgreSQL refuses to run as root; the test fixtures then run it as the `postgres` user.
+if [ "$(id -u)" = 0 ] && ! getent passwd postgres >/dev/null; then
+  useradd --system --no-create-home postgres
+fi
+
+if ! have cargo; then
+  echo "setup: cargo not found; install Rust from rustup (rust-version 1.95 or newer)" >&2
+  exit 1
+fi
+echo "setup: ok ($(pg_bin && echo postgres) $(have redis-server && echo redis-server))"

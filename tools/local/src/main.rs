@@ -1,0 +1,113 @@
+//! `storefront-local`: the whole platform on this machine (throwaway PostgreSQL and Redis, every
+//! service as its own process) for a person to use (`up`) or to measure (`bench-checkout`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use storefront_local::{bench, platform};
+
+#[derive(Parser)]
+#[command(name = "storefront-local", version, about)]
+struct Cli {
+    /// Directory holding the service binaries; defaults to this binary's own directory.
+    #[arg(long, global = true, env = "STOREFRONT_BIN_DIR")]
+    bin_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the platform and keep it running until Ctrl-C or SIGTERM.
+    Up {
+        /// Port of the gateway (the shop's front door).
+        #[arg(long, env = "STOREFRONT_PORT", default_value_t = 8080)]
+        port: u16,
+        #[arg(
+            long,
+            env = "STOREFRONT_ADMIN_EMAIL",
+            default_value = "admin@storefront.local"
+        )]
+        admin_email: String,
+        #[arg(
+            long,
+            env = "STOREFRONT_ADMIN_PASSWORD",
+            default_value = "storefront-admin"
+        )]
+        admin_password: String,
+        /// Where service logs go; defaults to a fresh temp directory.
+        #[arg(long)]
+        log_dir: Option<PathBuf>,
+    },
+    /// Checkout throughput, latency and per-service memory across the real services.
+    BenchCheckout {
+        /// How long to measure (after a short warm-up).
+        #[arg(long, default_value = "20s", value_parser = parse_duration)]
+        duration: Duration,
+        /// Checkouts in flight at once (closed loop, no think time).
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Distinct customers placing orders.
+        #[arg(long, default_value_t = 64)]
+        customers: usize,
+        /// Also write the summary as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    storefront_common::config::parse_duration(s)
+        .ok_or_else(|| format!("{s:?} is not a duration such as 500ms, 20s or 2m"))
+}
+
+fn bin_dir(cli: Option<PathBuf>) -> PathBuf {
+    cli.or_else(|| std::env::current_exe().ok()?.parent().map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("target/release"))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let bins = bin_dir(cli.bin_dir);
+    let outcome = match cli.command {
+        Command::Up {
+            port,
+            admin_email,
+            admin_password,
+            log_dir,
+        } => platform::up(platform::UpOptions {
+            bins,
+            port,
+            admin_email,
+            admin_password,
+            log_dir,
+        })
+        .await
+        .map_err(|e| e.to_string()),
+        Command::BenchCheckout {
+            duration,
+            concurrency,
+            customers,
+            json,
+        } => bench::run(bench::BenchOptions {
+            bins,
+            duration,
+            concurrency,
+            customers,
+            json,
+        })
+        .await
+        .map_err(|e| e.to_string()),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("storefront-local: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

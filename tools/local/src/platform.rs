@@ -1,0 +1,425 @@
+//! Starting and stopping the platform on one machine: throwaway PostgreSQL and Redis from the
+//! testkit (the same fixtures the tests use), one database per service, every service binary as
+//! its own process on a loopback port, started in dependency order and each waited on until its
+//! `/readyz` answers. Children die with us (parent-death signal) and are stopped with SIGTERM.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use storefront_testkit::{PostgresServer, RedisServer, free_port, spawn_tied_process};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    #[error("{0}")]
+    Store(#[from] storefront_testkit::StartError),
+    #[error(
+        "{binary} not found in {dir}; build the services first with `cargo build --release` (or pass --bin-dir)"
+    )]
+    MissingBinary { binary: String, dir: String },
+    #[error("{service} did not become ready within {secs}s; last log lines:\n{log}")]
+    NotReady {
+        service: String,
+        secs: u64,
+        log: String,
+    },
+    #[error("{service} exited during start-up ({status}); last log lines:\n{log}")]
+    Exited {
+        service: String,
+        status: String,
+        log: String,
+    },
+    #[error("cannot create the log file {path}: {source}")]
+    Log {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Which services to run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything, with the gateway on the given port.
+    Full { gateway_port: u16 },
+    /// The six commerce services only (for benchmarks of the services themselves).
+    Commerce,
+}
+
+pub struct Service {
+    pub name: &'static str,
+    pub url: String,
+    pub log: PathBuf,
+    binary: PathBuf,
+    env: Vec<(String, String)>,
+    child: Child,
+}
+
+impl Service {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+pub struct Platform {
+    pub services: Vec<Service>,
+    pub log_dir: PathBuf,
+    pub admin: (String, String),
+    pub postgres: PostgresServer,
+    pub redis: RedisServer,
+}
+
+pub struct StartOptions {
+    pub bins: PathBuf,
+    pub scope: Scope,
+    pub admin_email: String,
+    pub admin_password: String,
+    pub log_dir: Option<PathBuf>,
+    pub rust_log: String,
+    /// Extra environment for every service (e.g. `GATEWAY_RATE_LIMIT_IP` for a test).
+    pub extra_env: Vec<(String, String)>,
+}
+
+const DATABASES: [&str; 5] = ["users", "catalog", "inventory", "payments", "orders"];
+
+fn binary(bins: &Path, service: &str) -> Result<PathBuf, PlatformError> {
+    let path = bins.join(format!("storefront-{service}"));
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(PlatformError::MissingBinary {
+            binary: format!("storefront-{service}"),
+            dir: bins.display().to_string(),
+        })
+    }
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+pub async fn start(options: StartOptions) -> Result<Platform, PlatformError> {
+    let with_edge = matches!(options.scope, Scope::Full { .. });
+    let mut names = vec![
+        "users",
+        "catalog",
+        "inventory",
+        "payments",
+        "cart",
+        "orders",
+    ];
+    if with_edge {
+        names.extend(["web", "gateway"]);
+    }
+    let binaries = names
+        .iter()
+        .map(|n| Ok((*n, binary(&options.bins, n)?)))
+        .collect::<Result<BTreeMap<_, _>, PlatformError>>()?;
+
+    let log_dir = match options.log_dir {
+        Some(dir) => dir,
+        None => {
+            std::env::temp_dir().join(format!("storefront-logs-{}", uuid::Uuid::new_v4().simple()))
+        }
+    };
+    std::fs::create_dir_all(&log_dir).map_err(|source| PlatformError::Log {
+        path: log_dir.display().to_string(),
+        source,
+    })?;
+
+    let (postgres, redis) = tokio::task::spawn_blocking(|| {
+        Ok::<_, PlatformError>((PostgresServer::start()?, RedisServer::start()?))
+    })
+    .await
+    .map_err(|e| {
+        PlatformError::Store(storefront_testkit::StartError::Failed {
+            what: "starting the stores".into(),
+            detail: e.to_string(),
+        })
+    })??;
+    for db in DATABASES {
+        postgres.create_named_database(db).await;
+    }
+
+    let jwt_secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let mut ports: BTreeMap<&str, u16> = names.iter().map(|n| (*n, free_port())).collect();
+    if let Scope::Full { gateway_port } = options.scope {
+        ports.insert("gateway", gateway_port);
+    }
+    let url = |name: &str| format!("http://127.0.0.1:{}", ports.get(name).copied().unwrap_or(0));
+
+    let mut platform = Platform {
+        services: Vec::new(),
+        log_dir: log_dir.clone(),
+        admin: (options.admin_email.clone(), options.admin_password.clone()),
+        postgres,
+        redis,
+    };
+    for name in names {
+        let mut env: Vec<(String, String)> = vec![
+            (
+                "STOREFRONT_HTTP_ADDR".into(),
+                format!("127.0.0.1:{}", ports[name]),
+            ),
+            ("STOREFRONT_JWT_SECRET".into(), jwt_secret.clone()),
+            ("REDIS_URL".into(), platform.redis.url()),
+            ("RUST_LOG".into(), options.rust_log.clone()),
+            ("OTEL_SERVICE_NAME".into(), name.into()),
+        ];
+        if DATABASES.contains(&name) {
+            env.push(("DATABASE_URL".into(), platform.postgres.url_for(name)));
+        }
+        for dep in [
+            "users",
+            "catalog",
+            "cart",
+            "inventory",
+            "payments",
+            "orders",
+            "web",
+            "gateway",
+        ] {
+            if ports.contains_key(dep) {
+                env.push((format!("{}_URL", dep.to_uppercase()), url(dep)));
+            }
+        }
+        env.extend(options.extra_env.iter().cloned());
+        match name {
+            "users" => {
+                env.push(("STOREFRONT_ADMIN_EMAIL".into(), options.admin_email.clone()));
+                env.push((
+                    "STOREFRONT_ADMIN_PASSWORD".into(),
+                    options.admin_password.clone(),
+                ));
+            }
+            "catalog" | "inventory" => env.push(("STOREFRONT_SEED_DEMO".into(), "true".into())),
+            _ => {}
+        }
+        let mut service = spawn(name, &binaries[name], &env, &log_dir, url(name))?;
+        let ready = wait_ready(&mut service).await;
+        platform.services.push(service);
+        if let Err(e) = ready {
+            platform.stop().await;
+            return Err(e);
+        }
+    }
+    Ok(platform)
+}
+
+fn spawn(
+    name: &'static str,
+    binary: &Path,
+    env: &[(String, String)],
+    log_dir: &Path,
+    url: String,
+) -> Result<Service, PlatformError> {
+    let log = log_dir.join(format!("{name}.log"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .map_err(|source| PlatformError::Log {
+            path: log.display().to_string(),
+            source,
+        })?;
+    let err_file = file.try_clone().map_err(|source| PlatformError::Log {
+        path: log.display().to_string(),
+        source,
+    })?;
+    let mut command = Command::new(binary);
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(file))
+        .stderr(Stdio::from(err_file));
+    if let Ok(endpoint) = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        command.env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint);
+    }
+    let child = spawn_tied_process(command, libc::SIGTERM)?;
+    Ok(Service {
+        name,
+        url,
+        log,
+        binary: binary.to_path_buf(),
+        env: env.to_vec(),
+        child,
+    })
+}
+
+async fn wait_ready(service: &mut Service) -> Result<(), PlatformError> {
+    let limit = Duration::from_secs(60);
+    let started = Instant::now();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap_or_default();
+    while started.elapsed() < limit {
+        if let Ok(Some(status)) = service.child.try_wait() {
+            return Err(PlatformError::Exited {
+                service: service.name.into(),
+                status: status.to_string(),
+                log: tail(&service.log, 15),
+            });
+        }
+        if let Ok(resp) = http.get(format!("{}/readyz", service.url)).send().await
+            && resp.status().is_success()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(PlatformError::NotReady {
+        service: service.name.into(),
+        secs: limit.as_secs(),
+        log: tail(&service.log, 15),
+    })
+}
+
+impl Platform {
+    pub fn url(&self, name: &str) -> Option<&str> {
+        self.services
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.url.as_str())
+    }
+
+    /// The first service that has exited, with its status.
+    pub fn exited(&mut self) -> Option<(&'static str, String, PathBuf)> {
+        self.services
+            .iter_mut()
+            .find_map(|s| match s.child.try_wait() {
+                Ok(Some(status)) => Some((s.name, status.to_string(), s.log.clone())),
+                _ => None,
+            })
+    }
+
+    /// Stops the services in reverse start order, then the stores.
+    pub async fn stop(&mut self) {
+        for service in self.services.iter_mut().rev() {
+            terminate(&mut service.child).await;
+        }
+        self.services.clear();
+        self.redis.stop();
+        self.postgres.stop();
+    }
+
+    /// Stops one service (to see how the others cope); [`Self::restart_service`] brings it back
+    /// on the same port with the same settings.
+    pub async fn stop_service(&mut self, name: &str) {
+        if let Some(service) = self.services.iter_mut().find(|s| s.name == name) {
+            terminate(&mut service.child).await;
+        }
+    }
+
+    pub async fn restart_service(&mut self, name: &str) -> Result<(), PlatformError> {
+        let Some(index) = self.services.iter().position(|s| s.name == name) else {
+            return Ok(());
+        };
+        let old = &self.services[index];
+        let mut fresh = spawn(
+            old.name,
+            &old.binary,
+            &old.env,
+            &self.log_dir,
+            old.url.clone(),
+        )?;
+        wait_ready(&mut fresh).await?;
+        self.services[index] = fresh;
+        Ok(())
+    }
+}
+
+/// SIGTERM, then SIGKILL if the process has not exited after 10 s.
+async fn terminate(child: &mut Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        unsafe_kill(pid, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[allow(unsafe_code)]
+fn unsafe_kill(pid: i32, signal: i32) {
+    // SAFETY: sending a signal has no memory-safety preconditions.
+    unsafe {
+        libc::kill(pid, signal);
+    }
+}
+
+pub struct UpOptions {
+    pub bins: PathBuf,
+    pub port: u16,
+    pub admin_email: String,
+    pub admin_password: String,
+    pub log_dir: Option<PathBuf>,
+}
+
+/// `storefront-local up`: start everything, print where it is, run until told to stop.
+pub async fn up(options: UpOptions) -> Result<(), PlatformError> {
+    eprintln!("starting PostgreSQL, Redis and the Storefront services...");
+    let mut platform = start(StartOptions {
+        bins: options.bins,
+        scope: Scope::Full {
+            gateway_port: options.port,
+        },
+        admin_email: options.admin_email,
+        admin_password: options.admin_password,
+        log_dir: options.log_dir,
+        rust_log: std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+        extra_env: vec![],
+    })
+    .await?;
+    println!();
+    println!(
+        "  Storefront is running at http://127.0.0.1:{}",
+        options.port
+    );
+    println!(
+        "  admin login:  {} / {}",
+        platform.admin.0, platform.admin.1
+    );
+    println!(
+        "  API:          http://127.0.0.1:{}/api/openapi.json",
+        options.port
+    );
+    println!(
+        "  logs:         {}/<service>.log",
+        platform.log_dir.display()
+    );
+    for s in &platform.services {
+        println!("    {:<10} {}  (pid {})", s.name, s.url, s.pid());
+    }
+    println!("  Ctrl-C (or SIGTERM) stops everything.");
+    println!();
+
+    let mut shutdown = Box::pin(storefront_common::shutdown::signal());
+    let outcome = loop {
+        tokio::select! {
+            () = &mut shutdown => break Ok(()),
+            () = tokio::time::sleep(Duration::from_secs(1)) => {
+                if let Some((name, status, log)) = platform.exited() {
+                    break Err(PlatformError::Exited { service: name.into(), status, log: tail(&log, 15) });
+                }
+            }
+        }
+    };
+    eprintln!("stopping...");
+    platform.stop().await;
+    eprintln!("stopped; logs kept in {}", platform.log_dir.display());
+    outcome
+}

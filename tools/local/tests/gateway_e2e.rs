@@ -1,0 +1,300 @@
+//! End to end through the gateway against the local platform: every service a real process
+//! (the debug binaries cargo built), real PostgreSQL and Redis, real HTTP between them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use storefront_local::platform::{self, Platform, Scope, StartOptions};
+
+/// `target/debug`, where cargo put the service binaries next to this test's own directory.
+fn bin_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("STOREFRONT_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .to_path_buf()
+}
+
+async fn start(extra: &[(&str, &str)]) -> Platform {
+    let port = storefront_testkit::free_port();
+    platform::start(StartOptions {
+        bins: bin_dir(),
+        scope: Scope::Full { gateway_port: port },
+        admin_email: "admin@e2e.test".into(),
+        admin_password: "admin-password".into(),
+        log_dir: None,
+        rust_log: "info".into(),
+        extra_env: extra
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n(build the binaries first: cargo build --workspace --bins)"))
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Client {
+    fn new(platform: &Platform) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: platform.url("gateway").unwrap().to_string(),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        key: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn customer(&self, email: &str) -> String {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/api/users/register",
+                None,
+                Some(json!({"email": email, "password": "a-good-password", "name": "E2E"})),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/api/users/login",
+                None,
+                Some(json!({"email": email, "password": "a-good-password"})),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["token"].as_str().unwrap().to_string()
+    }
+}
+
+fn card(number: &str) -> Value {
+    json!({"cardNumber": number, "expMonth": 12, "expYear": 2030, "cvc": "123"})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_shops_end_to_end_through_the_gateway() {
+    let mut platform = start(&[]).await;
+    let shop = Client::new(&platform);
+
+    let token = shop.customer("alice@e2e.test").await;
+    let (status, found) = shop
+        .call(Method::GET, "/api/products?q=coffee", None, None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let aeropress = found["items"][0].clone();
+    assert!(
+        aeropress["name"].as_str().unwrap().contains("AeroPress"),
+        "{found}"
+    );
+
+    let (status, _) = shop
+        .call(
+            Method::POST,
+            "/api/cart/items",
+            Some(&token),
+            Some(json!({"productId": aeropress["id"], "quantity": 2})),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, cart) = shop
+        .call(Method::GET, "/api/cart", Some(&token), None, None)
+        .await;
+    assert_eq!(
+        cart["total"]["amount"],
+        aeropress["price"]["amount"].as_i64().unwrap() * 2,
+        "{cart}"
+    );
+
+    let (status, paid) = shop
+        .call(
+            Method::POST,
+            "/api/orders",
+            Some(&token),
+            Some(json!({"payment": card("4242424242424242")})),
+            Some("e2e-1"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{paid}");
+    assert_eq!(paid["status"], "paid");
+
+    let (status, declined) = shop
+        .call(
+            Method::POST,
+            "/api/orders",
+            Some(&token),
+            Some(json!({"items": [{"productId": aeropress["id"], "quantity": 1}], "payment": card("4000000000000002")})),
+            Some("e2e-2"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{declined}");
+
+    let (status, history) = shop
+        .call(Method::GET, "/api/orders", Some(&token), None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let statuses: Vec<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses.len(), 2, "{history}");
+    assert!(
+        statuses.contains(&"paid") && statuses.contains(&"failed"),
+        "{statuses:?}"
+    );
+
+    let (status, spec) = shop
+        .call(Method::GET, "/api/openapi.json", None, None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(spec["paths"]["/api/orders"].is_object());
+
+    let (status, _) = shop
+        .call(Method::POST, "/api/users/logout", Some(&token), None, None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = shop
+        .call(Method::GET, "/api/orders", Some(&token), None, None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a logged-out token is refused"
+    );
+
+    let (status, _) = shop
+        .call(Method::GET, "/internal/reservations/x", None, None, None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "internal routes are not reachable from outside"
+    );
+    platform.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_from_one_user_is_rate_limited_with_retry_after() {
+    let mut platform = start(&[
+        ("GATEWAY_RATE_LIMIT_USER", "5/s"),
+        ("GATEWAY_RATE_LIMIT_BURST_USER", "10"),
+    ])
+    .await;
+    let shop = Client::new(&platform);
+    let token = shop.customer("burst@e2e.test").await;
+    let mut limited = None;
+    for _ in 0..40 {
+        let resp = shop
+            .http
+            .get(format!("{}/api/cart", shop.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(resp);
+            break;
+        }
+    }
+    let resp = limited.expect("40 quick requests against a burst of 10 must hit the limit");
+    let retry_after: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1);
+    let body: Value = resp.json().await.unwrap();
+    assert!(body["error"]["code"].is_string(), "{body}");
+    platform.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_breaker_opens_when_a_backend_stops_and_closes_when_it_returns() {
+    let mut platform = start(&[
+        ("GATEWAY_BREAKER_FAILURES", "3"),
+        ("GATEWAY_BREAKER_OPEN", "1s"),
+    ])
+    .await;
+    let shop = Client::new(&platform);
+    platform.stop_service("catalog").await;
+
+    let mut codes = Vec::new();
+    for i in 0..6 {
+        let (status, body) = shop
+            .call(
+                Method::GET,
+                &format!("/api/products?q=down-{i}"),
+                None,
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        codes.push(
+            body["error"]["code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+    }
+    assert_eq!(
+        codes.last().map(String::as_str),
+        Some("backend_unavailable"),
+        "{codes:?}"
+    );
+
+    platform.restart_service("catalog").await.unwrap();
+    let mut recovered = false;
+    for i in 0..50 {
+        let (status, _) = shop
+            .call(
+                Method::GET,
+                &format!("/api/products?q=up-{i}"),
+                None,
+                None,
+                None,
+            )
+            .await;
+        if status == StatusCode::OK {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(recovered, "the breaker should close once catalog is back");
+    platform.stop().await;
+}
