@@ -42,7 +42,6 @@ pub struct Options {
     pub extra: Vec<(&'static str, String)>,
 }
 
-
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     pairs
         .iter()
