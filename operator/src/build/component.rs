@@ -20,6 +20,8 @@ pub enum Component {
     Loadgen,
     Postgres,
     Redis,
+    /// Jaeger v2 (tracing backend), when tracing.jaeger.mode is Managed. Runs without a sidecar.
+    Jaeger,
 }
 
 /// Network tier, the unit of the NetworkPolicies.
@@ -33,6 +35,8 @@ pub enum Tier {
     Data,
     /// Talks to the edge and accepts nothing: loadgen.
     Client,
+    /// Receives traces from everyone: jaeger.
+    Observability,
 }
 
 impl Tier {
@@ -43,13 +47,14 @@ impl Tier {
             Self::Application => "application",
             Self::Data => "data",
             Self::Client => "client",
+            Self::Observability => "observability",
         }
     }
 }
 
 impl Component {
     /// Every component, in rendering order.
-    pub const ALL: [Component; 11] = [
+    pub const ALL: [Component; 12] = [
         Self::Gateway,
         Self::Users,
         Self::Catalog,
@@ -61,6 +66,7 @@ impl Component {
         Self::Loadgen,
         Self::Postgres,
         Self::Redis,
+        Self::Jaeger,
     ];
 
     /// The Storefront services (what `spec.services` configures), in rendering order.
@@ -99,6 +105,7 @@ impl Component {
             Self::Loadgen => "loadgen",
             Self::Postgres => "postgres",
             Self::Redis => "redis",
+            Self::Jaeger => "jaeger",
         }
     }
 
@@ -108,6 +115,7 @@ impl Component {
             Self::Gateway | Self::Web => Tier::Edge,
             Self::Loadgen => Tier::Client,
             Self::Postgres | Self::Redis => Tier::Data,
+            Self::Jaeger => Tier::Observability,
             _ => Tier::Application,
         }
     }
@@ -131,6 +139,12 @@ impl Component {
         )
     }
 
+    /// Whether the component's pods run an Istio sidecar. Jaeger does not: it must receive
+    /// spans from sidecars and the ingress gateway whatever the mTLS mode.
+    pub fn has_sidecar(self) -> bool {
+        self != Self::Jaeger
+    }
+
     /// Whether the component is enabled when the spec says nothing about it.
     pub fn enabled_by_default(self) -> bool {
         self != Self::Loadgen
@@ -147,7 +161,7 @@ impl Component {
             Self::Payments => "PAYMENTS_URL",
             Self::Orders => "ORDERS_URL",
             Self::Web => "WEB_URL",
-            Self::Loadgen | Self::Postgres | Self::Redis => return None,
+            Self::Loadgen | Self::Postgres | Self::Redis | Self::Jaeger => return None,
         })
     }
 }

@@ -3,8 +3,8 @@
 //! validate step through a `SecretSource`).
 //!
 //! Invariant: the output order is stable (kind in apply order, then name), so `render` output
-//! and snapshots are byte-for-byte reproducible. Istio and Jaeger objects will come from a
-//! `mesh.rs` beside these modules.
+//! and snapshots are byte-for-byte reproducible. The only input besides the spec is `Traffic`,
+//! the canary engine's decision of where each tracked service's traffic goes.
 
 pub mod autoscaling;
 pub mod cache;
@@ -13,10 +13,13 @@ pub mod database;
 pub mod env;
 pub mod image;
 pub mod labels;
+pub mod mesh;
 pub mod network_policy;
 pub mod object;
 pub mod pod;
 pub mod secrets;
+pub mod tracing;
+pub mod traffic;
 pub mod validate;
 pub mod workloads;
 
@@ -24,10 +27,16 @@ use std::collections::BTreeMap;
 
 pub use component::Component;
 pub use object::{DesiredObject, OwnedKind};
+pub use traffic::Traffic;
 pub use validate::{ClusterInputs, ValidatedPlatform, ValidationError, validate};
 
-/// Every object of the platform, in apply order.
+/// Every object of the platform with no rollout in flight, in apply order.
 pub fn build(platform: &ValidatedPlatform) -> Vec<DesiredObject> {
+    build_with(platform, &Traffic::default())
+}
+
+/// Every object of the platform for the given traffic split, in apply order.
+pub fn build_with(platform: &ValidatedPlatform, traffic: &Traffic) -> Vec<DesiredObject> {
     let o = &platform.ownership;
     let mut objects = network_policy::build(platform);
     objects.push(DesiredObject::Secret(secrets::build(
@@ -47,9 +56,11 @@ pub fn build(platform: &ValidatedPlatform) -> Vec<DesiredObject> {
     objects.extend(database::build(platform));
     objects.extend(cache::build(platform));
     for service in &platform.services {
-        objects.extend(workloads::build(platform, service));
+        objects.extend(workloads::build(platform, service, traffic));
         objects.extend(autoscaling::build(platform, service));
     }
+    objects.extend(tracing::build(platform));
+    objects.extend(mesh::build(platform, traffic));
     objects.sort_by(|a, b| (a.kind(), a.name()).cmp(&(b.kind(), b.name())));
     objects
 }

@@ -20,8 +20,12 @@ use super::labels::Ownership;
 use super::object::DesiredObject;
 use super::validate::{CachePlan, DatabasePlan, ValidatedPlatform};
 
-/// Port of OTLP/gRPC trace export.
-const OTLP_PORT: i32 = 4317;
+use super::tracing::{OTLP_GRPC_PORT, OTLP_HTTP_PORT, QUERY_PORT};
+
+/// istiod's xDS port, which every sidecar must reach.
+const ISTIOD_XDS_PORT: i32 = 15012;
+/// Sidecar ports Prometheus scrapes (merged metrics, Envoy stats).
+const SIDECAR_METRICS_PORTS: [i32; 2] = [15020, 15090];
 
 /// Every NetworkPolicy of the platform.
 pub fn build(platform: &ValidatedPlatform) -> Vec<DesiredObject> {
@@ -38,8 +42,10 @@ pub fn build(platform: &ValidatedPlatform) -> Vec<DesiredObject> {
     if matches!(platform.cache, CachePlan::External { .. }) {
         external_ports.push(tcp(REDIS_PORT));
     }
+    // Services export OTLP/HTTP, sidecars OTLP/gRPC; the collector may be anywhere (External).
     if platform.tracing.is_some() {
-        external_ports.push(tcp(OTLP_PORT));
+        external_ports.push(tcp(OTLP_GRPC_PORT));
+        external_ports.push(tcp(OTLP_HTTP_PORT));
     }
     let external = (!external_ports.is_empty()).then_some(NetworkPolicyEgressRule {
         ports: Some(external_ports),
@@ -120,6 +126,43 @@ pub fn build(platform: &ValidatedPlatform) -> Vec<DesiredObject> {
             o.tier_selector(Tier::Client),
             Some(vec![]),
             Some(vec![egress(vec![tier(Tier::Edge)], http())]),
+        ));
+    }
+    if let Some(t) = &platform.tracing
+        && matches!(t.jaeger, super::validate::JaegerPlan::Managed { .. })
+    {
+        out.push(policy(
+            o,
+            "jaeger",
+            o.selector(Component::Jaeger),
+            Some(vec![NetworkPolicyIngressRule {
+                from: None,
+                ports: Some(vec![
+                    tcp(OTLP_GRPC_PORT),
+                    tcp(OTLP_HTTP_PORT),
+                    tcp(QUERY_PORT),
+                ]),
+            }]),
+            Some(vec![]),
+        ));
+    }
+    if platform.mesh.is_some() {
+        // Sidecars need istiod (in another namespace) and are scraped by Prometheus.
+        out.push(policy(
+            o,
+            "istio",
+            o.instance_selector(),
+            Some(vec![NetworkPolicyIngressRule {
+                from: None,
+                ports: Some(SIDECAR_METRICS_PORTS.iter().map(|&p| tcp(p)).collect()),
+            }]),
+            Some(vec![NetworkPolicyEgressRule {
+                to: Some(vec![NetworkPolicyPeer {
+                    namespace_selector: Some(LabelSelector::default()),
+                    ..NetworkPolicyPeer::default()
+                }]),
+                ports: Some(vec![tcp(ISTIOD_XDS_PORT)]),
+            }]),
         ));
     }
     out.into_iter().map(DesiredObject::NetworkPolicy).collect()

@@ -12,6 +12,11 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 
+use super::mesh::types::{
+    AuthorizationPolicy, DestinationRule, EnvoyFilter, Gateway, PeerAuthentication, Telemetry,
+    VirtualService,
+};
+
 /// A kind of object the operator owns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum OwnedKind {
@@ -24,11 +29,19 @@ pub enum OwnedKind {
     Deployment,
     HorizontalPodAutoscaler,
     PodDisruptionBudget,
+    PeerAuthentication,
+    AuthorizationPolicy,
+    /// Before VirtualService: a subset exists before any route can name it.
+    DestinationRule,
+    VirtualService,
+    Gateway,
+    EnvoyFilter,
+    Telemetry,
 }
 
 impl OwnedKind {
     /// Every owned kind, in apply order (dependencies before dependents).
-    pub const ALL: [OwnedKind; 9] = [
+    pub const ALL: [OwnedKind; 16] = [
         Self::NetworkPolicy,
         Self::Secret,
         Self::ConfigMap,
@@ -38,7 +51,28 @@ impl OwnedKind {
         Self::Deployment,
         Self::HorizontalPodAutoscaler,
         Self::PodDisruptionBudget,
+        Self::PeerAuthentication,
+        Self::AuthorizationPolicy,
+        Self::DestinationRule,
+        Self::VirtualService,
+        Self::Gateway,
+        Self::EnvoyFilter,
+        Self::Telemetry,
     ];
+
+    /// Whether the kind is an Istio custom resource (absent on clusters without Istio).
+    pub fn is_istio(self) -> bool {
+        matches!(
+            self,
+            Self::PeerAuthentication
+                | Self::AuthorizationPolicy
+                | Self::DestinationRule
+                | Self::VirtualService
+                | Self::Gateway
+                | Self::EnvoyFilter
+                | Self::Telemetry
+        )
+    }
 
     /// (group, version, kind, plural) of the kind.
     pub fn gvk(self) -> (&'static str, &'static str, &'static str, &'static str) {
@@ -67,6 +101,38 @@ impl OwnedKind {
                 "PodDisruptionBudget",
                 "poddisruptionbudgets",
             ),
+            Self::PeerAuthentication => (
+                "security.istio.io",
+                "v1",
+                "PeerAuthentication",
+                "peerauthentications",
+            ),
+            Self::AuthorizationPolicy => (
+                "security.istio.io",
+                "v1",
+                "AuthorizationPolicy",
+                "authorizationpolicies",
+            ),
+            Self::DestinationRule => (
+                "networking.istio.io",
+                "v1",
+                "DestinationRule",
+                "destinationrules",
+            ),
+            Self::VirtualService => (
+                "networking.istio.io",
+                "v1",
+                "VirtualService",
+                "virtualservices",
+            ),
+            Self::Gateway => ("networking.istio.io", "v1", "Gateway", "gateways"),
+            Self::EnvoyFilter => (
+                "networking.istio.io",
+                "v1alpha3",
+                "EnvoyFilter",
+                "envoyfilters",
+            ),
+            Self::Telemetry => ("telemetry.istio.io", "v1", "Telemetry", "telemetries"),
         }
     }
 
@@ -89,6 +155,13 @@ pub enum DesiredObject {
     Deployment(Deployment),
     HorizontalPodAutoscaler(HorizontalPodAutoscaler),
     PodDisruptionBudget(PodDisruptionBudget),
+    PeerAuthentication(PeerAuthentication),
+    AuthorizationPolicy(AuthorizationPolicy),
+    DestinationRule(DestinationRule),
+    VirtualService(VirtualService),
+    Gateway(Gateway),
+    EnvoyFilter(EnvoyFilter),
+    Telemetry(Telemetry),
 }
 
 impl DesiredObject {
@@ -104,6 +177,13 @@ impl DesiredObject {
             Self::Deployment(_) => OwnedKind::Deployment,
             Self::HorizontalPodAutoscaler(_) => OwnedKind::HorizontalPodAutoscaler,
             Self::PodDisruptionBudget(_) => OwnedKind::PodDisruptionBudget,
+            Self::PeerAuthentication(_) => OwnedKind::PeerAuthentication,
+            Self::AuthorizationPolicy(_) => OwnedKind::AuthorizationPolicy,
+            Self::DestinationRule(_) => OwnedKind::DestinationRule,
+            Self::VirtualService(_) => OwnedKind::VirtualService,
+            Self::Gateway(_) => OwnedKind::Gateway,
+            Self::EnvoyFilter(_) => OwnedKind::EnvoyFilter,
+            Self::Telemetry(_) => OwnedKind::Telemetry,
         }
     }
 
@@ -119,6 +199,13 @@ impl DesiredObject {
             Self::Deployment(o) => &o.metadata,
             Self::HorizontalPodAutoscaler(o) => &o.metadata,
             Self::PodDisruptionBudget(o) => &o.metadata,
+            Self::PeerAuthentication(o) => &o.metadata,
+            Self::AuthorizationPolicy(o) => &o.metadata,
+            Self::DestinationRule(o) => &o.metadata,
+            Self::VirtualService(o) => &o.metadata,
+            Self::Gateway(o) => &o.metadata,
+            Self::EnvoyFilter(o) => &o.metadata,
+            Self::Telemetry(o) => &o.metadata,
         }
     }
 
@@ -129,7 +216,7 @@ impl DesiredObject {
 
     /// The object as JSON, with `apiVersion` and `kind`, ready for server-side apply.
     pub fn to_json(&self) -> serde_json::Value {
-        // k8s-openapi types always serialize; a failure here would be a bug in that crate.
+        // k8s-openapi types and the mesh structs always serialize (no maps with non-string keys).
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
     }
 }

@@ -1,7 +1,9 @@
 //! Objects of each enabled service: Deployment, Service, ServiceAccount and env ConfigMap.
 //!
 //! Invariants: the Deployment leaves `replicas` unset when an HPA owns the count (so the two never
-//! fight over it); pods roll when the ConfigMap changes (config hash annotation).
+//! fight over it); pods roll when the ConfigMap changes (config hash annotation). A tracked
+//! service (Canary/Manual with the mesh) labels its pods with their track, and during a rollout
+//! runs a second Deployment `<name>-canary` whose selector adds `track: canary`.
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
@@ -14,14 +16,22 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::env::{self, HTTP_PORT};
 use super::object::DesiredObject;
 use super::pod;
+use super::traffic::{CANARY, STABLE, TRACK_LABEL, Track, Traffic};
 use super::validate::{Scaling, ValidatedPlatform, ValidatedService};
 use crate::crd::RolloutStrategy;
 
 /// UID the service images run as (distroless "nonroot").
 const SERVICE_UID: i64 = 65532;
 
+/// Replicas of a canary Deployment: enough to analyse, few enough to be cheap.
+const CANARY_REPLICAS: i32 = 1;
+
 /// All objects of one service, except autoscaling (see `autoscaling.rs`).
-pub fn build(platform: &ValidatedPlatform, service: &ValidatedService) -> Vec<DesiredObject> {
+pub fn build(
+    platform: &ValidatedPlatform,
+    service: &ValidatedService,
+    traffic: &Traffic,
+) -> Vec<DesiredObject> {
     let o = &platform.ownership;
     let name = service.component.name();
     let env = env::service_env(platform, service);
@@ -36,12 +46,44 @@ pub fn build(platform: &ValidatedPlatform, service: &ValidatedService) -> Vec<De
             .flat_map(|(k, v)| [k.as_str(), v.as_str()])
             .chain([platform.jwt.name.as_str()]),
     );
-    vec![
+    let tracked = service.is_tracked() && platform.mesh.is_some();
+    let plan = traffic.of(service.component);
+    let stable_track = plan.and_then(|t| t.stable.clone()).unwrap_or(Track {
+        image: service.image.to_string(),
+        version: service.version.clone(),
+    });
+    let stable = Pod {
+        track: tracked.then_some(STABLE),
+        image: stable_track,
+    };
+    let mut out = vec![
         DesiredObject::ConfigMap(config_map),
         DesiredObject::ServiceAccount(pod::service_account(o, name, &service.version)),
         DesiredObject::Service(http_service(platform, service)),
-        DesiredObject::Deployment(deployment(platform, service, env.secret, hash)),
-    ]
+        DesiredObject::Deployment(deployment(
+            platform,
+            service,
+            &stable,
+            env.secret.clone(),
+            hash.clone(),
+        )),
+    ];
+    if tracked && let Some(canary) = plan.and_then(|t| t.canary.as_ref()) {
+        let pod = Pod {
+            track: Some(CANARY),
+            image: canary.track.clone(),
+        };
+        out.push(DesiredObject::Deployment(deployment(
+            platform, service, &pod, env.secret, hash,
+        )));
+    }
+    out
+}
+
+/// What one Deployment of a service runs: its track (tracked services only) and image.
+struct Pod {
+    track: Option<&'static str>,
+    image: Track,
 }
 
 fn http_service(platform: &ValidatedPlatform, service: &ValidatedService) -> Service {
@@ -69,23 +111,41 @@ fn http_service(platform: &ValidatedPlatform, service: &ValidatedService) -> Ser
 fn deployment(
     platform: &ValidatedPlatform,
     service: &ValidatedService,
+    pod: &Pod,
     secret_env: Vec<k8s_openapi::api::core::v1::EnvVar>,
     hash: String,
 ) -> Deployment {
     let o = &platform.ownership;
     let c = service.component;
     let name = c.name();
-    let replicas = match service.scaling {
-        Scaling::Fixed(n) => Some(n),
-        Scaling::Autoscaled { .. } => None,
+    let is_canary = pod.track == Some(CANARY);
+    let replicas = match (service.scaling, is_canary) {
+        (_, true) => Some(CANARY_REPLICAS),
+        (Scaling::Fixed(n), false) => Some(n),
+        (Scaling::Autoscaled { .. }, false) => None,
     };
+    let version = &pod.image.version;
+    let mut pod_labels = o.pod_labels(c, version);
+    let mut meta = o.meta(o.object_name(name), name, version);
+    let mut selector = o.selector(c);
+    if let Some(track) = pod.track {
+        pod_labels.insert(TRACK_LABEL.to_owned(), track.to_owned());
+    }
+    if is_canary {
+        meta.name = Some(o.object_name(&format!("{name}-{CANARY}")));
+        if let Some(labels) = meta.labels.as_mut() {
+            labels.insert(TRACK_LABEL.to_owned(), CANARY.to_owned());
+        }
+        if let Some(labels) = selector.match_labels.as_mut() {
+            labels.insert(TRACK_LABEL.to_owned(), CANARY.to_owned());
+        }
+    }
     let strategy = match service.strategy {
         RolloutStrategy::Recreate => DeploymentStrategy {
             type_: Some("Recreate".to_owned()),
             ..DeploymentStrategy::default()
         },
-        // Canary and Manual run the stable track as a plain Deployment; the canary track and
-        // traffic split come with build/mesh.rs.
+        // Canary and Manual: this is one track; the traffic split is the mesh's (build/mesh).
         RolloutStrategy::RollingUpdate | RolloutStrategy::Canary | RolloutStrategy::Manual => {
             DeploymentStrategy {
                 type_: Some("RollingUpdate".to_owned()),
@@ -98,7 +158,7 @@ fn deployment(
     };
     let container = Container {
         name: name.to_owned(),
-        image: Some(service.image.to_string()),
+        image: Some(pod.image.image.clone()),
         image_pull_policy: Some(platform.image_pull_policy.to_owned()),
         ports: Some(vec![pod::port("http", HTTP_PORT)]),
         env_from: Some(vec![EnvFromSource {
@@ -117,16 +177,16 @@ fn deployment(
         ..Container::default()
     };
     Deployment {
-        metadata: o.meta(o.object_name(name), name, &service.version),
+        metadata: meta,
         spec: Some(DeploymentSpec {
             replicas,
-            selector: o.selector(c),
+            selector,
             strategy: Some(strategy),
             progress_deadline_seconds: Some(service.progress_deadline_seconds),
             revision_history_limit: Some(5),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
-                    labels: Some(o.pod_labels(c, &service.version)),
+                    labels: Some(pod_labels),
                     annotations: Some(pod::hash_annotation(hash)),
                     ..ObjectMeta::default()
                 }),

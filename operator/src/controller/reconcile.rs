@@ -267,6 +267,14 @@ pub async fn cleanup_orphans(
                 warn!(kind = kind.kind(), %error, "may not list this kind; skipping its orphan cleanup");
                 continue;
             }
+            // Istio not installed: none of its objects can exist, so none can be orphaned.
+            Err(error) if error.is_not_found() && kind.is_istio() => {
+                debug!(
+                    kind = kind.kind(),
+                    "kind not served; skipping its orphan cleanup"
+                );
+                continue;
+            }
             Err(source) => {
                 return Err(ReconcileError::List {
                     kind: kind.kind(),

@@ -13,6 +13,7 @@ use kube::api::DynamicObject;
 use super::reconcile::AppliedObjects;
 use crate::build::OwnedKind;
 use crate::build::labels::{COMPONENT, VERSION};
+use crate::build::traffic::{CANARY, TRACK_LABEL};
 use crate::crd::{ComponentStatus, Phase, PlatformStatus};
 
 pub const READY: &str = "Ready";
@@ -41,6 +42,8 @@ pub struct WorkloadReadiness {
     pub desired: i32,
     /// The workload controller has seen the latest spec and every pod runs it.
     pub rolled_out: bool,
+    /// A canary Deployment (reported under `rollouts`, not `components`).
+    pub canary: bool,
 }
 
 impl WorkloadReadiness {
@@ -94,6 +97,7 @@ pub fn readiness(objects: &[(OwnedKind, DynamicObject)]) -> Vec<WorkloadReadines
             ready,
             desired,
             rolled_out: observed >= generation && updated >= desired,
+            canary: labels.get(TRACK_LABEL).is_some_and(|t| t == CANARY),
         });
     }
     out
@@ -115,7 +119,7 @@ pub fn desired_status(
         _ => None,
     };
     for w in workloads {
-        if applied.is_some_and(|a| !a.contains(w.kind, &w.name)) {
+        if applied.is_some_and(|a| !a.contains(w.kind, &w.name)) || w.canary {
             continue;
         }
         total += 1;

@@ -1,8 +1,10 @@
 //! Settings of the Istio mesh and Jaeger tracing.
 //!
 //! The objects they describe (Gateway, VirtualService, DestinationRule, PeerAuthentication,
-//! EnvoyFilter, Telemetry, Jaeger) are built by a later `build/mesh.rs`; today the builders only
-//! read these types, which are complete and documented so the API does not change later.
+//! AuthorizationPolicy, EnvoyFilter, Telemetry) are built by `build/mesh`, Jaeger by
+//! `build/tracing.rs`.
+
+use std::collections::BTreeMap;
 
 use kube::KubeSchema;
 use schemars::JsonSchema;
@@ -48,9 +50,41 @@ pub struct IstioSpec {
     /// Retries between services.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<RetrySpec>,
-    /// Local rate limit at the ingress (an EnvoyFilter).
+    /// Local rate limit at the edge workloads, gateway and web (an EnvoyFilter on their
+    /// sidecars' inbound listener).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimitSpec>,
+    /// Timeout of one request between services, retries included. Defaults to 15s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    /// Trust domain of the mesh, used in service-account principals. Defaults to cluster.local.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub trust_domain: Option<String>,
+    /// Faults injected into the routes towards a service, by service name (resilience tests).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fault_injection: BTreeMap<String, FaultSpec>,
+}
+
+/// Faults Istio injects into requests towards one service.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FaultSpec {
+    /// Delay added before forwarding, e.g. 2s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Duration>,
+    /// Percent of requests delayed. Defaults to 100 when delay is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 100.0))]
+    pub delay_percent: Option<f64>,
+    /// HTTP status returned instead of forwarding, e.g. 503.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 200, max = 599))]
+    pub abort_http_status: Option<i32>,
+    /// Percent of requests aborted. Defaults to 100 when abortHttpStatus is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 100.0))]
+    pub abort_percent: Option<f64>,
 }
 
 /// Hosts served by the ingress gateway.
@@ -64,6 +98,13 @@ pub struct IngressSpec {
     /// Secret with the TLS certificate for the hosts (in the ingress gateway's namespace).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_secret_name: Option<String>,
+    /// Namespace of the Istio ingress gateway pods. Defaults to istio-system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_namespace: Option<String>,
+    /// Service account of the Istio ingress gateway pods (allowed to call web and gateway).
+    /// Defaults to istio-ingressgateway-service-account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_service_account: Option<String>,
 }
 
 /// Outlier detection of a DestinationRule.
@@ -144,7 +185,17 @@ pub struct JaegerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.0, max = 100.0))]
     pub sampling_percentage: Option<f64>,
-    /// External only: OTLP/gRPC endpoint, e.g. http://jaeger-collector.observability:4317.
+    /// External only: OTLP/HTTP endpoint the services export to (they send OTLP over
+    /// HTTP/protobuf), e.g. http://jaeger-collector.observability:4318.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// Managed only: most traces kept in memory before the oldest are dropped. Defaults to 50000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1000, max = 10000000))]
+    pub max_traces: Option<i32>,
+    /// Name of the tracing extension provider in the Istio mesh config (meshConfig
+    /// .extensionProviders) that the Telemetry resource selects. Defaults to storefront-jaeger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub mesh_provider: Option<String>,
 }

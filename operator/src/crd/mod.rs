@@ -17,13 +17,16 @@ use serde::{Deserialize, Serialize};
 
 pub use duration::{DURATION_PATTERN, Duration, DurationError};
 pub use mesh::{
-    IngressSpec, IstioSpec, JaegerMode, JaegerSpec, MeshSpec, MtlsMode, OutlierDetectionSpec,
-    RateLimitSpec, RetrySpec, TracingSpec,
+    FaultSpec, IngressSpec, IstioSpec, JaegerMode, JaegerSpec, MeshSpec, MtlsMode,
+    OutlierDetectionSpec, RateLimitSpec, RetrySpec, TracingSpec,
 };
 pub use service::{
     AnalysisSpec, AutoscalingSpec, RolloutSpec, RolloutStrategy, ServiceSpec, Services,
 };
-pub use status::{ComponentStatus, Phase, PlatformStatus, RolloutStatus};
+pub use status::{
+    AnalysisResult, AnalysisStatus, ComponentStatus, Phase, PlatformStatus, RolloutPhase,
+    RolloutStatus,
+};
 pub use stores::{AdminSpec, CacheSpec, DatabaseSpec, SecretRef, StoreMode};
 
 /// Default registry of the Storefront images.

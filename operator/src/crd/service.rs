@@ -143,7 +143,7 @@ pub struct RolloutSpec {
     /// Time a rollout may make no progress before it is marked failed. Defaults to 10m.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress_deadline: Option<Duration>,
-    /// Manual only: percent of traffic (0-100) sent to the new version.
+    /// Manual only: percent of traffic (0-100) sent to the new version; 100 promotes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 100))]
     pub canary_weight: Option<i32>,
@@ -165,4 +165,9 @@ pub struct AnalysisSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub min_requests: Option<i32>,
+    /// Base URL of the Prometheus that scrapes the Istio sidecars. Defaults to
+    /// http://prometheus.istio-system:9090 (Istio's Prometheus add-on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512))]
+    pub prometheus_url: Option<String>,
 }

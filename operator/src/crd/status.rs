@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -57,25 +57,105 @@ pub struct ComponentStatus {
     pub version: String,
 }
 
-/// State of a progressive rollout (filled by the canary engine).
+/// State of a rollout of one service (Canary or Manual strategy), written by the canary engine.
+///
+/// This is the engine's memory: everything it needs to continue after an operator restart
+/// (phase, step, versions, when the step started, the failed version) lives here.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RolloutStatus {
-    /// Progressing, Promoted, RolledBack or Paused.
-    pub phase: String,
-    /// Percent of traffic on the canary, as read back from the mesh.
+    /// Where the rollout is: Initializing, Progressing, Promoting, Finalizing, Succeeded,
+    /// RollingBack, RolledBack, Aborted or Manual.
+    pub phase: RolloutPhase,
+    /// Percent of traffic on the canary, as read back from the applied VirtualService.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary_weight: Option<i32>,
-    /// Current step (1-based).
+    /// Percent of traffic on the stable version, as read back from the applied VirtualService.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_weight: Option<i32>,
+    /// Current step (1-based; 0 while the canary pods start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<i32>,
     /// Version serving the rest of the traffic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stable: Option<String>,
-    /// Version under analysis.
+    /// Version under analysis (after a rollback: the version that failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<String>,
+    /// Image of the canary (what the stable Deployment gets on promotion).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_image: Option<String>,
+    /// Image of the stable version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_image: Option<String>,
+    /// When this rollout started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    /// When the current step (or phase) started; the analysis runs one interval after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_started_at: Option<Time>,
+    /// The last analysis and its figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_analysis: Option<AnalysisStatus>,
     /// Why the rollout is in this phase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+/// Phase of a rollout.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum RolloutPhase {
+    /// The canary Deployment and its DestinationRule subset exist; waiting for its pods to be
+    /// ready. No route points at the canary yet.
+    #[default]
+    Initializing,
+    /// Traffic is split at the current step's weight; analysis runs every interval.
+    Progressing,
+    /// Every step passed; the stable Deployment moves to the new version.
+    Promoting,
+    /// The stable Deployment runs the new version; the canary route is removed.
+    Finalizing,
+    /// The new version is stable; no canary remains.
+    Succeeded,
+    /// Analysis failed (or no traffic until the deadline); traffic is back on stable.
+    RollingBack,
+    /// Rolled back; the failed version is not retried until the service's version changes.
+    RolledBack,
+    /// The version was set back to stable during the rollout; the canary is being removed.
+    Aborted,
+    /// Manual strategy: the canary holds the fixed weight from the spec.
+    Manual,
+}
+
+/// Figures of one analysis of the canary.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisStatus {
+    /// When the analysis ran.
+    pub time: Time,
+    /// Passed, Failed, Held (too little traffic) or Error (metrics unavailable).
+    pub result: AnalysisResult,
+    /// Requests the canary served in the interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<f64>,
+    /// Share of non-5xx responses of the canary, in percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_rate: Option<f64>,
+    /// 99th percentile latency of the canary, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_latency_ms: Option<f64>,
+}
+
+/// Outcome of one analysis.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum AnalysisResult {
+    /// Every check passed.
+    #[default]
+    Passed,
+    /// A check failed; the rollout rolls back.
+    Failed,
+    /// Fewer requests than minRequests; the step waits (until progressDeadline).
+    Held,
+    /// The metrics could not be read; the step waits (until progressDeadline).
+    Error,
 }

@@ -21,8 +21,13 @@ use crate::crd::{DurationError, EcommercePlatform, RolloutStrategy, StoreMode};
 /// Owner UID used by offline rendering, where the object was never stored.
 pub const OFFLINE_UID: &str = "00000000-0000-0000-0000-000000000000";
 
+mod mesh;
 mod service;
 mod stores;
+
+pub use mesh::{
+    DEFAULT_MESH_PROVIDER, IngressPlan, JaegerPlan, MeshPlan, TracingPlan, istio_duration,
+};
 
 /// Why a spec cannot be reconciled, phrased as what to change.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -101,6 +106,17 @@ pub enum ValidationError {
     },
     #[error("spec.tracing.jaeger.endpoint is required when spec.tracing.jaeger.mode is External")]
     TracingWithoutEndpoint,
+    #[error(
+        "{field}: not a Storefront service; use gateway, users, catalog, cart, inventory, payments, orders, web or loadgen"
+    )]
+    UnknownService { field: String },
+    #[error(
+        "spec.services.{service}.rollout.strategy {strategy:?} shifts traffic with Istio; set spec.mesh.istio or use RollingUpdate"
+    )]
+    CanaryWithoutMesh {
+        service: Component,
+        strategy: RolloutStrategy,
+    },
 }
 
 /// What the dereference step found in the cluster.
@@ -140,6 +156,35 @@ pub struct ValidatedService {
     pub extra_env: BTreeMap<String, String>,
     pub strategy: RolloutStrategy,
     pub progress_deadline_seconds: i32,
+    /// Canary and Manual settings, defaulted.
+    pub rollout: RolloutPlan,
+}
+
+/// Checked, defaulted rollout settings of a service.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RolloutPlan {
+    /// Canary weight of each step, strictly increasing within 1..=99.
+    pub steps: Vec<i32>,
+    pub interval: std::time::Duration,
+    pub progress_deadline: std::time::Duration,
+    /// Lowest success rate, percent.
+    pub min_success_rate: f64,
+    /// Highest p99 latency, milliseconds.
+    pub max_p99_latency_ms: f64,
+    pub min_requests: f64,
+    pub prometheus_url: String,
+    /// Manual only: fixed canary weight.
+    pub canary_weight: i32,
+}
+
+impl ValidatedService {
+    /// Whether the service's traffic is split by the canary engine (Canary or Manual).
+    pub fn is_tracked(&self) -> bool {
+        matches!(
+            self.strategy,
+            RolloutStrategy::Canary | RolloutStrategy::Manual
+        )
+    }
 }
 
 /// Where PostgreSQL runs.
@@ -174,15 +219,6 @@ pub enum CachePlan {
     External { secret_name: String },
 }
 
-/// Trace export settings for the services.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TracingPlan {
-    /// OTLP endpoint, when known (External mode).
-    pub endpoint: Option<String>,
-    /// Sampling ratio in 0..=1.
-    pub sampling_ratio: f64,
-}
-
 /// Everything the builders need, checked and defaulted.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ValidatedPlatform {
@@ -198,6 +234,7 @@ pub struct ValidatedPlatform {
     pub admin_secret_name: String,
     pub admin_generated: Option<GeneratedSecret>,
     pub tracing: Option<TracingPlan>,
+    pub mesh: Option<MeshPlan>,
 }
 
 impl ValidatedPlatform {
@@ -289,20 +326,16 @@ pub fn validate(
             }
         };
 
-    let tracing = match spec.tracing.as_ref().and_then(|t| t.jaeger.as_ref()) {
-        None => None,
-        Some(jaeger) => {
-            if jaeger.mode == crate::crd::JaegerMode::External && jaeger.endpoint.is_none() {
-                return Err(ValidationError::TracingWithoutEndpoint);
-            }
-            Some(TracingPlan {
-                endpoint: jaeger.endpoint.clone(),
-                sampling_ratio: jaeger.sampling_percentage.unwrap_or(10.0).clamp(0.0, 100.0)
-                    / 100.0,
-            })
-        }
-    };
-    service::check_mesh_durations(platform)?;
+    let tracing = mesh::tracing_plan(platform, &ownership.instance)?;
+    let mesh = mesh::mesh_plan(platform)?;
+    if mesh.is_none()
+        && let Some(s) = services.iter().find(|s| s.is_tracked())
+    {
+        return Err(ValidationError::CanaryWithoutMesh {
+            service: s.component,
+            strategy: s.strategy,
+        });
+    }
 
     Ok(ValidatedPlatform {
         ownership,
@@ -315,6 +348,7 @@ pub fn validate(
         admin_secret_name,
         admin_generated,
         tracing,
+        mesh,
     })
 }
 fn ownership(

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use super::{Scaling, ValidatedService, ValidationError};
+use super::{RolloutPlan, Scaling, ValidatedService, ValidationError};
 use crate::build::component::Component;
 use crate::build::image::{ImageError, ImageRef};
 use crate::crd::{Duration, EcommercePlatform, RolloutSpec, RolloutStrategy, ServiceSpec};
@@ -28,7 +28,7 @@ pub(super) fn service_spec(platform: &EcommercePlatform, c: Component) -> Option
         Component::Orders => s.orders.as_ref(),
         Component::Web => s.web.as_ref(),
         Component::Loadgen => s.loadgen.as_ref(),
-        Component::Postgres | Component::Redis => None,
+        Component::Postgres | Component::Redis | Component::Jaeger => None,
     }
 }
 
@@ -107,7 +107,7 @@ pub(super) fn validate_service(
 
     let default_rollout = RolloutSpec::default();
     let rollout = spec.rollout.as_ref().unwrap_or(&default_rollout);
-    check_rollout(service, rollout)?;
+    let plan = check_rollout(service, rollout)?;
     let deadline = duration(
         rollout.progress_deadline.as_ref(),
         "10m",
@@ -123,10 +123,20 @@ pub(super) fn validate_service(
         extra_env: spec.env.clone(),
         strategy: rollout.strategy,
         progress_deadline_seconds: i32::try_from(deadline.as_secs()).unwrap_or(i32::MAX),
+        rollout: RolloutPlan {
+            progress_deadline: deadline,
+            ..plan
+        },
     })
 }
 
-fn check_rollout(service: Component, rollout: &RolloutSpec) -> Result<(), ValidationError> {
+/// Default Prometheus: Istio's Prometheus add-on.
+pub const DEFAULT_PROMETHEUS_URL: &str = "http://prometheus.istio-system:9090";
+
+fn check_rollout(
+    service: Component,
+    rollout: &RolloutSpec,
+) -> Result<RolloutPlan, ValidationError> {
     let steps = if rollout.steps.is_empty() {
         DEFAULT_CANARY_STEPS.to_vec()
     } else {
@@ -141,46 +151,30 @@ fn check_rollout(service: Component, rollout: &RolloutSpec) -> Result<(), Valida
         return Err(ValidationError::ManualWithoutWeight { service });
     }
     let prefix = format!("spec.services.{service}.rollout");
-    duration(
+    let interval = duration(
         rollout.interval.as_ref(),
         "1m",
         &format!("{prefix}.interval"),
     )?;
-    if let Some(a) = &rollout.analysis {
-        duration(
-            a.max_p99_latency.as_ref(),
-            "500ms",
-            &format!("{prefix}.analysis.maxP99Latency"),
-        )?;
-    }
-    Ok(())
-}
-
-pub(super) fn check_mesh_durations(platform: &EcommercePlatform) -> Result<(), ValidationError> {
-    let Some(istio) = platform.spec.mesh.as_ref().and_then(|m| m.istio.as_ref()) else {
-        return Ok(());
-    };
-    let base = "spec.mesh.istio";
-    if let Some(o) = &istio.outlier_detection {
-        duration(
-            o.interval.as_ref(),
-            "10s",
-            &format!("{base}.outlierDetection.interval"),
-        )?;
-        duration(
-            o.base_ejection_time.as_ref(),
-            "30s",
-            &format!("{base}.outlierDetection.baseEjectionTime"),
-        )?;
-    }
-    if let Some(r) = &istio.retries {
-        duration(
-            r.per_try_timeout.as_ref(),
-            "2s",
-            &format!("{base}.retries.perTryTimeout"),
-        )?;
-    }
-    Ok(())
+    let analysis = rollout.analysis.as_ref();
+    let p99 = duration(
+        analysis.and_then(|a| a.max_p99_latency.as_ref()),
+        "500ms",
+        &format!("{prefix}.analysis.maxP99Latency"),
+    )?;
+    Ok(RolloutPlan {
+        steps,
+        interval,
+        progress_deadline: std::time::Duration::from_secs(600),
+        min_success_rate: analysis.and_then(|a| a.min_success_rate).unwrap_or(99.0),
+        #[allow(clippy::cast_precision_loss)]
+        max_p99_latency_ms: p99.as_millis() as f64,
+        min_requests: f64::from(analysis.and_then(|a| a.min_requests).unwrap_or(20)),
+        prometheus_url: analysis
+            .and_then(|a| a.prometheus_url.clone())
+            .unwrap_or_else(|| DEFAULT_PROMETHEUS_URL.to_owned()),
+        canary_weight: rollout.canary_weight.unwrap_or(0),
+    })
 }
 
 pub(super) fn duration(

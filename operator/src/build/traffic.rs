@@ -1,0 +1,50 @@
+//! `Traffic`: where each tracked service's traffic goes at this moment of a rollout, the one
+//! input of the builders that does not come from the spec (it comes from the canary engine).
+//!
+//! Invariant: `Traffic::default()` (no rollout) renders exactly what the spec says: the stable
+//! Deployment at the spec's version and every route 100 / 0 to it.
+
+use std::collections::BTreeMap;
+
+use super::component::Component;
+
+/// Label on the pods of a tracked service saying which track they belong to; the
+/// DestinationRule subsets select on it.
+pub const TRACK_LABEL: &str = "storefront.dev/track";
+pub const STABLE: &str = "stable";
+pub const CANARY: &str = "canary";
+
+/// An image and the version label it carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Track {
+    pub image: String,
+    pub version: String,
+}
+
+/// The canary of one service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Canary {
+    pub track: Track,
+    /// Percent of traffic routed to the canary; `None` while no route may point at it (pods
+    /// not ready yet, or the route is being removed before the subset).
+    pub weight: Option<i32>,
+}
+
+/// Traffic of one tracked service.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceTraffic {
+    /// What the stable Deployment runs; `None` means the spec's image and version.
+    pub stable: Option<Track>,
+    /// The canary Deployment and its subset; `None` means neither exists.
+    pub canary: Option<Canary>,
+}
+
+/// Traffic of every tracked service; services absent here run as the spec says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Traffic(pub BTreeMap<Component, ServiceTraffic>);
+
+impl Traffic {
+    pub fn of(&self, component: Component) -> Option<&ServiceTraffic> {
+        self.0.get(&component)
+    }
+}
