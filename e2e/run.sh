@@ -95,7 +95,7 @@ if [ "${SKIP_SETUP:-0}" != 1 ]; then
 fi
 
 log "Jaeger query on 127.0.0.1:16686"
-kubectl -n shop port-forward svc/shop-jaeger 16686:16686 >"$ARTIFACTS/port-forward.log" 2>&1 &
+kubectl -n shop port-forward svc/shop-jaeger-query 16686:16686 >"$ARTIFACTS/port-forward.log" 2>&1 &
 PORT_FORWARD=$!
 sleep 3
 
