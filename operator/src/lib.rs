@@ -7,5 +7,6 @@ pub mod build;
 pub mod controller;
 pub mod crd;
 pub mod render;
+pub mod rollout;
 pub mod server;
 pub mod yaml;

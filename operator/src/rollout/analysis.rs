@@ -1,0 +1,328 @@
+//! Canary analysis: Istio's request metrics of the canary, read through `MetricsSource`, judged
+//! against the thresholds of `rollout.analysis`.
+//!
+//! Decided up front: fewer requests than `minRequests` in an interval (or metrics that cannot
+//! be read) HOLD the step instead of failing it; the machine rolls back with "no traffic" only
+//! once the step has held longer than `progressDeadline`.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::build::validate::RolloutPlan;
+use crate::crd::{AnalysisResult, AnalysisStatus};
+
+/// Which requests to measure: those the canary's sidecars received in the last `window`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CanaryQuery {
+    pub prometheus_url: String,
+    pub namespace: String,
+    /// Kubernetes Service name (Istio's `destination_service_name`).
+    pub service: String,
+    /// Canary version (Istio's `destination_version`, from `app.kubernetes.io/version`).
+    pub version: String,
+    pub window: Duration,
+}
+
+/// Figures of the canary over the window.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CanaryMetrics {
+    pub requests: f64,
+    /// Responses with a 5xx code.
+    pub errors: f64,
+    /// 99th percentile latency in milliseconds; `None` without samples.
+    pub p99_ms: Option<f64>,
+}
+
+/// Why metrics could not be read.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum MetricsError {
+    #[error(
+        "Prometheus at {url} did not answer within {timeout:?}; check rollout.analysis.prometheusUrl"
+    )]
+    Timeout { url: String, timeout: Duration },
+    #[error("Prometheus at {url} is unreachable: {message}; check rollout.analysis.prometheusUrl")]
+    Unreachable { url: String, message: String },
+    #[error("Prometheus at {url} answered HTTP {status}: {body}")]
+    Status {
+        url: String,
+        status: u16,
+        body: String,
+    },
+    #[error("Prometheus at {url} answered something that is not a query result: {message}")]
+    Malformed { url: String, message: String },
+}
+
+/// Where canary metrics come from.
+#[async_trait]
+pub trait MetricsSource: Send + Sync {
+    async fn canary_metrics(&self, query: &CanaryQuery) -> Result<CanaryMetrics, MetricsError>;
+}
+
+/// What an analysis concluded.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    Passed,
+    /// A check failed; the message names it and the figures.
+    Failed(String),
+    /// Too little traffic or no metrics; the message says which.
+    Held(String),
+}
+
+/// Judge the canary's figures (or the error reading them) against the plan.
+pub fn evaluate(
+    result: &Result<CanaryMetrics, MetricsError>,
+    plan: &RolloutPlan,
+    now: &Time,
+) -> (Verdict, AnalysisStatus) {
+    let m = match result {
+        Ok(m) => m,
+        Err(e) => {
+            let status = AnalysisStatus {
+                time: now.clone(),
+                result: AnalysisResult::Error,
+                requests: None,
+                success_rate: None,
+                p99_latency_ms: None,
+            };
+            return (Verdict::Held(format!("metrics unavailable ({e})")), status);
+        }
+    };
+    let success = if m.requests > 0.0 {
+        Some(round2((m.requests - m.errors) / m.requests * 100.0))
+    } else {
+        None
+    };
+    let mut status = AnalysisStatus {
+        time: now.clone(),
+        result: AnalysisResult::Passed,
+        requests: Some(round2(m.requests)),
+        success_rate: success,
+        p99_latency_ms: m.p99_ms.map(round2),
+    };
+    let verdict = if m.requests < plan.min_requests {
+        status.result = AnalysisResult::Held;
+        Verdict::Held(format!(
+            "{} requests in the interval, fewer than minRequests {}",
+            round2(m.requests),
+            plan.min_requests
+        ))
+    } else if let Some(rate) = success.filter(|r| *r < plan.min_success_rate) {
+        status.result = AnalysisResult::Failed;
+        Verdict::Failed(format!(
+            "success rate {rate}% below minSuccessRate {}% ({} of {} requests failed)",
+            plan.min_success_rate,
+            round2(m.errors),
+            round2(m.requests)
+        ))
+    } else if let Some(p99) = m.p99_ms.filter(|p| *p > plan.max_p99_latency_ms) {
+        status.result = AnalysisResult::Failed;
+        Verdict::Failed(format!(
+            "p99 latency {}ms above maxP99Latency {}ms",
+            round2(p99),
+            plan.max_p99_latency_ms
+        ))
+    } else {
+        Verdict::Passed
+    };
+    (verdict, status)
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// The PromQL of each figure.
+pub fn promql(q: &CanaryQuery) -> [String; 3] {
+    let window = format!("{}s", q.window.as_secs().max(1));
+    let selector = format!(
+        "reporter=\"destination\",destination_service_namespace=\"{}\",destination_service_name=\"{}\",destination_version=\"{}\"",
+        q.namespace, q.service, q.version
+    );
+    [
+        format!("sum(increase(istio_requests_total{{{selector}}}[{window}]))"),
+        format!(
+            "sum(increase(istio_requests_total{{{selector},response_code=~\"5..\"}}[{window}]))"
+        ),
+        format!(
+            "histogram_quantile(0.99, sum by (le) (rate(istio_request_duration_milliseconds_bucket{{{selector}}}[{window}])))"
+        ),
+    ]
+}
+
+/// `MetricsSource` over Prometheus' HTTP query API (`/api/v1/query`).
+pub struct Prometheus {
+    client: reqwest::Client,
+    timeout: Duration,
+}
+
+impl Prometheus {
+    pub fn new(timeout: Duration) -> Self {
+        Self {
+            client: reqwest::Client::new(),
+            timeout,
+        }
+    }
+
+    /// The first sample of an instant query; `None` for an empty result or NaN.
+    async fn scalar(&self, base: &str, query: &str) -> Result<Option<f64>, MetricsError> {
+        let url = format!("{}/api/v1/query", base.trim_end_matches('/'));
+        let response = self
+            .client
+            .get(&url)
+            .query(&[("query", query)])
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    MetricsError::Timeout {
+                        url: base.to_owned(),
+                        timeout: self.timeout,
+                    }
+                } else {
+                    MetricsError::Unreachable {
+                        url: base.to_owned(),
+                        message: e.to_string(),
+                    }
+                }
+            })?;
+        let status = response.status();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| MetricsError::Unreachable {
+                url: base.to_owned(),
+                message: e.to_string(),
+            })?;
+        if !status.is_success() {
+            return Err(MetricsError::Status {
+                url: base.to_owned(),
+                status: status.as_u16(),
+                body: body.chars().take(200).collect(),
+            });
+        }
+        parse_instant(&body).map_err(|message| MetricsError::Malformed {
+            url: base.to_owned(),
+            message,
+        })
+    }
+}
+
+/// The value of the first sample of an instant-query answer.
+pub fn parse_instant(body: &str) -> Result<Option<f64>, String> {
+    let v: serde_json::Value = serde_json::from_str(body).map_err(|e| e.to_string())?;
+    if v["status"] != "success" {
+        return Err(format!("status {}", v["status"]));
+    }
+    let result = v["data"]["result"]
+        .as_array()
+        .ok_or_else(|| "no data.result array".to_owned())?;
+    let Some(first) = result.first() else {
+        return Ok(None);
+    };
+    let text = first["value"][1]
+        .as_str()
+        .ok_or_else(|| "sample without a value".to_owned())?;
+    let x: f64 = text.parse().map_err(|_| format!("value `{text}`"))?;
+    Ok(x.is_finite().then_some(x))
+}
+
+#[async_trait]
+impl MetricsSource for Prometheus {
+    async fn canary_metrics(&self, query: &CanaryQuery) -> Result<CanaryMetrics, MetricsError> {
+        let [requests, errors, p99] = promql(query);
+        let base = &query.prometheus_url;
+        Ok(CanaryMetrics {
+            requests: self.scalar(base, &requests).await?.unwrap_or(0.0),
+            errors: self.scalar(base, &errors).await?.unwrap_or(0.0),
+            p99_ms: self.scalar(base, &p99).await?,
+        })
+    }
+}
+
+/// A scripted `MetricsSource` for tests: answers in order, then repeats the last answer.
+#[derive(Default)]
+pub struct ScriptedMetrics {
+    pub answers: std::sync::Mutex<std::collections::VecDeque<Result<CanaryMetrics, MetricsError>>>,
+    pub queries: std::sync::Mutex<Vec<CanaryQuery>>,
+}
+
+impl ScriptedMetrics {
+    pub fn new(answers: Vec<Result<CanaryMetrics, MetricsError>>) -> Self {
+        Self {
+            answers: std::sync::Mutex::new(answers.into()),
+            queries: std::sync::Mutex::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl MetricsSource for ScriptedMetrics {
+    async fn canary_metrics(&self, query: &CanaryQuery) -> Result<CanaryMetrics, MetricsError> {
+        if let Ok(mut q) = self.queries.lock() {
+            q.push(query.clone());
+        }
+        let mut answers = match self.answers.lock() {
+            Ok(a) => a,
+            Err(p) => p.into_inner(),
+        };
+        let answer = if answers.len() > 1 {
+            answers.pop_front()
+        } else {
+            answers.front().cloned()
+        };
+        answer.unwrap_or(Ok(CanaryMetrics::default()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_prometheus_answers() {
+        let ok = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1.7e9,"123.5"]}]}}"#;
+        assert_eq!(parse_instant(ok), Ok(Some(123.5)));
+        let empty = r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
+        assert_eq!(parse_instant(empty), Ok(None));
+        let nan = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"NaN"]}]}}"#;
+        assert_eq!(parse_instant(nan), Ok(None));
+        assert!(parse_instant(r#"{"status":"error","error":"bad"}"#).is_err());
+        assert!(parse_instant("<html>").is_err());
+    }
+
+    #[test]
+    fn queries_name_the_destination_service_and_version() {
+        let q = CanaryQuery {
+            prometheus_url: "http://p:9090".into(),
+            namespace: "shop".into(),
+            service: "shop-catalog".into(),
+            version: "0.2.0".into(),
+            window: Duration::from_secs(60),
+        };
+        let [requests, errors, p99] = promql(&q);
+        assert!(requests.contains("destination_service_name=\"shop-catalog\""));
+        assert!(requests.contains("destination_version=\"0.2.0\"") && requests.contains("[60s]"));
+        assert!(errors.contains("response_code=~\"5..\""));
+        assert!(
+            p99.starts_with("histogram_quantile(0.99")
+                && p99.contains("istio_request_duration_milliseconds_bucket")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_prometheus_is_a_clear_error() {
+        let p = Prometheus::new(Duration::from_millis(500));
+        let q = CanaryQuery {
+            prometheus_url: "http://127.0.0.1:1".into(),
+            namespace: "shop".into(),
+            service: "shop-catalog".into(),
+            version: "0.2.0".into(),
+            window: Duration::from_secs(60),
+        };
+        let e = p.canary_metrics(&q).await.unwrap_err();
+        assert!(e.to_string().contains("prometheusUrl"), "{e}");
+    }
+}

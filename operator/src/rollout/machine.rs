@@ -1,0 +1,461 @@
+//! The rollout state machine of one service, pure: previous status + spec + what the cluster
+//! shows + the clock + (when due) an analysis result in; next status, the traffic the builders
+//! must render, and an Event out.
+//!
+//! Invariants: a route points at the canary only after its pods were seen ready at the canary
+//! version; routes are removed (and read back as 0) before the subset and the canary Deployment
+//! go; a rolled-back version is not retried while the spec still asks for it; everything the
+//! machine needs to continue after a restart is in the returned `RolloutStatus`.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+
+use super::analysis::Verdict;
+use crate::build::traffic::{Canary, ServiceTraffic, Track};
+use crate::build::validate::RolloutPlan;
+use crate::crd::{AnalysisStatus, RolloutPhase, RolloutStatus, RolloutStrategy};
+
+/// A Deployment of the service as the cluster shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveTrack {
+    pub version: String,
+    pub image: String,
+    /// Rolled out and every desired pod ready.
+    pub ready: bool,
+}
+
+/// What the cluster shows for one service before this pass applies anything.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Observed {
+    pub stable: Option<LiveTrack>,
+    pub canary: Option<LiveTrack>,
+    /// Canary weight of the stored VirtualService's primary route (0 when there is no route to
+    /// the canary or no VirtualService).
+    pub canary_weight: i32,
+}
+
+/// Everything one step of the machine looks at.
+#[derive(Clone, Debug)]
+pub struct Input<'a> {
+    pub strategy: RolloutStrategy,
+    pub plan: &'a RolloutPlan,
+    /// The version (and image) the spec asks for.
+    pub desired: Track,
+    pub previous: Option<&'a RolloutStatus>,
+    pub observed: &'a Observed,
+    pub now: Timestamp,
+    /// The analysis of this interval, when `analysis_due` said so and the caller ran it.
+    pub analysis: Option<(Verdict, AnalysisStatus)>,
+}
+
+/// Severity of a rollout event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Normal,
+    Warning,
+}
+
+/// An Event to publish about the rollout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RolloutEvent {
+    pub severity: Severity,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// The machine's decision.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    /// Status of the rollout; `None` when the service never had one.
+    pub status: Option<RolloutStatus>,
+    pub traffic: ServiceTraffic,
+    pub event: Option<RolloutEvent>,
+}
+
+impl Decision {
+    /// Whether the rollout still needs passes (the controller requeues soon).
+    pub fn in_flight(&self) -> bool {
+        self.status.as_ref().is_some_and(|s| is_active(s.phase)) || self.traffic.canary.is_some()
+    }
+}
+
+fn is_active(phase: RolloutPhase) -> bool {
+    matches!(
+        phase,
+        RolloutPhase::Initializing
+            | RolloutPhase::Progressing
+            | RolloutPhase::Promoting
+            | RolloutPhase::Finalizing
+            | RolloutPhase::RollingBack
+            | RolloutPhase::Manual
+    )
+}
+
+fn time(now: Timestamp) -> Time {
+    Time(now)
+}
+
+fn elapsed(since: Option<&Time>, now: Timestamp) -> std::time::Duration {
+    since
+        .and_then(|t| now.duration_since(t.0).try_into().ok())
+        .unwrap_or_default()
+}
+
+/// Whether this pass should run an analysis (Canary, Progressing, one interval into the step).
+pub fn analysis_due(input: &Input<'_>) -> bool {
+    input.strategy == RolloutStrategy::Canary
+        && input.previous.is_some_and(|s| {
+            s.phase == RolloutPhase::Progressing
+                && s.canary.as_deref() == Some(input.desired.version.as_str())
+                && elapsed(s.step_started_at.as_ref(), input.now) >= input.plan.interval
+        })
+}
+
+fn stable_track(s: &RolloutStatus) -> Track {
+    Track {
+        image: s.stable_image.clone().unwrap_or_default(),
+        version: s.stable.clone().unwrap_or_default(),
+    }
+}
+
+fn canary_track(s: &RolloutStatus) -> Track {
+    Track {
+        image: s.canary_image.clone().unwrap_or_default(),
+        version: s.canary.clone().unwrap_or_default(),
+    }
+}
+
+fn event(severity: Severity, reason: &'static str, message: String) -> Option<RolloutEvent> {
+    Some(RolloutEvent {
+        severity,
+        reason,
+        message,
+    })
+}
+
+/// One step of the machine.
+pub fn step(input: &Input<'_>) -> Decision {
+    let desired = &input.desired;
+    let Some(prev) = input.previous.filter(|s| s.stable.is_some()) else {
+        return first_sight(input);
+    };
+    let stable = stable_track(prev);
+    let canary = canary_track(prev);
+    let mut s = prev.clone();
+    let now = input.now;
+
+    // Terminal phases: a new version starts a rollout; nothing else moves.
+    if !is_active(prev.phase) {
+        let retry_blocked =
+            prev.phase == RolloutPhase::RolledBack && desired.version == canary.version;
+        if desired.version == stable.version || retry_blocked {
+            return settled(s, stable, input.observed, event_none());
+        }
+        return start(input, stable, "RolloutStarted");
+    }
+
+    let spec_moved = desired.version != canary.version;
+    let before_promotion = matches!(
+        prev.phase,
+        RolloutPhase::Initializing | RolloutPhase::Progressing | RolloutPhase::Manual
+    );
+    if spec_moved && before_promotion {
+        if desired.version == stable.version {
+            s.phase = RolloutPhase::Aborted;
+            s.step_started_at = Some(time(now));
+            s.message = Some(format!(
+                "aborted: version set back to stable {}; removing canary {}",
+                stable.version, canary.version
+            ));
+            let msg = s.message.clone().unwrap_or_default();
+            return unroute(
+                s,
+                stable,
+                canary,
+                event(Severity::Normal, "RolloutAborted", msg),
+            );
+        }
+        return start(input, stable, "RolloutRestarted");
+    }
+
+    match prev.phase {
+        RolloutPhase::Initializing => {
+            let ready = input
+                .observed
+                .canary
+                .as_ref()
+                .is_some_and(|c| c.ready && c.version == canary.version);
+            if ready {
+                let (phase, weight, step) = match input.strategy {
+                    RolloutStrategy::Manual => (RolloutPhase::Manual, input.plan.canary_weight, 0),
+                    _ => (RolloutPhase::Progressing, input.plan.steps[0], 1),
+                };
+                s.phase = phase;
+                s.step = Some(step);
+                s.step_started_at = Some(time(now));
+                s.message = Some(format!(
+                    "canary {} ready; {weight}% of traffic",
+                    canary.version
+                ));
+                return routed(s, stable, canary, weight, event_none());
+            }
+            if elapsed(prev.started_at.as_ref(), now) > input.plan.progress_deadline {
+                return roll_back(
+                    s,
+                    stable,
+                    canary,
+                    now,
+                    "canary pods were not ready within progressDeadline".to_owned(),
+                );
+            }
+            s.message = Some(format!("waiting for canary {} pods", canary.version));
+            canary_unrouted(s, stable, canary, event_none())
+        }
+        RolloutPhase::Manual => {
+            let weight = input.plan.canary_weight;
+            if weight >= 100 {
+                s.phase = RolloutPhase::Promoting;
+                s.step_started_at = Some(time(now));
+                s.message = Some(format!("canaryWeight 100: promoting {}", canary.version));
+                return promoting(s, canary, input.observed, 100);
+            }
+            s.message = Some(format!(
+                "manual: {weight}% of traffic on {}",
+                canary.version
+            ));
+            routed(s, stable, canary, weight, event_none())
+        }
+        RolloutPhase::Progressing => progressing(input, s, stable, canary),
+        RolloutPhase::Promoting => {
+            let weight = input.observed.canary_weight;
+            promoting(s, canary, input.observed, weight)
+        }
+        RolloutPhase::Finalizing => {
+            if input.observed.canary_weight == 0 {
+                s.phase = RolloutPhase::Succeeded;
+                s.stable = Some(canary.version.clone());
+                s.stable_image = Some(canary.image.clone());
+                s.step_started_at = Some(time(now));
+                s.message = Some(format!("promoted {}", canary.version));
+                let msg = format!("{} is now stable", canary.version);
+                return settled(
+                    s,
+                    canary,
+                    input.observed,
+                    event(Severity::Normal, "RolloutPromoted", msg),
+                );
+            }
+            unroute(s, canary.clone(), canary, event_none())
+        }
+        RolloutPhase::RollingBack => {
+            if input.observed.canary_weight == 0 {
+                s.phase = RolloutPhase::RolledBack;
+                return settled(s, stable, input.observed, event_none());
+            }
+            unroute(s, stable, canary, event_none())
+        }
+        // Aborted while its route was still read back: keep removing.
+        RolloutPhase::Aborted | RolloutPhase::Succeeded | RolloutPhase::RolledBack => {
+            settled(s, stable, input.observed, event_none())
+        }
+    }
+}
+
+fn event_none() -> Option<RolloutEvent> {
+    None
+}
+
+fn first_sight(input: &Input<'_>) -> Decision {
+    // No rollout ever: the running Deployment (if any) is the stable version.
+    match &input.observed.stable {
+        Some(live) if live.version != input.desired.version => {
+            let stable = Track {
+                image: live.image.clone(),
+                version: live.version.clone(),
+            };
+            start(input, stable, "RolloutStarted")
+        }
+        _ => Decision {
+            status: None,
+            traffic: ServiceTraffic {
+                stable: Some(input.desired.clone()),
+                canary: None,
+            },
+            event: None,
+        },
+    }
+}
+
+fn start(input: &Input<'_>, stable: Track, reason: &'static str) -> Decision {
+    let now = time(input.now);
+    let canary = input.desired.clone();
+    let s = RolloutStatus {
+        phase: RolloutPhase::Initializing,
+        canary_weight: None,
+        stable_weight: None,
+        step: Some(0),
+        stable: Some(stable.version.clone()),
+        canary: Some(canary.version.clone()),
+        canary_image: Some(canary.image.clone()),
+        stable_image: Some(stable.image.clone()),
+        started_at: Some(now.clone()),
+        step_started_at: Some(now),
+        last_analysis: None,
+        message: Some(format!("starting canary {}", canary.version)),
+    };
+    let msg = format!(
+        "canary {} against stable {}",
+        canary.version, stable.version
+    );
+    // Restarting with a newer version: no route may keep pointing at pods about to change.
+    canary_unrouted(s, stable, canary, event(Severity::Normal, reason, msg))
+}
+
+fn progressing(input: &Input<'_>, mut s: RolloutStatus, stable: Track, canary: Track) -> Decision {
+    let plan = input.plan;
+    let now = input.now;
+    let step = usize::try_from(s.step.unwrap_or(1).max(1)).unwrap_or(1);
+    let weight = plan.steps[(step - 1).min(plan.steps.len() - 1)];
+    let Some((verdict, figures)) = &input.analysis else {
+        return routed(s, stable, canary, weight, event_none());
+    };
+    s.last_analysis = Some(figures.clone());
+    match verdict {
+        Verdict::Passed => {
+            s.step_started_at = Some(time(now));
+            if step >= plan.steps.len() {
+                s.phase = RolloutPhase::Promoting;
+                s.message = Some(format!(
+                    "every step passed; promoting {} to stable",
+                    canary.version
+                ));
+                return promoting(s, canary, input.observed, weight);
+            }
+            let next = plan.steps[step];
+            s.step = Some(i32::try_from(step + 1).unwrap_or(i32::MAX));
+            s.message = Some(format!("step {} passed; {next}% of traffic", step));
+            routed(s, stable, canary, next, event_none())
+        }
+        Verdict::Failed(reason) => roll_back(s, stable, canary, now, reason.clone()),
+        Verdict::Held(reason) => {
+            if elapsed(s.step_started_at.as_ref(), now) > plan.progress_deadline {
+                return roll_back(
+                    s,
+                    stable,
+                    canary,
+                    now,
+                    format!("no traffic: {reason} for longer than progressDeadline"),
+                );
+            }
+            s.message = Some(format!("holding step {step}: {reason}"));
+            routed(s, stable, canary, weight, event_none())
+        }
+    }
+}
+
+fn roll_back(
+    mut s: RolloutStatus,
+    stable: Track,
+    canary: Track,
+    now: Timestamp,
+    reason: String,
+) -> Decision {
+    s.phase = RolloutPhase::RollingBack;
+    s.step_started_at = Some(time(now));
+    s.message = Some(format!("rolled back {}: {reason}", canary.version));
+    let msg = s.message.clone().unwrap_or_default();
+    unroute(
+        s,
+        stable,
+        canary,
+        event(Severity::Warning, "RolloutFailed", msg),
+    )
+}
+
+/// Stable Deployment moves to the canary's version; traffic split unchanged until it is ready.
+fn promoting(mut s: RolloutStatus, canary: Track, observed: &Observed, weight: i32) -> Decision {
+    let stable_ready = observed
+        .stable
+        .as_ref()
+        .is_some_and(|l| l.ready && l.version == canary.version);
+    if stable_ready {
+        s.phase = RolloutPhase::Finalizing;
+        s.message = Some(format!(
+            "stable runs {}; removing the canary route",
+            canary.version
+        ));
+        return unroute(s, canary.clone(), canary, event_none());
+    }
+    routed(s, canary.clone(), canary, weight, event_none())
+}
+
+fn routed(
+    s: RolloutStatus,
+    stable: Track,
+    canary: Track,
+    weight: i32,
+    event: Option<RolloutEvent>,
+) -> Decision {
+    Decision {
+        status: Some(s),
+        traffic: ServiceTraffic {
+            stable: Some(stable),
+            canary: Some(Canary {
+                track: canary,
+                weight: Some(weight),
+            }),
+        },
+        event,
+    }
+}
+
+/// Canary Deployment and subset exist, no route names them.
+fn canary_unrouted(
+    s: RolloutStatus,
+    stable: Track,
+    canary: Track,
+    event: Option<RolloutEvent>,
+) -> Decision {
+    Decision {
+        status: Some(s),
+        traffic: ServiceTraffic {
+            stable: Some(stable),
+            canary: Some(Canary {
+                track: canary,
+                weight: None,
+            }),
+        },
+        event,
+    }
+}
+
+/// The route to the canary goes first; subset and Deployment stay until it reads back as 0.
+fn unroute(
+    s: RolloutStatus,
+    stable: Track,
+    canary: Track,
+    event: Option<RolloutEvent>,
+) -> Decision {
+    canary_unrouted(s, stable, canary, event)
+}
+
+/// No canary at all, once no route to it is read back (otherwise only the route goes).
+fn settled(
+    s: RolloutStatus,
+    stable: Track,
+    observed: &Observed,
+    event: Option<RolloutEvent>,
+) -> Decision {
+    if observed.canary_weight != 0 {
+        let canary = canary_track(&s);
+        return unroute(s, stable, canary, event);
+    }
+    Decision {
+        status: Some(s),
+        traffic: ServiceTraffic {
+            stable: Some(stable),
+            canary: None,
+        },
+        event,
+    }
+}

@@ -1,0 +1,423 @@
+//! Every transition of the rollout machine, driven by hand: clock, observations, analysis.
+
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+
+use super::analysis::{CanaryMetrics, evaluate};
+use super::machine::{Decision, Input, LiveTrack, Observed, Severity, analysis_due, step};
+use crate::build::traffic::Track;
+use crate::build::validate::RolloutPlan;
+use crate::crd::{RolloutPhase, RolloutStatus, RolloutStrategy};
+
+fn plan() -> RolloutPlan {
+    RolloutPlan {
+        steps: vec![10, 25, 50],
+        interval: Duration::from_secs(60),
+        progress_deadline: Duration::from_secs(600),
+        min_success_rate: 99.0,
+        max_p99_latency_ms: 500.0,
+        min_requests: 20.0,
+        prometheus_url: "http://prom:9090".into(),
+        canary_weight: 20,
+    }
+}
+
+fn track(v: &str) -> Track {
+    Track {
+        image: format!("reg/catalog:{v}"),
+        version: v.into(),
+    }
+}
+
+fn live(v: &str, ready: bool) -> LiveTrack {
+    LiveTrack {
+        version: v.into(),
+        image: format!("reg/catalog:{v}"),
+        ready,
+    }
+}
+
+fn at(secs: i64) -> Timestamp {
+    Timestamp::from_second(1_767_225_600 + secs).unwrap()
+}
+
+/// A scripted world: the machine's status plus what the cluster shows.
+struct World {
+    strategy: RolloutStrategy,
+    plan: RolloutPlan,
+    desired: Track,
+    status: Option<RolloutStatus>,
+    observed: Observed,
+    now: i64,
+}
+
+impl World {
+    fn new(strategy: RolloutStrategy) -> Self {
+        Self {
+            strategy,
+            plan: plan(),
+            desired: track("1.0"),
+            status: None,
+            observed: Observed {
+                stable: Some(live("1.0", true)),
+                canary: None,
+                canary_weight: 0,
+            },
+            now: 0,
+        }
+    }
+
+    /// One pass; `metrics` answers the analysis if one is due. The cluster then "applies" the
+    /// decision: canary Deployment present (not ready), weight read back.
+    fn pass(&mut self, metrics: Option<CanaryMetrics>) -> Decision {
+        let mut input = Input {
+            strategy: self.strategy,
+            plan: &self.plan,
+            desired: self.desired.clone(),
+            previous: self.status.as_ref(),
+            observed: &self.observed,
+            now: at(self.now),
+            analysis: None,
+        };
+        if analysis_due(&input) {
+            let m = metrics.expect("an analysis is due; script its metrics");
+            input.analysis = Some(evaluate(&Ok(m), &self.plan, &Time(at(self.now))));
+        }
+        let d = step(&input);
+        self.status = d.status.clone();
+        self.observed.canary_weight = d
+            .traffic
+            .canary
+            .as_ref()
+            .and_then(|c| c.weight)
+            .unwrap_or(0);
+        match &d.traffic.canary {
+            Some(c) => {
+                let ready = self
+                    .observed
+                    .canary
+                    .as_ref()
+                    .is_some_and(|l| l.ready && l.version == c.track.version);
+                self.observed.canary = Some(live(&c.track.version, ready));
+            }
+            None => self.observed.canary = None,
+        }
+        if let Some(s) = &d.traffic.stable {
+            let ready = self
+                .observed
+                .stable
+                .as_ref()
+                .is_some_and(|l| l.version == s.version && l.ready);
+            self.observed.stable = Some(live(&s.version, ready));
+        }
+        d
+    }
+
+    fn canary_pods_ready(&mut self) {
+        if let Some(c) = self.observed.canary.as_mut() {
+            c.ready = true;
+        }
+    }
+
+    fn stable_pods_ready(&mut self) {
+        if let Some(s) = self.observed.stable.as_mut() {
+            s.ready = true;
+        }
+    }
+
+    fn phase(&self) -> RolloutPhase {
+        self.status.as_ref().unwrap().phase
+    }
+
+    fn weight(d: &Decision) -> Option<i32> {
+        d.traffic.canary.as_ref().and_then(|c| c.weight)
+    }
+}
+
+fn good() -> Option<CanaryMetrics> {
+    Some(CanaryMetrics {
+        requests: 600.0,
+        errors: 1.0,
+        p99_ms: Some(120.0),
+    })
+}
+
+/// Start 1.0 → 2.0 and reach step 1 (10%).
+fn started(strategy: RolloutStrategy) -> World {
+    let mut w = World::new(strategy);
+    let d = w.pass(None);
+    assert!(
+        d.status.is_none() && d.traffic.canary.is_none(),
+        "no rollout at first install"
+    );
+    w.desired = track("2.0");
+    let d = w.pass(None);
+    assert_eq!(w.phase(), RolloutPhase::Initializing);
+    assert_eq!(d.event.as_ref().unwrap().reason, "RolloutStarted");
+    assert_eq!(
+        World::weight(&d),
+        None,
+        "no route before canary pods are ready"
+    );
+    assert!(
+        d.traffic.canary.is_some(),
+        "canary Deployment and subset exist"
+    );
+    w.now += 5;
+    let d = w.pass(None);
+    assert_eq!(World::weight(&d), None, "still not ready");
+    w.canary_pods_ready();
+    let d = w.pass(None);
+    if strategy == RolloutStrategy::Canary {
+        assert_eq!(
+            (w.phase(), World::weight(&d)),
+            (RolloutPhase::Progressing, Some(10))
+        );
+    }
+    w
+}
+
+#[test]
+fn promotes_through_every_step() {
+    let mut w = started(RolloutStrategy::Canary);
+    w.now += 30;
+    let d = w.pass(None);
+    assert_eq!(
+        World::weight(&d),
+        Some(10),
+        "no analysis before the interval"
+    );
+    for expected in [25, 50] {
+        w.now += 60;
+        let d = w.pass(good());
+        assert_eq!(World::weight(&d), Some(expected));
+    }
+    w.now += 60;
+    let d = w.pass(good());
+    assert_eq!(w.phase(), RolloutPhase::Promoting);
+    assert_eq!(
+        d.traffic.stable.as_ref().unwrap().version,
+        "2.0",
+        "stable Deployment moves"
+    );
+    assert_eq!(World::weight(&d), Some(50), "split kept while stable rolls");
+    let d = w.pass(None);
+    assert_eq!(w.phase(), RolloutPhase::Promoting, "waits for stable pods");
+    assert_eq!(World::weight(&d), Some(50));
+    w.stable_pods_ready();
+    let d = w.pass(None);
+    assert_eq!(w.phase(), RolloutPhase::Finalizing);
+    assert!(
+        d.traffic.canary.is_some(),
+        "subset kept while the route goes"
+    );
+    assert_eq!(World::weight(&d), None, "route removed first");
+    let d = w.pass(None);
+    assert_eq!(w.phase(), RolloutPhase::Succeeded);
+    assert!(
+        d.traffic.canary.is_none(),
+        "subset and canary removed after the route"
+    );
+    assert_eq!(d.event.unwrap().reason, "RolloutPromoted");
+    let s = w.status.clone().unwrap();
+    assert_eq!(
+        (s.stable.as_deref(), s.stable_image.as_deref()),
+        (Some("2.0"), Some("reg/catalog:2.0"))
+    );
+    let d = w.pass(None);
+    assert!(
+        d.traffic.canary.is_none() && d.event.is_none(),
+        "steady after success"
+    );
+}
+
+fn fails_with(metrics: CanaryMetrics, check: &str) {
+    let mut w = started(RolloutStrategy::Canary);
+    w.now += 60;
+    let d = w.pass(Some(metrics));
+    assert_eq!(w.phase(), RolloutPhase::RollingBack);
+    assert_eq!(World::weight(&d), None, "weights to stable first");
+    assert!(
+        d.traffic.canary.is_some(),
+        "canary still there until the weight reads back 0"
+    );
+    assert_eq!(d.traffic.stable.as_ref().unwrap().version, "1.0");
+    let event = d.event.unwrap();
+    assert_eq!(event.severity, Severity::Warning);
+    assert!(event.message.contains(check), "{}", event.message);
+    let s = w.status.clone().unwrap();
+    assert!(s.message.unwrap().contains(check));
+    assert!(s.last_analysis.is_some());
+    let d = w.pass(None);
+    assert_eq!(w.phase(), RolloutPhase::RolledBack);
+    assert!(
+        d.traffic.canary.is_none(),
+        "canary scaled away after the route"
+    );
+}
+
+#[test]
+fn rolls_back_on_success_rate() {
+    fails_with(
+        CanaryMetrics {
+            requests: 100.0,
+            errors: 5.0,
+            p99_ms: Some(100.0),
+        },
+        "success rate 95%",
+    );
+}
+
+#[test]
+fn rolls_back_on_latency() {
+    fails_with(
+        CanaryMetrics {
+            requests: 100.0,
+            errors: 0.0,
+            p99_ms: Some(900.0),
+        },
+        "p99 latency 900ms",
+    );
+}
+
+#[test]
+fn holds_without_traffic_then_rolls_back_at_the_deadline() {
+    let mut w = started(RolloutStrategy::Canary);
+    let quiet = || {
+        Some(CanaryMetrics {
+            requests: 3.0,
+            errors: 0.0,
+            p99_ms: None,
+        })
+    };
+    for _ in 0..9 {
+        w.now += 60;
+        let d = w.pass(quiet());
+        assert_eq!(
+            (w.phase(), World::weight(&d)),
+            (RolloutPhase::Progressing, Some(10)),
+            "held"
+        );
+    }
+    assert!(
+        w.status
+            .as_ref()
+            .unwrap()
+            .message
+            .as_ref()
+            .unwrap()
+            .contains("fewer than minRequests")
+    );
+    w.now += 120;
+    let d = w.pass(quiet());
+    assert_eq!(w.phase(), RolloutPhase::RollingBack);
+    assert!(d.event.unwrap().message.contains("no traffic"));
+}
+
+#[test]
+fn setting_the_version_back_aborts() {
+    let mut w = started(RolloutStrategy::Canary);
+    w.desired = track("1.0");
+    let d = w.pass(None);
+    assert_eq!(w.phase(), RolloutPhase::Aborted);
+    assert_eq!(World::weight(&d), None);
+    assert!(d.traffic.canary.is_some(), "route goes before the subset");
+    let d = w.pass(None);
+    assert!(d.traffic.canary.is_none());
+    assert_eq!(w.phase(), RolloutPhase::Aborted);
+}
+
+#[test]
+fn a_new_version_during_a_rollout_restarts_from_step_zero() {
+    let mut w = started(RolloutStrategy::Canary);
+    w.now += 60;
+    w.pass(good());
+    w.desired = track("3.0");
+    let d = w.pass(None);
+    let s = w.status.clone().unwrap();
+    assert_eq!(
+        (s.phase, s.step, s.canary.as_deref(), s.stable.as_deref()),
+        (
+            RolloutPhase::Initializing,
+            Some(0),
+            Some("3.0"),
+            Some("1.0")
+        )
+    );
+    assert_eq!(
+        World::weight(&d),
+        None,
+        "no route to pods about to change version"
+    );
+    assert_eq!(d.event.unwrap().reason, "RolloutRestarted");
+    let d = w.pass(None);
+    assert_eq!(World::weight(&d), None, "3.0 pods not ready yet");
+    w.canary_pods_ready();
+    let d = w.pass(None);
+    assert_eq!(World::weight(&d), Some(10));
+}
+
+#[test]
+fn manual_holds_the_fixed_weight_and_promotes_at_100() {
+    let mut w = started(RolloutStrategy::Manual);
+    assert_eq!(w.phase(), RolloutPhase::Manual);
+    w.now += 3600;
+    let d = w.pass(None);
+    assert_eq!(World::weight(&d), Some(20), "no analysis, no steps");
+    w.plan.canary_weight = 35;
+    assert_eq!(World::weight(&w.pass(None)), Some(35));
+    w.plan.canary_weight = 100;
+    w.pass(None);
+    assert_eq!(w.phase(), RolloutPhase::Promoting);
+}
+
+#[test]
+fn a_failed_version_is_not_retried_until_the_spec_changes() {
+    let mut w = started(RolloutStrategy::Canary);
+    w.now += 60;
+    w.pass(Some(CanaryMetrics {
+        requests: 100.0,
+        errors: 50.0,
+        p99_ms: None,
+    }));
+    w.pass(None);
+    assert_eq!(w.phase(), RolloutPhase::RolledBack);
+    for _ in 0..3 {
+        w.now += 600;
+        let d = w.pass(None);
+        assert_eq!(w.phase(), RolloutPhase::RolledBack);
+        assert!(d.traffic.canary.is_none() && d.event.is_none());
+        assert_eq!(d.traffic.stable.as_ref().unwrap().version, "1.0");
+    }
+    w.desired = track("2.1");
+    w.pass(None);
+    assert_eq!(w.phase(), RolloutPhase::Initializing);
+    assert_eq!(w.status.as_ref().unwrap().canary.as_deref(), Some("2.1"));
+}
+
+#[test]
+fn canary_pods_never_ready_roll_back_at_the_deadline() {
+    let mut w = World::new(RolloutStrategy::Canary);
+    w.pass(None);
+    w.desired = track("2.0");
+    w.pass(None);
+    w.now += 601;
+    let d = w.pass(None);
+    assert_eq!(w.phase(), RolloutPhase::RollingBack);
+    assert!(d.event.unwrap().message.contains("not ready"));
+}
+
+#[test]
+fn a_running_older_deployment_without_status_starts_a_rollout() {
+    let mut w = World::new(RolloutStrategy::Canary);
+    w.desired = track("2.0");
+    let d = w.pass(None);
+    assert_eq!(w.phase(), RolloutPhase::Initializing);
+    assert_eq!(
+        d.traffic.stable.unwrap().version,
+        "1.0",
+        "stable keeps running the live version"
+    );
+}
