@@ -4,11 +4,12 @@
 # Both install missing system packages first (scripts/setup.sh).
 
 CARGO ?= cargo
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
 RELEASE_BINS = -p storefront-local -p storefront-users -p storefront-catalog -p storefront-cart \
                -p storefront-inventory -p storefront-payments -p storefront-orders \
                -p storefront-gateway -p storefront-web -p storefront-loadgen
 
-.PHONY: setup demo release test lint unit bench bench-checkout
+.PHONY: setup demo release test lint unit manifests bench bench-checkout
 
 setup:
 	@scripts/setup.sh
@@ -24,9 +25,13 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 unit: setup
+	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace
 
-test: setup lint unit
+manifests: setup
+	operator/scripts/validate-render.sh
+
+test: setup lint unit manifests
 
 bench-checkout: release
 	target/release/storefront-local bench-checkout --duration 20s --concurrency 32 --json target/bench-checkout.json

@@ -48,3 +48,16 @@ if ! have cargo; then
   exit 1
 fi
 echo "setup: ok ($(pg_bin && echo postgres) $(have redis-server && echo redis-server))"
+
+# Python tools for the manifest checks, in a virtualenv inside the repository.
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.venv"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+stamp="$venv/.requirements"
+if ! cmp -s "$root/scripts/requirements-ci.txt" "$stamp" 2>/dev/null; then
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/scripts/requirements-ci.txt"
+  cp "$root/scripts/requirements-ci.txt" "$stamp"
+fi
+echo "setup: python tools in $venv"

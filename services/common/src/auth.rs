@@ -155,10 +155,18 @@ impl Authenticator {
     }
 }
 
-/// Revoked token ids, kept in Redis until the token would have expired anyway.
+/// Revoked token ids, kept in Redis until the token would have expired anyway. Every look-up is
+/// bounded by a short timeout: when Redis is down, authenticated requests fail closed with a
+/// fast 503 rather than hanging while the connection manager reconnects.
 #[derive(Clone)]
 pub struct Denylist {
     redis: Redis,
+}
+
+const DENYLIST_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+
+fn denylist_down() -> ApiError {
+    ApiError::unavailable("the token denylist (Redis) is unavailable; try again shortly")
 }
 
 impl Denylist {
@@ -172,22 +180,31 @@ impl Denylist {
 
     pub async fn revoke(&self, jti: &str, expires_at: DateTime<Utc>) -> Result<(), ApiError> {
         let mut conn = self.redis.conn();
-        let _: () = redis::cmd("SET")
-            .arg(Self::key(jti))
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(Self::key(jti))
             .arg(1)
             .arg("EXAT")
-            .arg(expires_at.timestamp().max(Utc::now().timestamp() + 1))
-            .query_async(&mut conn)
-            .await?;
-        Ok(())
+            .arg(expires_at.timestamp().max(Utc::now().timestamp() + 1));
+        tokio::time::timeout(DENYLIST_TIMEOUT, cmd.query_async::<()>(&mut conn))
+            .await
+            .map_err(|_| denylist_down())?
+            .map_err(|e| {
+                tracing::error!(error = %e, "revoking a token failed");
+                denylist_down()
+            })
     }
 
     pub async fn contains(&self, jti: &str) -> Result<bool, ApiError> {
         let mut conn = self.redis.conn();
-        let n: i64 = redis::cmd("EXISTS")
-            .arg(Self::key(jti))
-            .query_async(&mut conn)
-            .await?;
+        let mut cmd = redis::cmd("EXISTS");
+        cmd.arg(Self::key(jti));
+        let n = tokio::time::timeout(DENYLIST_TIMEOUT, cmd.query_async::<i64>(&mut conn))
+            .await
+            .map_err(|_| denylist_down())?
+            .map_err(|e| {
+                tracing::error!(error = %e, "checking the token denylist failed");
+                denylist_down()
+            })?;
         Ok(n > 0)
     }
 }

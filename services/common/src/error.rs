@@ -146,7 +146,7 @@ impl From<sqlx::Error> for ApiError {
 impl From<redis::RedisError> for ApiError {
     fn from(err: redis::RedisError) -> Self {
         tracing::error!(error = %err, "redis unavailable");
-        ApiError::unavailable("the cache is unavailable; try again shortly")
+        ApiError::unavailable("Redis is unavailable; try again shortly")
     }
 }
 

@@ -26,6 +26,17 @@ impl Readiness {
         Self::default()
     }
 
+    /// Adds a check of any other dependency (an HTTP backend, say) under `name`.
+    pub fn check<F, Fut>(mut self, name: &'static str, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.checks
+            .push((name, std::sync::Arc::new(move || Box::pin(check()))));
+        self
+    }
+
     pub fn postgres(mut self, pool: PgPool) -> Self {
         self.checks.push((
             "postgres",

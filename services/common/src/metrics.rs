@@ -82,7 +82,7 @@ impl HttpMetrics {
             .observe(seconds);
     }
 
-    /// Registers a service's own metrics next to the HTTP ones.
+    /// The Prometheus text of every metric in this registry.
     pub fn render(&self) -> String {
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {

@@ -417,3 +417,27 @@ async fn ops_endpoints_answer_and_count_requests() {
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     assert_eq!(resp.headers()["x-request-id"], "abc-123");
 }
+
+#[tokio::test]
+async fn with_redis_down_authenticated_requests_fail_fast_with_503_and_login_still_works() {
+    let redis = storefront_testkit::RedisServer::start().unwrap();
+    let db = shared_postgres().create_database("users").await;
+    let users = start_with(db, redis.url(), &[]).await;
+    users.register("outage@example.com", "redis-is-down").await;
+    let token = users.login("outage@example.com", "redis-is-down").await;
+    redis.stop();
+
+    let answer = users
+        .http
+        .get(format!("{}/api/users/profile", users.base))
+        .bearer_auth(&token)
+        .timeout(std::time::Duration::from_secs(5))
+        .send()
+        .await
+        .expect("must answer, not hang, while Redis is down");
+    assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(code(&body), "unavailable");
+    // Logging in needs no denylist look-up.
+    users.login("outage@example.com", "redis-is-down").await;
+}

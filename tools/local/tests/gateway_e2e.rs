@@ -204,6 +204,27 @@ async fn a_customer_shops_end_to_end_through_the_gateway() {
         StatusCode::NOT_FOUND,
         "internal routes are not reachable from outside"
     );
+
+    // One request id, chosen by the caller, is on the log lines of every hop it crossed.
+    let resp = shop
+        .http
+        .get(format!("{}/api/products?q=kettle", shop.base))
+        .header("x-request-id", "e2e-trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["x-request-id"], "e2e-trace-me-42");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for service in ["gateway", "catalog"] {
+        let log = std::fs::read_to_string(platform.log_dir.join(format!("{service}.log"))).unwrap();
+        let line = log
+            .lines()
+            .find(|l| l.contains("e2e-trace-me-42"))
+            .unwrap_or_else(|| panic!("{service}.log has no line with the request id"));
+        let parsed: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("{service} logs JSON lines: {e}: {line}"));
+        assert!(parsed.get("timestamp").is_some(), "{line}");
+    }
     platform.stop().await;
 }
 
