@@ -24,11 +24,22 @@ pub struct FakeState {
     pub applies: Vec<(OwnedKind, String)>,
     pub deletes: Vec<(OwnedKind, String)>,
     pub status_writes: Vec<PlatformStatus>,
+    /// Every apply and delete in order, with the applied object.
+    pub log: Vec<Write>,
     pub events: Vec<PlatformEvent>,
     /// Answer every apply of this kind with this error.
     pub fail_apply: Option<(OwnedKind, ApiError)>,
+    /// Changes every applied object before storing it (a mutating webhook, in effect).
+    pub mutate_on_apply: Option<fn(&mut Value)>,
     /// Answer lists of these kinds with 403.
     pub forbidden_lists: BTreeSet<OwnedKind>,
+}
+
+/// One write the fake received.
+#[derive(Clone, Debug)]
+pub enum Write {
+    Apply(OwnedKind, String, Value),
+    Delete(OwnedKind, String),
 }
 
 #[derive(Default)]
@@ -110,11 +121,19 @@ impl ClusterApi for FakeCluster {
             let key = (object.kind(), namespace, object.name().to_owned());
             let mut value = object.to_json();
             value["metadata"]["generation"] = json!(1);
+            if let Some(mutate) = s.mutate_on_apply {
+                mutate(&mut value);
+            }
             if let Some(old) = s.objects.get(&key)
                 && let Some(status) = old.get("status")
             {
                 value["status"] = status.clone();
             }
+            s.log.push(Write::Apply(
+                object.kind(),
+                object.name().to_owned(),
+                value.clone(),
+            ));
             s.objects.insert(key, value);
             s.applies.push((object.kind(), object.name().to_owned()));
             Ok(())
@@ -144,6 +163,7 @@ impl ClusterApi for FakeCluster {
     async fn delete(&self, kind: OwnedKind, namespace: &str, name: &str) -> Result<(), ApiError> {
         self.with(|s| {
             s.deletes.push((kind, name.to_owned()));
+            s.log.push(Write::Delete(kind, name.to_owned()));
             match s
                 .objects
                 .remove(&(kind, namespace.to_owned(), name.to_owned()))

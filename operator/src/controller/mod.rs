@@ -13,6 +13,9 @@ pub mod kube_api;
 pub mod leader;
 pub mod metrics;
 pub mod reconcile;
+#[cfg(test)]
+mod rollout_tests;
+pub mod rollouts;
 pub mod run;
 pub mod status;
 #[cfg(test)]

@@ -22,12 +22,17 @@ use crate::build::labels::Ownership;
 use crate::build::secrets::{self, SecretSource};
 use crate::build::validate::{generated_secret_names, referenced_secrets};
 use crate::build::{self, ClusterInputs, DesiredObject, OwnedKind, ValidationError};
-use crate::crd::{EcommercePlatform, Phase};
+use crate::crd::{EcommercePlatform, Phase, RolloutStatus};
+use crate::rollout::{MetricsSource, Prometheus, Severity};
 
 /// How often a healthy platform is reconciled without any change (drift repair).
 pub const RESYNC: Duration = Duration::from_secs(300);
 /// How often an invalid spec is re-checked (a missing Secret may appear without a spec change).
 pub const INVALID_RECHECK: Duration = Duration::from_secs(60);
+/// How often a platform with a rollout in flight is reconciled (status writes do not trigger
+/// reconciles, so the canary engine is driven by this timer and by Deployment changes).
+pub const ROLLOUT_POLL: Duration = Duration::from_secs(10);
+const PROMETHEUS_TIMEOUT: Duration = Duration::from_secs(5);
 const BACKOFF_BASE: Duration = Duration::from_secs(5);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
 
@@ -81,8 +86,10 @@ pub struct Context {
     pub secrets: Mutex<Box<dyn SecretSource + Send>>,
     /// Consecutive failures per platform (`namespace/name`), for backoff.
     failures: Mutex<BTreeMap<String, u32>>,
-    /// Current time (a fixed clock in tests).
-    pub clock: fn() -> Time,
+    /// Current time (a fixed or stepped clock in tests).
+    pub clock: std::sync::Arc<dyn Fn() -> Time + Send + Sync>,
+    /// Where the canary analysis reads Istio's metrics.
+    pub canary_metrics: std::sync::Arc<dyn MetricsSource>,
 }
 
 impl Context {
@@ -92,7 +99,8 @@ impl Context {
             metrics,
             secrets: Mutex::new(Box::new(secrets::RandomSecrets)),
             failures: Mutex::new(BTreeMap::new()),
-            clock: || Time(k8s_openapi::jiff::Timestamp::now()),
+            clock: std::sync::Arc::new(|| Time(k8s_openapi::jiff::Timestamp::now())),
+            canary_metrics: std::sync::Arc::new(Prometheus::new(PROMETHEUS_TIMEOUT)),
         }
     }
 }
@@ -183,7 +191,21 @@ async fn pipeline(platform: &EcommercePlatform, ctx: &Context) -> Result<Action,
             }
         }
     };
-    let objects = build::build(&validated);
+    let now = (ctx.clock)();
+    let rollouts =
+        match super::rollouts::plan(api, platform, &validated, ctx.canary_metrics.as_ref(), &now)
+            .await
+        {
+            Ok(plan) => plan,
+            Err(source) => {
+                let error = ReconcileError::List {
+                    kind: "Deployment/VirtualService",
+                    source,
+                };
+                return fail(platform, ctx, error).await;
+            }
+        };
+    let objects = build::build_with(&validated, &rollouts.traffic);
     let applied = match apply(api, &objects).await {
         Ok(applied) => applied,
         Err(error) => return fail(platform, ctx, error).await,
@@ -192,8 +214,35 @@ async fn pipeline(platform: &EcommercePlatform, ctx: &Context) -> Result<Action,
         Ok(observed) => observed,
         Err(error) => return fail(platform, ctx, error).await,
     };
+    let mut statuses = rollouts.statuses;
+    super::rollouts::read_back(&mut statuses, &observed, &validated.ownership);
     let workloads = status::readiness(&observed);
-    update_status(platform, ctx, &Outcome::Applied(&applied), &workloads).await?;
+    update_status(
+        platform,
+        ctx,
+        &Outcome::Applied(&applied),
+        &workloads,
+        Some(statuses),
+    )
+    .await?;
+    for e in rollouts.events {
+        let type_ = match e.severity {
+            Severity::Normal => EventType::Normal,
+            Severity::Warning => EventType::Warning,
+        };
+        let event = PlatformEvent {
+            type_,
+            reason: e.reason.to_owned(),
+            note: e.message,
+            action: "Rollout".to_owned(),
+        };
+        if let Err(error) = ctx.api.publish_event(platform, &event).await {
+            warn!(%error, reason = %event.reason, "could not publish event");
+        }
+    }
+    if rollouts.in_flight {
+        return Ok(Action::requeue(ROLLOUT_POLL));
+    }
     Ok(Action::requeue(RESYNC))
 }
 
@@ -328,16 +377,20 @@ async fn update_status(
     ctx: &Context,
     outcome: &Outcome<'_>,
     workloads: &[status::WorkloadReadiness],
+    rollouts: Option<BTreeMap<String, RolloutStatus>>,
 ) -> Result<(), ReconcileError> {
     let current = platform.status.as_ref();
     let now = (ctx.clock)();
-    let desired = status::desired_status(
+    let mut desired = status::desired_status(
         current,
         platform.metadata.generation,
         outcome,
         workloads,
         &now,
     );
+    if let Some(rollouts) = rollouts {
+        desired.rollouts = rollouts;
+    }
     if current == Some(&desired) {
         debug!(platform = %key(platform), "status unchanged; not writing");
         return Ok(());
@@ -403,7 +456,14 @@ async fn report_invalid(
 ) -> Result<(), ReconcileError> {
     warn!(platform = %key(platform), %error, "invalid spec; applying nothing");
     ctx.metrics.invalid_spec();
-    update_status(platform, ctx, &Outcome::Invalid(error.to_string()), &[]).await
+    update_status(
+        platform,
+        ctx,
+        &Outcome::Invalid(error.to_string()),
+        &[],
+        None,
+    )
+    .await
 }
 
 /// Record a failure in status (best effort) and return it for the error policy.
@@ -412,8 +472,14 @@ async fn fail(
     ctx: &Context,
     error: ReconcileError,
 ) -> Result<Action, ReconcileError> {
-    if let Err(status_error) =
-        update_status(platform, ctx, &Outcome::Failed(error.to_string()), &[]).await
+    if let Err(status_error) = update_status(
+        platform,
+        ctx,
+        &Outcome::Failed(error.to_string()),
+        &[],
+        None,
+    )
+    .await
     {
         warn!(%status_error, "could not record the failure in status");
     }

@@ -35,7 +35,8 @@ fn setup() -> (Arc<FakeCluster>, Context) {
     let fake = Arc::new(FakeCluster::default());
     let mut ctx = Context::new(fake.clone(), Metrics::new());
     ctx.secrets = Mutex::new(Box::new(CountingSecrets::default()));
-    ctx.clock = || Time("2026-01-01T00:00:00Z".parse().unwrap());
+    ctx.clock = Arc::new(|| Time("2026-01-01T00:00:00Z".parse().unwrap()));
+    ctx.canary_metrics = Arc::new(crate::rollout::ScriptedMetrics::default());
     (fake, ctx)
 }
 

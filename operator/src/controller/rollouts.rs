@@ -1,0 +1,167 @@
+//! The rollout step of the pipeline: read what the cluster shows of each tracked service (its
+//! Deployments and the stored VirtualService), run the analysis when due, step the machine,
+//! and after apply fill the status weights from the VirtualServices read back.
+//!
+//! Invariant: the weights in `status.rollouts` come from stored VirtualServices, never from
+//! what this pass intended.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::DynamicObject;
+use tracing::warn;
+
+use super::api::{ApiError, ClusterApi};
+use super::status;
+use crate::build::OwnedKind;
+use crate::build::labels::Ownership;
+use crate::build::mesh::{read_weights, types::VirtualServiceSpec};
+use crate::build::traffic::{CANARY, Track, Traffic};
+use crate::build::validate::ValidatedPlatform;
+use crate::crd::{EcommercePlatform, RolloutStatus};
+use crate::rollout::analysis::{CanaryQuery, MetricsSource, evaluate};
+use crate::rollout::machine::{self, Input, LiveTrack, Observed, RolloutEvent};
+
+/// What the rollout step decided for every tracked service.
+#[derive(Debug, Default)]
+pub struct RolloutPlan {
+    pub traffic: Traffic,
+    pub statuses: BTreeMap<String, RolloutStatus>,
+    pub events: Vec<RolloutEvent>,
+    /// A rollout needs further passes soon.
+    pub in_flight: bool,
+}
+
+/// Objects of `kind`, or none when the kind is not served (Istio absent) or not listable.
+pub async fn list_or_empty(
+    api: &dyn ClusterApi,
+    kind: OwnedKind,
+    ownership: &Ownership,
+) -> Result<Vec<DynamicObject>, ApiError> {
+    match api
+        .list_owned(
+            kind,
+            &ownership.namespace,
+            &ownership.owned_objects_selector(),
+        )
+        .await
+    {
+        Ok(list) => Ok(list),
+        Err(e) if e.is_not_found() || e.is_forbidden() => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+fn named<'a>(objects: &'a [DynamicObject], name: &str) -> Option<&'a DynamicObject> {
+    objects
+        .iter()
+        .find(|o| o.metadata.name.as_deref() == Some(name))
+}
+
+fn live(object: &DynamicObject) -> Option<LiveTrack> {
+    let readiness = status::readiness(&[(OwnedKind::Deployment, object.clone())]);
+    let d: Deployment = object.clone().try_parse().ok()?;
+    let image = d
+        .spec
+        .and_then(|s| s.template.spec)
+        .and_then(|s| s.containers.into_iter().next())
+        .and_then(|c| c.image)
+        .unwrap_or_default();
+    let r = readiness.first()?;
+    Some(LiveTrack {
+        version: r.version.clone(),
+        image,
+        ready: r.is_ready(),
+    })
+}
+
+/// Canary weight of a stored VirtualService (0 when absent or without a canary route).
+pub fn stored_weights(vss: &[DynamicObject], name: &str) -> Option<(i32, i32)> {
+    let spec: VirtualServiceSpec =
+        serde_json::from_value(named(vss, name)?.data["spec"].clone()).ok()?;
+    read_weights(&spec)
+}
+
+/// Step every tracked service's rollout.
+pub async fn plan(
+    api: &dyn ClusterApi,
+    platform: &EcommercePlatform,
+    validated: &ValidatedPlatform,
+    metrics: &dyn MetricsSource,
+    now: &Time,
+) -> Result<RolloutPlan, ApiError> {
+    let mut out = RolloutPlan::default();
+    if validated.mesh.is_none() || !validated.services.iter().any(|s| s.is_tracked()) {
+        return Ok(out);
+    }
+    let o = &validated.ownership;
+    let deployments = list_or_empty(api, OwnedKind::Deployment, o).await?;
+    let vss = list_or_empty(api, OwnedKind::VirtualService, o).await?;
+    let previous = platform
+        .status
+        .as_ref()
+        .map(|s| s.rollouts.clone())
+        .unwrap_or_default();
+    for service in validated.services.iter().filter(|s| s.is_tracked()) {
+        let name = service.component.name();
+        let stable_name = o.object_name(name);
+        let observed = Observed {
+            stable: named(&deployments, &stable_name).and_then(live),
+            canary: named(&deployments, &format!("{stable_name}-{CANARY}")).and_then(live),
+            canary_weight: stored_weights(&vss, &stable_name).map_or(0, |(_, c)| c),
+        };
+        let mut input = Input {
+            strategy: service.strategy,
+            plan: &service.rollout,
+            desired: Track {
+                image: service.image.to_string(),
+                version: service.version.clone(),
+            },
+            previous: previous.get(name),
+            observed: &observed,
+            now: now.0,
+            analysis: None,
+        };
+        if machine::analysis_due(&input) {
+            let query = CanaryQuery {
+                prometheus_url: service.rollout.prometheus_url.clone(),
+                namespace: o.namespace.clone(),
+                service: stable_name.clone(),
+                version: service.version.clone(),
+                window: service.rollout.interval,
+            };
+            let result = metrics.canary_metrics(&query).await;
+            if let Err(error) = &result {
+                warn!(service = name, %error, "canary analysis: metrics unavailable");
+            }
+            input.analysis = Some(evaluate(&result, &service.rollout, now));
+        }
+        let decision = machine::step(&input);
+        out.in_flight |= decision.in_flight();
+        out.traffic.0.insert(service.component, decision.traffic);
+        if let Some(s) = decision.status {
+            out.statuses.insert(name.to_owned(), s);
+        }
+        out.events.extend(decision.event);
+    }
+    Ok(out)
+}
+
+/// Fill each rollout's weights from the VirtualServices as stored after apply.
+pub fn read_back(
+    statuses: &mut BTreeMap<String, RolloutStatus>,
+    observed: &[(OwnedKind, DynamicObject)],
+    ownership: &Ownership,
+) {
+    let vss: Vec<DynamicObject> = observed
+        .iter()
+        .filter(|(k, _)| *k == OwnedKind::VirtualService)
+        .map(|(_, o)| o.clone())
+        .collect();
+    for (service, status) in statuses.iter_mut() {
+        let weights = stored_weights(&vss, &ownership.object_name(service));
+        status.stable_weight = weights.map(|w| w.0);
+        status.canary_weight = weights.map(|w| w.1);
+    }
+}
