@@ -131,6 +131,35 @@ fn mesh_objects() -> Vec<Value> {
                 .map(DesiredObject::to_json),
         );
     }
+    // A rollout at 25%: canary subset, weighted route and the x-canary header route.
+    use storefront_operator::build::traffic::{Canary, ServiceTraffic, Track, Traffic};
+    let p = &specs()[0];
+    let validated = storefront_operator::build::validate(
+        p,
+        &storefront_operator::build::ClusterInputs::offline(),
+        &mut CountingSecrets::default(),
+    )
+    .unwrap();
+    let track = |v: &str| Track {
+        image: format!("ghcr.io/storefront-dev/storefront/catalog:{v}"),
+        version: v.into(),
+    };
+    let traffic = Traffic(BTreeMap::from([(
+        storefront_operator::build::Component::Catalog,
+        ServiceTraffic {
+            stable: Some(track("0.1.0")),
+            canary: Some(Canary {
+                track: track("0.2.0"),
+                weight: Some(25),
+            }),
+        },
+    )]));
+    out.extend(
+        storefront_operator::build::build_with(&validated, &traffic)
+            .iter()
+            .filter(|o| o.kind().is_istio())
+            .map(DesiredObject::to_json),
+    );
     out
 }
 

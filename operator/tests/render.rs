@@ -513,3 +513,64 @@ fn a_referenced_secret_must_exist_and_hold_its_keys() {
     let error = build::validate(&p, &inputs, &mut CountingSecrets::default()).unwrap_err();
     assert!(error.to_string().contains("has no key `url`"), "{error}");
 }
+
+/// The catalog VirtualService and DestinationRule at each phase of a canary rollout.
+fn canary_phase_stream() -> String {
+    use storefront_operator::build::traffic::{Canary, ServiceTraffic, Track, Traffic};
+    use storefront_operator::build::{Component, OwnedKind};
+    let p = platform(json!({
+        "version": "1.0.0",
+        "services": {"catalog": {"version": "2.0.0", "rollout": {"strategy": "Canary"}}},
+        "mesh": {"istio": {"ingress": {"hosts": ["shop.example.com"]}}},
+    }));
+    let validated = build::validate(
+        &p,
+        &ClusterInputs::offline(),
+        &mut CountingSecrets::default(),
+    )
+    .unwrap();
+    let track = |v: &str| Track {
+        image: format!("ghcr.io/storefront-dev/storefront/catalog:{v}"),
+        version: v.into(),
+    };
+    let phases = [
+        ("idle", None),
+        ("initializing: subset, no route", Some(None)),
+        ("progressing at 25%", Some(Some(25))),
+        (
+            "finalizing / rolling back: route removed, subset kept",
+            Some(None),
+        ),
+    ];
+    let mut out = String::new();
+    for (phase, canary) in phases {
+        let traffic = Traffic(BTreeMap::from([(
+            Component::Catalog,
+            ServiceTraffic {
+                stable: Some(track("1.0.0")),
+                canary: canary.map(|weight| Canary {
+                    track: track("2.0.0"),
+                    weight,
+                }),
+            },
+        )]));
+        out.push_str(&format!("# phase: {phase}\n"));
+        let objects: Vec<_> = build::build_with(&validated, &traffic)
+            .into_iter()
+            .filter(|o| {
+                matches!(
+                    o.kind(),
+                    OwnedKind::VirtualService | OwnedKind::DestinationRule
+                ) && o.name() == "shop-catalog"
+                    || o.name() == "shop-catalog-canary"
+            })
+            .collect();
+        out.push_str(&build::to_yaml_stream(&objects));
+    }
+    out
+}
+
+#[test]
+fn canary_phases_snapshot() {
+    snapshot("canary-phases", &canary_phase_stream());
+}
