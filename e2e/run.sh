@@ -6,14 +6,14 @@
 #   SKIP_SETUP=1 e2e/run.sh    reuse a cluster made by an earlier run; only run the tests
 #
 # Needs: docker (or podman), kind, kubectl, helm, istioctl, cargo. Environment: CLUSTER (default
-# storefront), ISTIO_RELEASE (Istio release branch of the Prometheus addon, default 1.28), VERSION (image tag, default
+# storefront), ISTIO_RELEASE (Istio release branch of the Prometheus addon, default 1.30), VERSION (image tag, default
 # the workspace version), REGISTRY. Logs and the cluster's state on failure go to e2e/artifacts/.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 CLUSTER="${CLUSTER:-storefront}"
-ISTIO_RELEASE="${ISTIO_RELEASE:-1.28}"
+ISTIO_RELEASE="${ISTIO_RELEASE:-1.30}"
 export REGISTRY="${REGISTRY:-ghcr.io/storefront-dev/storefront}"
 export VERSION="${VERSION:-$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)}"
 # The canary test moves catalog to GOOD (same code, another tag) and then to FAULT.
@@ -60,13 +60,8 @@ if [ "${SKIP_SETUP:-0}" != 1 ]; then
     log "images (tag $VERSION, also $extra_tags; the fault image $FAULT_VERSION)"
     KIND_CLUSTER="$CLUSTER" EXTRA_TAGS="$extra_tags" E2E_IMAGES=1 FAULT_VERSION="$FAULT_VERSION" scripts/images.sh
 
-    log "Istio"
-    # The mesh config of istio/ when it has one (the documented install), else the e2e default.
-    istio_config="e2e/istio-kind.yaml"
-    for candidate in istio/kind.yaml istio/istio-operator.yaml istio/mesh.yaml; do
-        if [ -f "$candidate" ]; then istio_config="$candidate"; break; fi
-    done
-    istioctl install -y -f "$istio_config"
+    log "Istio (istio/istio-operator.yaml, with the kind NodePort overlay)"
+    istioctl install -y -f istio/istio-operator.yaml -f e2e/istio-kind.yaml
     kubectl -n istio-system rollout status deployment/istiod --timeout=5m
 
     log "Prometheus (canary analysis reads Istio's request metrics from it)"
