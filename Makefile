@@ -9,7 +9,7 @@ RELEASE_BINS = -p storefront-local -p storefront-users -p storefront-catalog -p 
                -p storefront-inventory -p storefront-payments -p storefront-orders \
                -p storefront-gateway -p storefront-web -p storefront-loadgen
 
-.PHONY: setup demo release test lint unit manifests bench bench-checkout
+.PHONY: setup demo release test lint unit manifests security images e2e bench bench-checkout
 
 setup:
 	@scripts/setup.sh
@@ -30,8 +30,19 @@ unit: setup
 
 manifests: setup
 	operator/scripts/validate-render.sh
+	charts/storefront-operator/sync-crds.sh --check
 
-test: setup lint unit manifests
+security: setup
+	scripts/checkov.sh
+
+test: setup lint unit manifests security
+
+# Need a container engine (and kind for e2e); not available on the development machines here.
+images:
+	scripts/images.sh
+
+e2e:
+	e2e/run.sh
 
 bench-checkout: release
 	target/release/storefront-local bench-checkout --duration 20s --concurrency 32 --json target/bench-checkout.json
