@@ -40,6 +40,7 @@ pub fn build(platform: &ValidatedPlatform) -> Vec<DesiredObject> {
         ports: Some(vec![pod::port("tcp-redis", REDIS_PORT)]),
         readiness_probe: Some(exec_probe(&["redis-cli", "ping"], 5)),
         liveness_probe: Some(exec_probe(&["redis-cli", "ping"], 10)),
+        resources: Some(pod::requests_and_memory_limit("50m", "64Mi", "256Mi")),
         security_context: Some(pod::container_security()),
         volume_mounts: Some(vec![pod::mount("data", "/data"), pod::mount("tmp", "/tmp")]),
         ..Container::default()

@@ -194,6 +194,7 @@ fn statefulset(
         env: Some(env_vars),
         readiness_probe: Some(exec_probe(&["pg_isready", "-U", "postgres"], 5)),
         liveness_probe: Some(exec_probe(&["pg_isready", "-U", "postgres"], 10)),
+        resources: Some(pod::requests_and_memory_limit("100m", "256Mi", "1Gi")),
         security_context: Some(pod::container_security()),
         volume_mounts: Some(vec![
             pod::mount("data", "/var/lib/postgresql/data"),

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
     Capabilities, ContainerPort, EmptyDirVolumeSource, HTTPGetAction, PodSecurityContext, Probe,
-    SeccompProfile, SecurityContext, ServiceAccount, Volume, VolumeMount,
+    ResourceRequirements, SeccompProfile, SecurityContext, ServiceAccount, Volume, VolumeMount,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::labels::Ownership;
@@ -25,6 +26,26 @@ pub fn pod_security(uid: i64) -> PodSecurityContext {
         fs_group: Some(uid),
         seccomp_profile: Some(runtime_default()),
         ..PodSecurityContext::default()
+    }
+}
+
+/// CPU and memory requests plus a memory limit (no CPU limit: throttling hurts tail latency more
+/// than a noisy neighbour does).
+pub fn requests_and_memory_limit(
+    cpu: &str,
+    memory: &str,
+    memory_limit: &str,
+) -> ResourceRequirements {
+    ResourceRequirements {
+        requests: Some(BTreeMap::from([
+            ("cpu".to_owned(), Quantity(cpu.to_owned())),
+            ("memory".to_owned(), Quantity(memory.to_owned())),
+        ])),
+        limits: Some(BTreeMap::from([(
+            "memory".to_owned(),
+            Quantity(memory_limit.to_owned()),
+        )])),
+        ..ResourceRequirements::default()
     }
 }
 

@@ -10,9 +10,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, HTTPGetAction, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, Service, ServicePort, ServiceSpec, Volume,
+    Service, ServicePort, ServiceSpec, Volume,
 };
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -172,17 +171,7 @@ fn jaeger(platform: &ValidatedPlatform, max_traces: i32) -> Vec<DesiredObject> {
         ]),
         liveness_probe: Some(probe(10)),
         readiness_probe: Some(probe(5)),
-        resources: Some(ResourceRequirements {
-            requests: Some(BTreeMap::from([
-                ("cpu".to_owned(), Quantity("100m".into())),
-                ("memory".to_owned(), Quantity("256Mi".into())),
-            ])),
-            limits: Some(BTreeMap::from([(
-                "memory".to_owned(),
-                Quantity("1Gi".into()),
-            )])),
-            ..ResourceRequirements::default()
-        }),
+        resources: Some(pod::requests_and_memory_limit("100m", "256Mi", "1Gi")),
         security_context: Some(pod::container_security()),
         volume_mounts: Some(vec![
             pod::mount("config", "/etc/jaeger"),
