@@ -45,6 +45,9 @@ enum Command {
         /// Name of the leader-election Lease.
         #[arg(long, default_value = "storefront-operator")]
         lease_name: String,
+        /// Watch only this namespace (for an install with a namespaced Role); default: all.
+        #[arg(long, env = "STOREFRONT_WATCH_NAMESPACE")]
+        watch_namespace: Option<String>,
         /// Namespace of the Lease (the operator's own namespace).
         #[arg(long, env = "POD_NAMESPACE", default_value = "storefront-system")]
         lease_namespace: String,
@@ -75,6 +78,7 @@ fn main() -> anyhow::Result<()> {
         Command::Run {
             listen,
             lease_name,
+            watch_namespace,
             lease_namespace,
             identity,
             lease_seconds,
@@ -98,6 +102,7 @@ fn main() -> anyhow::Result<()> {
                     duration: Duration::from_secs(lease_seconds),
                     renew_every: Duration::from_secs((lease_seconds / 3).max(1)),
                 },
+                watch_namespace,
             };
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -37,6 +37,8 @@ use crate::server::{self, Health};
 pub struct RunOptions {
     pub listen: SocketAddr,
     pub lease: LeaseConfig,
+    /// Watch only this namespace (a Role-only install); `None` watches every namespace.
+    pub watch_namespace: Option<String>,
 }
 
 /// Why `run` stopped with an error.
@@ -98,9 +100,14 @@ pub async fn run(options: RunOptions) -> Result<(), RunError> {
     ));
     let ctx = Arc::new(Context::new(api, metrics));
     let mut shutdown = stop_rx.clone();
-    run_controller(client, ctx, async move {
-        let _ = shutdown.wait_for(|s| *s).await;
-    })
+    run_controller(
+        client,
+        options.watch_namespace.as_deref(),
+        ctx,
+        async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        },
+    )
     .await;
 
     ready.store(false, Ordering::Relaxed);
@@ -118,12 +125,28 @@ pub async fn run(options: RunOptions) -> Result<(), RunError> {
     Ok(())
 }
 
+/// An API over every namespace, or only `namespace` when the operator is limited to one.
+fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    <K as kube::Resource>::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
 async fn run_controller(
     client: Client,
+    namespace: Option<&str>,
     ctx: Arc<Context>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let platforms: Api<DeserializeGuard<EcommercePlatform>> = Api::all(client.clone());
+    if let Some(ns) = namespace {
+        info!(namespace = ns, "watching one namespace only");
+    }
+    let platforms: Api<DeserializeGuard<EcommercePlatform>> = scoped(&client, namespace);
     let (reader, writer) = reflector::store();
     let primary = watcher(platforms, watcher::Config::default())
         .default_backoff()
@@ -132,21 +155,21 @@ async fn run_controller(
         .predicate_filter(predicates::generation, Default::default());
     let owned = watcher::Config::default().labels(&format!("{MANAGED_BY}={MANAGER}"));
     Controller::for_stream(primary, reader)
-        .owns(Api::<Deployment>::all(client.clone()), owned.clone())
-        .owns(Api::<StatefulSet>::all(client.clone()), owned.clone())
-        .owns(Api::<Service>::all(client.clone()), owned.clone())
-        .owns(Api::<ServiceAccount>::all(client.clone()), owned.clone())
-        .owns(Api::<ConfigMap>::all(client.clone()), owned.clone())
-        .owns(Api::<Secret>::all(client.clone()), owned.clone())
+        .owns(scoped::<Deployment>(&client, namespace), owned.clone())
+        .owns(scoped::<StatefulSet>(&client, namespace), owned.clone())
+        .owns(scoped::<Service>(&client, namespace), owned.clone())
+        .owns(scoped::<ServiceAccount>(&client, namespace), owned.clone())
+        .owns(scoped::<ConfigMap>(&client, namespace), owned.clone())
+        .owns(scoped::<Secret>(&client, namespace), owned.clone())
         .owns(
-            Api::<HorizontalPodAutoscaler>::all(client.clone()),
+            scoped::<HorizontalPodAutoscaler>(&client, namespace),
             owned.clone(),
         )
         .owns(
-            Api::<PodDisruptionBudget>::all(client.clone()),
+            scoped::<PodDisruptionBudget>(&client, namespace),
             owned.clone(),
         )
-        .owns(Api::<NetworkPolicy>::all(client), owned)
+        .owns(scoped::<NetworkPolicy>(&client, namespace), owned)
         .graceful_shutdown_on(shutdown)
         .run(reconcile_guarded, error_policy_guarded, ctx)
         .for_each(|result| async move {
