@@ -1,5 +1,6 @@
 //! `storefront-local`: the whole platform on this machine (throwaway PostgreSQL and Redis, every
-//! service as its own process) for a person to use (`up`) or to measure (`bench-checkout`).
+//! service as its own process) for a person to use (`up`) or to measure (`bench-checkout`,
+//! `bench-gateway`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use storefront_local::{bench, platform};
+use storefront_local::{bench, bench_gateway, platform};
 
 #[derive(Parser)]
 #[command(name = "storefront-local", version, about)]
@@ -57,6 +58,35 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Gateway requests/s and latency beside nginx serving the same body from a file (wrk), cached
+    /// and uncached catalog reads, and the loadgen mix.
+    BenchGateway {
+        /// wrk threads.
+        #[arg(short = 't', long, default_value_t = 2)]
+        threads: u32,
+        /// wrk connections (and loadgen users).
+        #[arg(short = 'c', long, default_value_t = 64)]
+        connections: u32,
+        /// How long each scenario is measured.
+        #[arg(short = 'd', long, default_value = "15s", value_parser = parse_duration)]
+        duration: Duration,
+        /// Uncounted run before each wrk scenario.
+        #[arg(long, default_value = "3s", value_parser = parse_duration)]
+        warm_up: Duration,
+        /// nginx worker_processes (a number or auto).
+        #[arg(long, default_value = "auto")]
+        nginx_workers: String,
+        /// RUST_LOG of the services (warn: no per-request log lines, like nginx's access_log off).
+        #[arg(long, default_value = "warn")]
+        rust_log: String,
+        #[arg(long, default_value = "/usr/bin/wrk")]
+        wrk: PathBuf,
+        #[arg(long, default_value = "/usr/sbin/nginx")]
+        nginx: PathBuf,
+        /// Also write the summary as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -98,6 +128,30 @@ async fn main() -> ExitCode {
             duration,
             concurrency,
             customers,
+            json,
+        })
+        .await
+        .map_err(|e| e.to_string()),
+        Command::BenchGateway {
+            threads,
+            connections,
+            duration,
+            warm_up,
+            nginx_workers,
+            rust_log,
+            wrk,
+            nginx,
+            json,
+        } => bench_gateway::run(bench_gateway::GatewayBenchOptions {
+            bins,
+            threads,
+            connections,
+            duration,
+            warm_up,
+            nginx_workers,
+            rust_log,
+            wrk,
+            nginx,
             json,
         })
         .await

@@ -1,0 +1,616 @@
+//! `storefront-local bench-gateway`: the gateway's throughput and latency beside a static
+//! baseline, in one run on one machine. wrk measures nginx serving the exact body of
+//! `GET /api/products` from a file, the gateway answering that URL from its response cache, the
+//! gateway with every request a distinct catalog query (a miss in the gateway cache and in the
+//! catalog's Redis cache, so the catalog reads PostgreSQL), then loadgen runs its full user mix.
+//!
+//! The platform runs with rate limits raised out of the way; each wrk scenario has a short
+//! warm-up that is not counted. Figures are only comparable within one run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use storefront_testkit::{free_port, spawn_tied_process};
+
+use crate::platform::{self, Platform, Scope, StartOptions};
+
+pub struct GatewayBenchOptions {
+    pub bins: PathBuf,
+    pub threads: u32,
+    pub connections: u32,
+    pub duration: Duration,
+    pub warm_up: Duration,
+    /// nginx `worker_processes`: a number or `auto` (one per core).
+    pub nginx_workers: String,
+    pub rust_log: String,
+    pub wrk: PathBuf,
+    pub nginx: PathBuf,
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayBenchError {
+    #[error(transparent)]
+    Platform(#[from] platform::PlatformError),
+    #[error("{0} not found; install it (apt-get install -y wrk nginx-light) or pass its path")]
+    MissingTool(String),
+    #[error("setting up the benchmark failed: {0}")]
+    Setup(String),
+    #[error("{tool} failed: {detail}")]
+    Tool { tool: String, detail: String },
+    #[error("writing {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+fn setup(e: impl std::fmt::Display) -> GatewayBenchError {
+    GatewayBenchError::Setup(e.to_string())
+}
+
+#[derive(Serialize, Default, Clone)]
+pub struct Scenario {
+    pub name: &'static str,
+    pub what: &'static str,
+    pub requests: u64,
+    pub requests_per_sec: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub non_2xx: u64,
+    pub socket_errors: u64,
+    /// This scenario's requests/s over nginx's.
+    pub ratio_to_nginx: f64,
+    /// Gateway cache lookups during the measured window (from its /metrics).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_hits: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_misses: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    threads: u32,
+    connections: u32,
+    duration_secs: f64,
+    nginx_workers: String,
+    services_rust_log: String,
+    body_bytes: usize,
+    scenarios: Vec<Scenario>,
+    /// loadgen's own JSON summary of the mix run.
+    loadgen: serde_json::Value,
+}
+
+/// Rates far above what one machine can send: the benchmark measures forwarding and caching,
+/// not the limiter's refusals (the limiter's Redis calls still run on every request).
+const UNLIMITED: [(&str, &str); 4] = [
+    ("GATEWAY_RATE_LIMIT_IP", "10000000/s"),
+    ("GATEWAY_RATE_LIMIT_BURST_IP", "10000000"),
+    ("GATEWAY_RATE_LIMIT_USER", "10000000/s"),
+    ("GATEWAY_RATE_LIMIT_BURST_USER", "10000000"),
+];
+
+/// Every request a distinct `maxPrice` above every price, so the answer is the same page as
+/// `/api/products` while neither the gateway nor the catalog has it cached. The run offset
+/// (wrk's script argument) keeps the warm-up's queries out of the measured run.
+const DISTINCT_QUERIES_LUA: &str = r#"
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("id", threads)
+end
+function init(args)
+  offset = tonumber(args[1]) or 0
+  counter = 0
+end
+function request()
+  counter = counter + 1
+  return wrk.format("GET", "/api/products?maxPrice=" .. (1000000000 + offset + id * 100000000000 + counter))
+end
+"#;
+
+pub async fn run(options: GatewayBenchOptions) -> Result<(), GatewayBenchError> {
+    for tool in [&options.wrk, &options.nginx] {
+        if !tool.is_file() {
+            return Err(GatewayBenchError::MissingTool(tool.display().to_string()));
+        }
+    }
+    if options.bins.ends_with("debug") {
+        eprintln!(
+            "warning: {} holds debug binaries; figures need `cargo build --release`",
+            options.bins.display()
+        );
+    }
+    let work = std::env::temp_dir().join(format!(
+        "storefront-bench-gateway-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&work).map_err(setup)?;
+
+    eprintln!(
+        "starting the platform (binaries from {})...",
+        options.bins.display()
+    );
+    let mut platform = platform::start(StartOptions {
+        bins: options.bins.clone(),
+        scope: Scope::Full {
+            gateway_port: free_port(),
+        },
+        admin_email: "admin@bench.local".into(),
+        admin_password: "bench-admin-password".into(),
+        log_dir: Some(work.join("logs")),
+        rust_log: options.rust_log.clone(),
+        extra_env: UNLIMITED
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    })
+    .await?;
+    let outcome = measure(&platform, &options, &work).await;
+    let exited = platform.exited();
+    platform.stop().await;
+    let summary = outcome?;
+    if let Some((service, status, log)) = exited {
+        return Err(setup(format!(
+            "{service} exited during the benchmark ({status}); see {}",
+            log.display()
+        )));
+    }
+    print(&summary);
+    if let Some(path) = &options.json {
+        let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
+        std::fs::write(path, text).map_err(|source| GatewayBenchError::Write {
+            path: path.display().to_string(),
+            source,
+        })?;
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+async fn measure(
+    platform: &Platform,
+    options: &GatewayBenchOptions,
+    work: &Path,
+) -> Result<Summary, GatewayBenchError> {
+    let gateway = platform.url("gateway").unwrap_or_default().to_string();
+    let http = reqwest::Client::new();
+    let listing = format!("{gateway}/api/products");
+    let body = http
+        .get(&listing)
+        .send()
+        .await
+        .map_err(setup)?
+        .error_for_status()
+        .map_err(setup)?
+        .bytes()
+        .await
+        .map_err(setup)?;
+    let again = http.get(&listing).send().await.map_err(setup)?;
+    if again.headers().get("x-cache").and_then(|v| v.to_str().ok()) != Some("HIT") {
+        return Err(setup(
+            "a repeated GET /api/products was not answered from the gateway cache (no x-cache: HIT)",
+        ));
+    }
+    let miss = http
+        .get(format!("{listing}?maxPrice=999999999999"))
+        .send()
+        .await
+        .map_err(setup)?;
+    let missed = miss.headers().get("x-cache").and_then(|v| v.to_str().ok()) == Some("MISS");
+    if !missed || miss.bytes().await.map_err(setup)? != body {
+        return Err(setup(
+            "a listing with a distinct maxPrice is not the same uncached page",
+        ));
+    }
+
+    let nginx = Nginx::start(options, work, &body)?;
+    let script = work.join("distinct-queries.lua");
+    std::fs::write(&script, DISTINCT_QUERIES_LUA).map_err(setup)?;
+
+    let mut scenarios = Vec::new();
+    let static_file = wrk(options, &format!("{}/api/products", nginx.url), None).await;
+    drop(nginx);
+    let mut static_file = static_file?;
+    static_file.name = "nginx-static";
+    static_file.what = "nginx serving the same body from a file";
+    scenarios.push(static_file);
+
+    let before = cache_lookups(&http, &gateway).await;
+    let mut cached = wrk(options, &listing, None).await?;
+    let after = cache_lookups(&http, &gateway).await;
+    cached.name = "gateway-cached";
+    cached.what = "GET /api/products again and again: gateway cache HIT";
+    (cached.cache_hits, cached.cache_misses) = delta(before, after);
+    scenarios.push(cached);
+
+    let before = cache_lookups(&http, &gateway).await;
+    let mut uncached = wrk(options, &gateway, Some(&script)).await?;
+    let after = cache_lookups(&http, &gateway).await;
+    uncached.name = "gateway-uncached";
+    uncached.what = "distinct maxPrice each request: gateway and catalog caches miss, PostgreSQL";
+    (uncached.cache_hits, uncached.cache_misses) = delta(before, after);
+    scenarios.push(uncached);
+
+    let baseline = scenarios[0].requests_per_sec;
+    for s in &mut scenarios {
+        s.ratio_to_nginx = if baseline > 0.0 {
+            s.requests_per_sec / baseline
+        } else {
+            0.0
+        };
+    }
+
+    let loadgen = loadgen(options, &gateway, work).await?;
+    Ok(Summary {
+        threads: options.threads,
+        connections: options.connections,
+        duration_secs: options.duration.as_secs_f64(),
+        nginx_workers: options.nginx_workers.clone(),
+        services_rust_log: options.rust_log.clone(),
+        body_bytes: body.len(),
+        scenarios,
+        loadgen,
+    })
+}
+
+/// nginx as our child on a loopback port, with everything it writes inside `work`.
+struct Nginx {
+    url: String,
+    child: Child,
+}
+
+impl Nginx {
+    fn start(
+        options: &GatewayBenchOptions,
+        work: &Path,
+        body: &[u8],
+    ) -> Result<Self, GatewayBenchError> {
+        let dir = work.join("nginx");
+        let www = dir.join("www/api");
+        std::fs::create_dir_all(&www).map_err(setup)?;
+        std::fs::create_dir_all(dir.join("temp")).map_err(setup)?;
+        std::fs::write(www.join("products"), body).map_err(setup)?;
+        let port = free_port();
+        let d = dir.display();
+        let config = format!(
+            "worker_processes {workers};\n\
+             daemon off;\n\
+             pid {d}/nginx.pid;\n\
+             error_log {d}/error.log warn;\n\
+             events {{ worker_connections 4096; }}\n\
+             http {{\n\
+             \x20 access_log off;\n\
+             \x20 client_body_temp_path {d}/temp/body;\n\
+             \x20 proxy_temp_path {d}/temp/proxy;\n\
+             \x20 keepalive_requests 10000000;\n\
+             \x20 types {{ }}\n\
+             \x20 default_type application/json;\n\
+             \x20 server {{\n\
+             \x20   listen 127.0.0.1:{port};\n\
+             \x20   root {d}/www;\n\
+             \x20   location / {{ try_files $uri =404; }}\n\
+             \x20 }}\n\
+             }}\n",
+            workers = options.nginx_workers,
+        );
+        std::fs::write(dir.join("nginx.conf"), config).map_err(setup)?;
+        let mut command = Command::new(&options.nginx);
+        command
+            .arg("-p")
+            .arg(&dir)
+            .arg("-e")
+            .arg(dir.join("error.log"))
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = spawn_tied_process(command, libc::SIGTERM).map_err(setup)?;
+        let mut nginx = Nginx {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let answer = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+            if answer {
+                return Ok(nginx);
+            }
+            if let Ok(Some(status)) = nginx.child.try_wait() {
+                let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+                return Err(GatewayBenchError::Tool {
+                    tool: "nginx".into(),
+                    detail: format!("exited at start ({status}): {log}"),
+                });
+            }
+            if Instant::now() > deadline {
+                return Err(setup("nginx did not listen within 10s"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGQUIT is nginx's graceful stop; the master takes its workers with it.
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            send_signal(pid, libc::SIGQUIT);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[allow(unsafe_code)]
+fn send_signal(pid: i32, signal: i32) {
+    // SAFETY: sending a signal has no memory-safety preconditions.
+    unsafe {
+        libc::kill(pid, signal);
+    }
+}
+
+/// A warm-up run, then the measured one.
+async fn wrk(
+    options: &GatewayBenchOptions,
+    url: &str,
+    script: Option<&Path>,
+) -> Result<Scenario, GatewayBenchError> {
+    let secs = |d: Duration| format!("{}s", d.as_secs().max(1));
+    let mut last = String::new();
+    for (duration, offset) in [(options.warm_up, "0"), (options.duration, "500000000")] {
+        let mut command = tokio::process::Command::new(&options.wrk);
+        command
+            .arg(format!("-t{}", options.threads))
+            .arg(format!("-c{}", options.connections))
+            .arg(format!("-d{}", secs(duration)))
+            .arg("--latency")
+            .arg("--timeout")
+            .arg("10s");
+        if let Some(script) = script {
+            command.arg("-s").arg(script);
+        }
+        command.arg(url);
+        if script.is_some() {
+            command.arg("--").arg(offset);
+        }
+        eprintln!("wrk {} for {}: {url}", secs(duration), {
+            if offset == "0" { "warm-up" } else { "measure" }
+        });
+        let output = command
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|e| GatewayBenchError::Tool {
+                tool: "wrk".into(),
+                detail: e.to_string(),
+            })?;
+        last = String::from_utf8_lossy(&output.stdout).into_owned();
+        if !output.status.success() {
+            return Err(GatewayBenchError::Tool {
+                tool: "wrk".into(),
+                detail: format!("{}{}", last, String::from_utf8_lossy(&output.stderr)),
+            });
+        }
+    }
+    parse_wrk(&last).ok_or_else(|| GatewayBenchError::Tool {
+        tool: "wrk".into(),
+        detail: format!("unreadable output:\n{last}"),
+    })
+}
+
+/// Reads wrk's `--latency` report: requests, requests/s, the 50% and 99% lines and errors.
+pub fn parse_wrk(text: &str) -> Option<Scenario> {
+    let mut s = Scenario::default();
+    let mut seen = (false, false, false);
+    for line in text.lines().map(str::trim) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["50%", v] => {
+                s.p50_ms = duration_ms(v)?;
+                seen.0 = true;
+            }
+            ["99%", v] => {
+                s.p99_ms = duration_ms(v)?;
+                seen.1 = true;
+            }
+            ["Requests/sec:", v] => {
+                s.requests_per_sec = v.parse().ok()?;
+                seen.2 = true;
+            }
+            [n, "requests", "in", ..] => s.requests = n.parse().ok()?,
+            ["Non-2xx", "or", "3xx", "responses:", n] => s.non_2xx = n.parse().ok()?,
+            ["Socket", "errors:", rest @ ..] => {
+                s.socket_errors = rest
+                    .iter()
+                    .filter_map(|w| w.trim_end_matches(',').parse::<u64>().ok())
+                    .sum();
+            }
+            _ => {}
+        }
+    }
+    (seen == (true, true, true)).then_some(s)
+}
+
+fn duration_ms(v: &str) -> Option<f64> {
+    let split = v.find(|c: char| c.is_ascii_alphabetic())?;
+    let (n, unit) = v.split_at(split);
+    let n: f64 = n.parse().ok()?;
+    match unit {
+        "us" => Some(n / 1000.0),
+        "ms" => Some(n),
+        "s" => Some(n * 1000.0),
+        "m" => Some(n * 60_000.0),
+        _ => None,
+    }
+}
+
+/// `gateway_cache_lookups_total` by result, from the gateway's /metrics.
+async fn cache_lookups(http: &reqwest::Client, gateway: &str) -> Option<(u64, u64)> {
+    let text = http
+        .get(format!("{gateway}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let count = |result: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("gateway_cache_lookups_total") && l.contains(result))
+            .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
+    };
+    Some((count("\"hit\""), count("\"miss\"")))
+}
+
+fn delta(before: Option<(u64, u64)>, after: Option<(u64, u64)>) -> (Option<u64>, Option<u64>) {
+    match (before, after) {
+        (Some(b), Some(a)) => (Some(a.0.saturating_sub(b.0)), Some(a.1.saturating_sub(b.1))),
+        _ => (None, None),
+    }
+}
+
+/// The full user mix by `storefront-loadgen` (one user per wrk connection, no think time).
+async fn loadgen(
+    options: &GatewayBenchOptions,
+    gateway: &str,
+    work: &Path,
+) -> Result<serde_json::Value, GatewayBenchError> {
+    let binary = options.bins.join("storefront-loadgen");
+    if !binary.is_file() {
+        return Err(GatewayBenchError::MissingTool(binary.display().to_string()));
+    }
+    let json = work.join("loadgen.json");
+    eprintln!(
+        "loadgen: {} users, no think time, {}s...",
+        options.connections,
+        options.duration.as_secs()
+    );
+    let output = tokio::process::Command::new(&binary)
+        .arg("--url")
+        .arg(gateway)
+        .arg("--users")
+        .arg(options.connections.to_string())
+        .arg("--duration")
+        .arg(format!("{}s", options.duration.as_secs().max(1)))
+        .arg("--think")
+        .arg("0")
+        .arg("--quiet")
+        .arg("--json")
+        .arg(&json)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| GatewayBenchError::Tool {
+            tool: "loadgen".into(),
+            detail: e.to_string(),
+        })?;
+    if !output.status.success() {
+        return Err(GatewayBenchError::Tool {
+            tool: "loadgen".into(),
+            detail: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
+    }
+    let text = std::fs::read_to_string(&json).map_err(setup)?;
+    serde_json::from_str(&text).map_err(setup)
+}
+
+fn print(s: &Summary) {
+    println!();
+    println!(
+        "gateway benchmark: wrk -t{} -c{} -d{}s (after a warm-up), nginx worker_processes {}, services RUST_LOG={}, body {} bytes",
+        s.threads,
+        s.connections,
+        s.duration_secs,
+        s.nginx_workers,
+        s.services_rust_log,
+        s.body_bytes
+    );
+    println!(
+        "  {:<18} {:>12} {:>9} {:>9} {:>9} {:>8} {:>10}",
+        "scenario", "requests/s", "p50 ms", "p99 ms", "x nginx", "non-2xx", "hit/miss"
+    );
+    for c in &s.scenarios {
+        let cache = match (c.cache_hits, c.cache_misses) {
+            (Some(h), Some(m)) => format!("{h}/{m}"),
+            _ => "-".into(),
+        };
+        println!(
+            "  {:<18} {:>12.0} {:>9.2} {:>9.2} {:>9.3} {:>8} {:>10}",
+            c.name,
+            c.requests_per_sec,
+            c.p50_ms,
+            c.p99_ms,
+            c.ratio_to_nginx,
+            c.non_2xx + c.socket_errors,
+            cache
+        );
+    }
+    let total = &s.loadgen["total"];
+    let baseline = s.scenarios.first().map_or(0.0, |c| c.requests_per_sec);
+    let ops = total["throughput"].as_f64().unwrap_or(0.0);
+    println!(
+        "  {:<18} {:>12.0} {:>9.2} {:>9.2} {:>9.3} {:>8} {:>10}",
+        "loadgen-mix (ops)",
+        ops,
+        total["latencyMs"]["p50"].as_f64().unwrap_or(0.0),
+        total["latencyMs"]["p99"].as_f64().unwrap_or(0.0),
+        if baseline > 0.0 { ops / baseline } else { 0.0 },
+        total["errorCount"].as_u64().unwrap_or(0),
+        "-"
+    );
+    println!(
+        "  (loadgen counts mix operations: a browse may be two requests, a checkout runs the saga)"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WRK: &str = "Running 15s test @ http://127.0.0.1:1/api/products
+  2 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.52ms    2.10ms  40.00ms   90.00%
+    Req/Sec    20.00k     1.00k   22.00k    70.00%
+  Latency Distribution
+     50%  850.00us
+     75%    1.20ms
+     90%    2.00ms
+     99%    1.10s
+  600000 requests in 15.00s, 3.00GB read
+  Socket errors: connect 0, read 2, write 0, timeout 3
+  Non-2xx or 3xx responses: 7
+Requests/sec:  40000.12
+Transfer/sec:    204.80MB
+";
+
+    #[test]
+    fn wrk_report_is_read_into_milliseconds_and_counts() {
+        let s = parse_wrk(WRK).unwrap();
+        assert_eq!(s.requests, 600_000);
+        assert!((s.requests_per_sec - 40000.12).abs() < 1e-6);
+        assert!((s.p50_ms - 0.85).abs() < 1e-9);
+        assert!((s.p99_ms - 1100.0).abs() < 1e-9);
+        assert_eq!(s.non_2xx, 7);
+        assert_eq!(s.socket_errors, 5);
+    }
+
+    #[test]
+    fn a_wrk_report_without_percentiles_is_refused() {
+        assert!(parse_wrk("Requests/sec: 10\n").is_none());
+    }
+}
