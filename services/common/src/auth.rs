@@ -155,6 +155,26 @@ impl Authenticator {
     }
 }
 
+/// The token verifier of a service whose only use of Redis is the denylist: with `REDIS_URL` set
+/// it connects (waiting up to 30 s for Redis to come up) and adds Redis to `readiness`; without
+/// it, tokens are verified without a denylist.
+pub async fn verifier(
+    common: &crate::config::CommonConfig,
+    readiness: crate::health::Readiness,
+) -> Result<(Arc<Authenticator>, crate::health::Readiness), crate::redis_store::RedisError> {
+    match &common.redis_url {
+        Some(url) => {
+            let redis = Redis::connect(url, std::time::Duration::from_secs(30)).await?;
+            let auth = Authenticator::new(&common.jwt_secret, Some(Denylist::new(redis.clone())));
+            Ok((Arc::new(auth), readiness.redis(redis)))
+        }
+        None => Ok((
+            Arc::new(Authenticator::new(&common.jwt_secret, None)),
+            readiness,
+        )),
+    }
+}
+
 /// Revoked token ids, kept in Redis until the token would have expired anyway. Every look-up is
 /// bounded by a short timeout: when Redis is down, authenticated requests fail closed with a
 /// fast 503 rather than hanging while the connection manager reconnects.

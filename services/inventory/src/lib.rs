@@ -7,15 +7,12 @@ pub mod routes;
 pub mod store;
 pub mod sweeper;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use storefront_common::auth::{Authenticator, Denylist};
 use storefront_common::config::{self, CommonConfig, ConfigError, ProcessEnv, Source};
 use storefront_common::db::{self, DbError, DbOptions};
 use storefront_common::health::Readiness;
 use storefront_common::http::Stack;
-use storefront_common::redis_store::Redis;
 use storefront_common::service::Built;
 
 #[derive(Debug, Clone)]
@@ -90,19 +87,13 @@ pub async fn build(config: Config) -> Result<Built, StartupError> {
         let added = store::seed_demo(&pool).await.map_err(StartupError::Seed)?;
         tracing::info!(added, "demo stock seeded");
     }
-    let mut readiness = Readiness::new().postgres(pool.clone());
-    let denylist = match &config.common.redis_url {
-        Some(url) => {
-            let redis = Redis::connect(url, Duration::from_secs(30)).await?;
-            readiness = readiness.redis(redis.clone());
-            Some(Denylist::new(redis))
-        }
-        None => None,
-    };
+    let (auth, readiness) =
+        storefront_common::auth::verifier(&config.common, Readiness::new().postgres(pool.clone()))
+            .await?;
     sweeper::spawn(pool.clone(), config.sweep_interval);
     let state = routes::AppState {
         pool,
-        auth: Arc::new(Authenticator::new(&config.common.jwt_secret, denylist)),
+        auth,
         default_ttl: config.reservation_ttl,
     };
     let stack = Stack::new("inventory", &config.common, readiness);

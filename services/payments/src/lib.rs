@@ -7,15 +7,10 @@ pub mod card;
 pub mod routes;
 pub mod store;
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use storefront_common::auth::{Authenticator, Denylist};
 use storefront_common::config::{self, CommonConfig, ConfigError, ProcessEnv, Source};
 use storefront_common::db::{self, DbError, DbOptions};
 use storefront_common::health::Readiness;
 use storefront_common::http::Stack;
-use storefront_common::redis_store::Redis;
 use storefront_common::service::Built;
 
 #[derive(Debug, Clone)]
@@ -58,19 +53,10 @@ pub async fn build(config: Config) -> Result<Built, StartupError> {
         &sqlx::migrate!(),
     )
     .await?;
-    let mut readiness = Readiness::new().postgres(pool.clone());
-    let denylist = match &config.common.redis_url {
-        Some(url) => {
-            let redis = Redis::connect(url, Duration::from_secs(30)).await?;
-            readiness = readiness.redis(redis.clone());
-            Some(Denylist::new(redis))
-        }
-        None => None,
-    };
-    let state = routes::AppState {
-        pool,
-        auth: Arc::new(Authenticator::new(&config.common.jwt_secret, denylist)),
-    };
+    let (auth, readiness) =
+        storefront_common::auth::verifier(&config.common, Readiness::new().postgres(pool.clone()))
+            .await?;
+    let state = routes::AppState { pool, auth };
     let stack = Stack::new("payments", &config.common, readiness);
     Ok(Built {
         router: stack.wrap(routes::router(state)),
