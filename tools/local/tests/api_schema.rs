@@ -165,6 +165,8 @@ async fn schemathesis(shop: &str, token: &str, reports: &Path) -> Result<bool, S
         .arg("--header")
         .arg(format!("Authorization: Bearer {token}"))
         .env("NO_COLOR", "1")
+        // Its example database (.schemathesis/) then stays with the reports, out of the tree.
+        .current_dir(reports)
         .stdin(Stdio::null())
         .kill_on_drop(true);
     let status = tokio::time::timeout(Duration::from_secs(300), command.status())
