@@ -9,7 +9,7 @@ RELEASE_BINS = -p storefront-local -p storefront-users -p storefront-catalog -p 
                -p storefront-inventory -p storefront-payments -p storefront-orders \
                -p storefront-gateway -p storefront-web -p storefront-loadgen
 
-.PHONY: setup demo release test lint unit manifests security images e2e bench bench-checkout
+.PHONY: setup demo release test lint unit manifests security api-fuzz browser images e2e bench bench-checkout bench-gateway
 
 setup:
 	@scripts/setup.sh
@@ -35,7 +35,17 @@ manifests: setup
 security: setup
 	scripts/checkov.sh
 
-test: setup lint unit manifests security
+# schemathesis against /api/openapi.json of the running platform.
+api-fuzz: setup
+	scripts/schemathesis.sh
+
+# The browser purchase alone (it also runs in `unit` when STOREFRONT_BROWSER_TESTS=1).
+browser:
+	STOREFRONT_BROWSER_TESTS=1 scripts/setup.sh
+	$(CARGO) build --workspace --bins
+	STOREFRONT_BROWSER_TESTS=1 $(CARGO) test -p storefront-local --test browser_purchase -- --nocapture
+
+test: setup lint unit manifests security api-fuzz
 
 # Need a container engine (and kind for e2e); not available on the development machines here.
 images:
@@ -47,4 +57,8 @@ e2e:
 bench-checkout: release
 	target/release/storefront-local bench-checkout --duration 20s --concurrency 32 --json target/bench-checkout.json
 
-bench: bench-checkout
+bench-gateway: release
+	STOREFRONT_BENCH=1 scripts/setup.sh
+	target/release/storefront-local bench-gateway -t2 -c64 -d15s --json target/bench-gateway.json
+
+bench: bench-checkout bench-gateway

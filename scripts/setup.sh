@@ -19,6 +19,10 @@ if [ "${STOREFRONT_BROWSER_TESTS:-0}" = 1 ]; then
   have chromium || need+=(chromium)
   have node || need+=(nodejs npm)
 fi
+if [ "${STOREFRONT_BENCH:-0}" = 1 ]; then
+  have wrk || need+=(wrk)
+  [ -x /usr/sbin/nginx ] || have nginx || need+=(nginx-light)
+fi
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
@@ -61,3 +65,10 @@ if ! cmp -s "$root/scripts/requirements-ci.txt" "$stamp" 2>/dev/null; then
   cp "$root/scripts/requirements-ci.txt" "$stamp"
 fi
 echo "setup: python tools in $venv"
+
+# The browser test's Playwright (playwright-core only: it drives the system Chromium and never
+# downloads a browser of its own).
+if [ "${STOREFRONT_BROWSER_TESTS:-0}" = 1 ] && [ ! -d "$root/tests/browser/node_modules/playwright-core" ]; then
+  npm ci --prefix "$root/tests/browser" --no-audit --no-fund --silent
+  echo "setup: playwright-core in tests/browser/node_modules"
+fi

@@ -681,3 +681,19 @@ async fn reads_still_work_while_redis_is_down() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{ready}");
     assert_eq!(ready["checks"]["postgres"], "ok");
 }
+
+#[tokio::test]
+async fn nul_characters_in_text_are_a_400_not_a_500() {
+    let app = start().await;
+    for query in ["category=%00", "q=%00a", "pageSize=1&category=%00%C3%9A"] {
+        let (status, body) = app.get(&format!("/api/products?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_text", "{query}: {body}");
+    }
+    let mut product = new_product();
+    product["name"] = json!("Kettle\u{0}");
+    let (status, body) = app
+        .send(reqwest::Method::POST, "/api/products", Some(Role::Admin), Some(product))
+        .await;
+    assert!(status.is_client_error(), "{status}: {body}");
+}

@@ -84,9 +84,12 @@ pub struct ServiceClient {
     http: reqwest::Client,
 }
 
-/// Builds the shared pool; call once per process and clone.
+/// Builds the shared pool; call once per process and clone. Redirects are never followed: a
+/// service-to-service answer is passed on as it is (the gateway relays a page's 303 and its
+/// Set-Cookie to the browser; following it would swallow both).
 pub fn http_client(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(2))
         .timeout(timeout)
         .pool_idle_timeout(Duration::from_secs(60))
@@ -94,7 +97,10 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
         .build()
         .unwrap_or_else(|e| {
             tracing::warn!(error = %e, "falling back to a default HTTP client");
-            reqwest::Client::new()
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default()
         })
 }
 

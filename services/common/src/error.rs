@@ -133,6 +133,16 @@ impl IntoResponse for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
+        // PostgreSQL text cannot hold a NUL character (22021) nor bytes that are not UTF-8
+        // (22P05); such input reaches the database only through a field no check looked at.
+        if let sqlx::Error::Database(db) = &err
+            && matches!(db.code().as_deref(), Some("22021" | "22P05"))
+        {
+            return ApiError::bad_request(
+                "invalid_text",
+                "text fields must not contain NUL characters",
+            );
+        }
         match &err {
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
                 tracing::error!(error = %err, "database unavailable");

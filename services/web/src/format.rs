@@ -81,6 +81,22 @@ pub fn stock_sentence(available: i64) -> String {
 }
 
 /// The label and CSS modifier of an order status badge.
+/// Why an order failed, in words for the shopper (the API gives a code).
+pub fn failure_reason(code: &str) -> String {
+    match code {
+        "card_declined" => "The card was declined; no money was taken.".into(),
+        "insufficient_funds" => {
+            "The card was declined for insufficient funds; no money was taken.".into()
+        }
+        "out_of_stock" => "Some items were out of stock; nothing was charged.".into(),
+        "reservation_expired" => {
+            "The items were held too long before payment completed; the charge was refunded.".into()
+        }
+        "abandoned" => "The order could not be completed; no money was taken.".into(),
+        other => other.replace('_', " "),
+    }
+}
+
 pub fn status_badge(status: &str) -> (&'static str, &'static str) {
     match status {
         "pending" => ("Pending", "pending"),
@@ -108,6 +124,12 @@ pub fn date(rfc3339: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failure_codes_read_as_sentences() {
+        assert!(failure_reason("card_declined").starts_with("The card was declined"));
+        assert_eq!(failure_reason("something_new"), "something new");
+    }
     use storefront_common::money::Currency;
 
     fn usd(amount: i64) -> Money {

@@ -537,7 +537,14 @@ async fn orders_history_shows_status_badges_and_failure_reason() {
         page.body
             .contains(r#"<span class="badge shipped">Shipped</span>"#)
     );
-    assert!(page.body.contains("card declined: card_declined"));
+    assert!(
+        page.body
+            .contains("The card was declined; no money was taken.")
+    );
+    assert!(
+        !page.body.contains("card_declined"),
+        "codes are for machines"
+    );
     assert_eq!(page.body.matches(r#"class="order-row""#).count(), 3);
 }
 

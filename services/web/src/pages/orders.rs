@@ -43,7 +43,7 @@ impl From<&Order> for OrderView {
             status: o.status.clone(),
             badge,
             badge_class,
-            failure_reason: o.failure_reason.clone(),
+            failure_reason: o.failure_reason.as_deref().map(format::failure_reason),
             placed: format::date(&o.created_at),
             total: format::price(&o.total),
             item_count: o.items.iter().map(|l| l.quantity).sum(),

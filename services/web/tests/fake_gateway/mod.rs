@@ -254,7 +254,7 @@ async fn orders(headers: HeaderMap) -> Response {
     }
     Json(json!({"items": [
         order_json("paid", None),
-        order_json("failed", Some("card declined: card_declined")),
+        order_json("failed", Some("card_declined")),
         order_json("shipped", None),
     ]}))
     .into_response()
