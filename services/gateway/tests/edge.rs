@@ -519,3 +519,26 @@ async fn redis_outage_lets_public_reads_through_without_limits_or_cache() {
     let (status, _, _) = gw.get("/api/cart", Some(&t)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
 }
+
+#[tokio::test]
+async fn a_hit_kept_in_memory_never_outlives_its_redis_entry() {
+    let catalog = Stub::start("catalog").await;
+    let gw = gateway(
+        &[(Backend::Catalog, &catalog.url)],
+        &[("GATEWAY_CACHE_TTL", "300ms")],
+    )
+    .await;
+    let (_, first, _) = gw.get("/api/products?page=7", None).await;
+    assert_eq!(first["x-cache"], "MISS");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for _ in 0..3 {
+        let (_, again, _) = gw.get("/api/products?page=7", None).await;
+        assert_eq!(again["x-cache"], "HIT");
+    }
+    assert_eq!(catalog.calls(), 1);
+    // Past the 300 ms TTL, though well inside the in-memory level's own one second.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (_, expired, _) = gw.get("/api/products?page=7", None).await;
+    assert_eq!(expired["x-cache"], "MISS");
+    assert_eq!(catalog.calls(), 2);
+}
