@@ -693,7 +693,12 @@ async fn nul_characters_in_text_are_a_400_not_a_500() {
     let mut product = new_product();
     product["name"] = json!("Kettle\u{0}");
     let (status, body) = app
-        .send(reqwest::Method::POST, "/api/products", Some(Role::Admin), Some(product))
+        .send(
+            reqwest::Method::POST,
+            "/api/products",
+            Some(Role::Admin),
+            Some(product),
+        )
         .await;
     assert!(status.is_client_error(), "{status}: {body}");
 }

@@ -15,7 +15,10 @@ async fn a_redirect_and_its_cookie_are_relayed_not_followed() {
             post(|| async {
                 (
                     StatusCode::SEE_OTHER,
-                    [(header::LOCATION, "/"), (header::SET_COOKIE, "sf_session=abc; HttpOnly")],
+                    [
+                        (header::LOCATION, "/"),
+                        (header::SET_COOKIE, "sf_session=abc; HttpOnly"),
+                    ],
                 )
                     .into_response()
             }),
@@ -28,5 +31,8 @@ async fn a_redirect_and_its_cookie_are_relayed_not_followed() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    assert_eq!(resp.headers()[header::SET_COOKIE], "sf_session=abc; HttpOnly");
+    assert_eq!(
+        resp.headers()[header::SET_COOKIE],
+        "sf_session=abc; HttpOnly"
+    );
 }
