@@ -30,10 +30,24 @@ pub fn init(service_name: &str) -> Result<Telemetry, TelemetryError> {
     let resource = Resource::builder()
         .with_service_name(service_name.to_string())
         .build();
+    let exporting = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").is_ok_and(|v| !v.is_empty());
+    // A caller's sampling decision (the traceparent flag, set by the mesh's samplingPercentage)
+    // is always followed. Traces started here are recorded only when someone receives them:
+    // OTEL_TRACES_SAMPLER_ARG of them (default all) when exporting, none otherwise. Unrecorded
+    // spans still carry ids, so the context propagates either way.
+    let root_ratio = if exporting {
+        std::env::var("OTEL_TRACES_SAMPLER_ARG")
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+            .map_or(1.0, |r| r.clamp(0.0, 1.0))
+    } else {
+        0.0
+    };
     let mut builder = SdkTracerProvider::builder()
         .with_resource(resource)
-        .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
-    let exporting = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").is_ok_and(|v| !v.is_empty());
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+            root_ratio,
+        ))));
     if exporting {
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()

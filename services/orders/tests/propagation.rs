@@ -85,8 +85,8 @@ async fn the_charge_call_carries_the_request_id_and_the_callers_trace() {
     assert_eq!(resp.status(), StatusCode::CREATED);
     assert_eq!(resp.headers()["x-request-id"], "req-abc-123");
 
-    let seen = seen.lock().unwrap().clone();
-    let (path, request_id, traceparent) = seen
+    let recorded = seen.lock().unwrap().clone();
+    let (path, request_id, traceparent) = recorded
         .iter()
         .find(|(path, ..)| path == "/internal/charges")
         .expect("a charge call")
@@ -101,5 +101,32 @@ async fn the_charge_call_carries_the_request_id_and_the_callers_trace() {
     assert!(
         !traceparent.contains("00f067aa0ba902b7"),
         "the parent is orders' own span: {traceparent}"
+    );
+
+    // Without a caller's trace a new one starts; not recorded (nothing exports it in this test),
+    // but its context still travels so the next hop joins the same trace.
+    let resp = shop
+        .http
+        .post(format!("{orders}/api/orders"))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "untraced")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let recorded = seen.lock().unwrap().clone();
+    let charges: Vec<_> = recorded
+        .iter()
+        .filter(|(path, ..)| path == "/internal/charges")
+        .collect();
+    assert_eq!(charges.len(), 2);
+    let fresh = charges[1]
+        .2
+        .clone()
+        .expect("traceparent even for a trace started here");
+    assert!(
+        fresh.starts_with("00-") && !fresh.contains(trace_id),
+        "{fresh}"
     );
 }
