@@ -9,31 +9,14 @@
 //! `STOREFRONT_SCHEMATHESIS_EXAMPLES` (default 50) bounds the cases per operation and
 //! `STOREFRONT_SCHEMATHESIS_SEED` (default 1) fixes the generated data.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::json;
-use storefront_local::platform::{self, Scope, StartOptions};
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-/// `target/debug`, where cargo put the service binaries next to this test's own directory.
-fn bin_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("STOREFRONT_BIN_DIR") {
-        return PathBuf::from(dir);
-    }
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .to_path_buf()
-}
+use support::workspace_root;
 
 fn setting(name: &str, default: &str) -> String {
     std::env::var(name)
@@ -83,25 +66,18 @@ async fn the_public_api_answers_as_its_openapi_document_says() {
         "schemathesis is not on PATH: pip install -r scripts/requirements-ci.txt into .venv and put .venv/bin on PATH"
     );
 
-    let port = storefront_testkit::free_port();
-    let mut platform = platform::start(StartOptions {
-        bins: bin_dir(),
-        scope: Scope::Full { gateway_port: port },
-        admin_email: "admin@api.test".into(),
-        admin_password: "admin-password".into(),
-        log_dir: None,
-        rust_log: "info".into(),
-        // Generated requests arrive far faster than a person's: the limits would answer 429
-        // to most of them, which is right but checks nothing.
-        extra_env: vec![
-            ("GATEWAY_RATE_LIMIT_IP".into(), "100000/s".into()),
-            ("GATEWAY_RATE_LIMIT_BURST_IP".into(), "100000".into()),
-            ("GATEWAY_RATE_LIMIT_USER".into(), "100000/s".into()),
-            ("GATEWAY_RATE_LIMIT_BURST_USER".into(), "100000".into()),
+    // Generated requests arrive far faster than a person's: the limits would answer 429 to most
+    // of them, which is right but checks nothing.
+    let mut platform = support::start_platform(
+        "admin@api.test",
+        &[
+            ("GATEWAY_RATE_LIMIT_IP", "100000/s"),
+            ("GATEWAY_RATE_LIMIT_BURST_IP", "100000"),
+            ("GATEWAY_RATE_LIMIT_USER", "100000/s"),
+            ("GATEWAY_RATE_LIMIT_BURST_USER", "100000"),
         ],
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n(build the binaries first: cargo build --workspace --bins)"));
+    )
+    .await;
     let shop = platform.url("gateway").unwrap().to_string();
     let admin = login(&shop, &platform.admin.0, &platform.admin.1).await;
     let customer = customer_token(&shop).await;

@@ -5,30 +5,13 @@
 //! Skips with a message when node, Chromium or `tests/browser/node_modules` is missing, unless
 //! `STOREFRONT_BROWSER_TESTS=1`, where a missing piece fails the test (CI installs them).
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use storefront_local::platform::{self, Scope, StartOptions};
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-/// `target/debug`, where cargo put the service binaries next to this test's own directory.
-fn bin_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("STOREFRONT_BIN_DIR") {
-        return PathBuf::from(dir);
-    }
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .to_path_buf()
-}
+use support::workspace_root;
 
 fn chromium() -> PathBuf {
     std::env::var_os("STOREFRONT_CHROMIUM")
@@ -78,25 +61,18 @@ async fn a_shopper_registers_searches_pays_and_sees_the_order_paid_in_a_browser(
         return;
     }
 
-    let port = storefront_testkit::free_port();
-    let mut platform = platform::start(StartOptions {
-        bins: bin_dir(),
-        scope: Scope::Full { gateway_port: port },
-        admin_email: "admin@browser.test".into(),
-        admin_password: "admin-password".into(),
-        log_dir: None,
-        rust_log: "info".into(),
-        // Every page view is one browser request plus several web → gateway calls, all from
-        // 127.0.0.1: the default per-IP limit is for the internet, not for this test.
-        extra_env: vec![
-            ("GATEWAY_RATE_LIMIT_IP".into(), "1000/s".into()),
-            ("GATEWAY_RATE_LIMIT_BURST_IP".into(), "2000".into()),
-            ("GATEWAY_RATE_LIMIT_USER".into(), "1000/s".into()),
-            ("GATEWAY_RATE_LIMIT_BURST_USER".into(), "2000".into()),
+    // Every page view is one browser request plus several web → gateway calls, all from
+    // 127.0.0.1: the default per-IP limit is for the internet, not for this test.
+    let mut platform = support::start_platform(
+        "admin@browser.test",
+        &[
+            ("GATEWAY_RATE_LIMIT_IP", "1000/s"),
+            ("GATEWAY_RATE_LIMIT_BURST_IP", "2000"),
+            ("GATEWAY_RATE_LIMIT_USER", "1000/s"),
+            ("GATEWAY_RATE_LIMIT_BURST_USER", "2000"),
         ],
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n(build the binaries first: cargo build --workspace --bins)"));
+    )
+    .await;
     let shop = platform.url("gateway").unwrap().to_string();
 
     let artifacts = root.join("target/browser-artifacts");

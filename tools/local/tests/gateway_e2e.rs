@@ -1,41 +1,16 @@
 //! End to end through the gateway against the local platform: every service a real process
 //! (the debug binaries cargo built), real PostgreSQL and Redis, real HTTP between them.
 
-use std::path::PathBuf;
 use std::time::Duration;
+
+mod support;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use storefront_local::platform::{self, Platform, Scope, StartOptions};
-
-/// `target/debug`, where cargo put the service binaries next to this test's own directory.
-fn bin_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("STOREFRONT_BIN_DIR") {
-        return PathBuf::from(dir);
-    }
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .to_path_buf()
-}
+use storefront_local::platform::Platform;
 
 async fn start(extra: &[(&str, &str)]) -> Platform {
-    let port = storefront_testkit::free_port();
-    platform::start(StartOptions {
-        bins: bin_dir(),
-        scope: Scope::Full { gateway_port: port },
-        admin_email: "admin@e2e.test".into(),
-        admin_password: "admin-password".into(),
-        log_dir: None,
-        rust_log: "info".into(),
-        extra_env: extra
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n(build the binaries first: cargo build --workspace --bins)"))
+    support::start_platform("admin@e2e.test", extra).await
 }
 
 struct Client {

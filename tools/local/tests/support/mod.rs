@@ -1,0 +1,46 @@
+//! What the end-to-end tests share: where the binaries and the repository are, and starting the
+//! whole platform (every service a real process) with the gateway on a free port.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use storefront_local::platform::{self, Platform, Scope, StartOptions};
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// `target/debug`, where cargo put the service binaries next to this test's own directory.
+pub fn bin_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("STOREFRONT_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Starts everything; `extra` is extra environment for every service (e.g. gateway limits).
+pub async fn start_platform(admin_email: &str, extra: &[(&str, &str)]) -> Platform {
+    let port = storefront_testkit::free_port();
+    platform::start(StartOptions {
+        bins: bin_dir(),
+        scope: Scope::Full { gateway_port: port },
+        admin_email: admin_email.into(),
+        admin_password: "admin-password".into(),
+        log_dir: None,
+        rust_log: "info".into(),
+        extra_env: extra
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n(build the binaries first: cargo build --workspace --bins)"))
+}
