@@ -48,13 +48,7 @@ impl Config {
 
     pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
         let common = CommonConfig::from_source(src)?;
-        let redis_url = common
-            .redis_url
-            .clone()
-            .ok_or_else(|| ConfigError::Missing {
-                name: "REDIS_URL".into(),
-                hint: "carts are stored in Redis, e.g. redis://redis:6379/0".into(),
-            })?;
+        let redis_url = common.require_redis("carts are stored in Redis")?;
         let catalog_url = config::required(
             src,
             "CATALOG_URL",

@@ -55,13 +55,7 @@ impl Config {
             "DATABASE_URL",
             "the catalog's PostgreSQL, e.g. postgres://user:pass@host/catalog",
         )?;
-        let redis_url = common
-            .redis_url
-            .clone()
-            .ok_or_else(|| ConfigError::Missing {
-                name: "REDIS_URL".into(),
-                hint: "the catalog caches reads in Redis, e.g. redis://redis:6379/0".into(),
-            })?;
+        let redis_url = common.require_redis("the catalog caches reads in Redis")?;
         let cache_ttl = config::duration_or(src, "CATALOG_CACHE_TTL", Duration::from_secs(60))?;
         if cache_ttl.is_zero() {
             return Err(ConfigError::Invalid {

@@ -135,6 +135,14 @@ impl std::fmt::Debug for CommonConfig {
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
 impl CommonConfig {
+    /// `REDIS_URL` for a service that cannot run without Redis; `why` says what it keeps there.
+    pub fn require_redis(&self, why: &str) -> Result<String, ConfigError> {
+        self.redis_url.clone().ok_or_else(|| ConfigError::Missing {
+            name: "REDIS_URL".into(),
+            hint: format!("{why}, e.g. redis://redis:6379/0"),
+        })
+    }
+
     pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
         let jwt_secret: String = required(
             src,
@@ -199,6 +207,26 @@ mod tests {
             text.contains("STOREFRONT_HTTP_ADDR") && text.contains("nope"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_service_that_needs_redis_says_so_by_name() {
+        let common =
+            CommonConfig::from_source(&env(&[("STOREFRONT_JWT_SECRET", &"x".repeat(32))])).unwrap();
+        let err = common
+            .require_redis("carts live there")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("REDIS_URL") && err.contains("carts live there"),
+            "{err}"
+        );
+        let with = CommonConfig::from_source(&env(&[
+            ("STOREFRONT_JWT_SECRET", &"x".repeat(32)),
+            ("REDIS_URL", "redis://r:6379/0"),
+        ]))
+        .unwrap();
+        assert_eq!(with.require_redis("x").unwrap(), "redis://r:6379/0");
     }
 
     #[test]

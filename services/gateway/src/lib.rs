@@ -111,13 +111,8 @@ impl Config {
 
     pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
         let common = CommonConfig::from_source(src)?;
-        let redis_url = common
-            .redis_url
-            .clone()
-            .ok_or_else(|| ConfigError::Missing {
-                name: "REDIS_URL".into(),
-                hint: "the gateway keeps rate limits and its cache in Redis, e.g. redis://redis:6379/0".into(),
-            })?;
+        let redis_url =
+            common.require_redis("the gateway keeps rate limits and its cache in Redis")?;
         let mut backends = HashMap::new();
         let mut per_backend = HashMap::new();
         for backend in Backend::ALL {

@@ -59,9 +59,8 @@ impl Config {
         let url = |name: &str, example: &str| config::required::<String>(src, name, example);
         let config = Self {
             database_url: url("DATABASE_URL", "postgres://user:pass@host:5432/orders")?,
-            redis_url: url(
-                "REDIS_URL",
-                "redis://host:6379 (token denylist and the order-events stream)",
+            redis_url: common.require_redis(
+                "orders keeps the token denylist and the order-events stream in Redis",
             )?,
             catalog_url: url("CATALOG_URL", "http://catalog:8080")?,
             cart_url: url("CART_URL", "http://cart:8080")?,

@@ -24,6 +24,7 @@ pub use account::{AccountError, NewAccount};
 pub struct Config {
     pub common: CommonConfig,
     pub database_url: String,
+    pub redis_url: String,
     /// `USERS_TOKEN_TTL`, default 1h.
     pub token_ttl: Duration,
     pub admin: Option<(String, String)>,
@@ -36,12 +37,7 @@ impl Config {
 
     pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
         let common = CommonConfig::from_source(src)?;
-        if common.redis_url.is_none() {
-            return Err(ConfigError::Missing {
-                name: "REDIS_URL".into(),
-                hint: "users keeps the logout denylist in Redis".into(),
-            });
-        }
+        let redis_url = common.require_redis("users keeps the logout denylist in Redis")?;
         let admin_email: Option<String> = config::optional(src, "STOREFRONT_ADMIN_EMAIL")?;
         let admin_password: Option<String> = config::optional(src, "STOREFRONT_ADMIN_PASSWORD")?;
         Ok(Self {
@@ -51,6 +47,7 @@ impl Config {
                 "DATABASE_URL",
                 "postgres://user:pass@host:5432/users",
             )?,
+            redis_url,
             token_ttl: config::duration_or(src, "USERS_TOKEN_TTL", Duration::from_secs(3600))?,
             admin: admin_email.zip(admin_password),
         })
@@ -83,8 +80,7 @@ pub(crate) struct AppState {
 pub async fn build(config: Config) -> Result<Built, StartupError> {
     let pool =
         db::connect_and_migrate(&config.database_url, DbOptions::default(), &MIGRATOR).await?;
-    let redis_url = config.common.redis_url.clone().unwrap_or_default();
-    let redis = Redis::connect(&redis_url, Duration::from_secs(30)).await?;
+    let redis = Redis::connect(&config.redis_url, Duration::from_secs(30)).await?;
     let auth = Arc::new(Authenticator::new(
         &config.common.jwt_secret,
         Some(Denylist::new(redis.clone())),
