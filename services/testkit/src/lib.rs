@@ -15,7 +15,7 @@ mod redis;
 
 pub use binaries::MissingBinary;
 pub use postgres::PostgresServer;
-pub use process::{free_port, spawn_tied_process};
+pub use process::{free_port, spawn_tied_process, spawn_tied_process_in, stop_tied_process};
 pub use redis::RedisServer;
 
 use std::sync::OnceLock;

@@ -154,3 +154,22 @@ pub(crate) fn temp_dir(what: &str) -> Result<PathBuf, StartError> {
 pub fn spawn_tied_process(command: Command, death_signal: i32) -> Result<Child, StartError> {
     spawn_tied(command, death_signal, None)
 }
+
+/// Like [`spawn_tied_process`], and `dir` is removed once the process is stopped at exit (for a
+/// process whose owner lives in a static and so is never dropped).
+pub fn spawn_tied_process_in(
+    command: Command,
+    death_signal: i32,
+    dir: PathBuf,
+) -> Result<Child, StartError> {
+    spawn_tied(command, death_signal, Some(dir))
+}
+
+/// Stops a process started by [`spawn_tied_process`] or [`spawn_tied_process_in`] with `signal`,
+/// waits for it to go, and forgets it so the exit hook does not signal a reused pid.
+pub fn stop_tied_process(child: &mut Child, signal: i32) {
+    stop_pid(child.id(), signal);
+    wait_gone(child.id());
+    let _ = child.try_wait();
+    untrack(child.id());
+}

@@ -1,0 +1,245 @@
+//! A canary of catalog on the local control plane, driven by the real operator and judged from a
+//! scripted Prometheus (the one stand-in: Istio's Envoy cannot run here, so nothing real would
+//! produce `istio_requests_total`). One test walks the whole story in order, because each part
+//! starts from where the last one left the platform: promote on good figures, roll back on bad
+//! ones, abort when the version is set back, and resume at the same step after the operator is
+//! killed mid-step.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use storefront_cluster::LocalCluster;
+use support::prometheus::{Figures, ScriptedPrometheus};
+use support::{Operator, apply, cluster, get, namespace, platform_status, wait_ready};
+
+const NS: &str = "rollout";
+
+fn platform(prometheus: &str, catalog_version: &str) -> Value {
+    json!({
+        "apiVersion": "storefront.dev/v1alpha1",
+        "kind": "EcommercePlatform",
+        "metadata": {"name": "shop", "namespace": NS},
+        "spec": {
+            "version": "0.1.0",
+            "services": {
+                "catalog": {
+                    "replicas": 2,
+                    "version": catalog_version,
+                    "rollout": {
+                        "strategy": "Canary",
+                        "steps": [20, 50],
+                        "interval": "2s",
+                        "progressDeadline": "5m",
+                        "analysis": {
+                            "minSuccessRate": 99,
+                            "maxP99Latency": "500ms",
+                            "minRequests": 20,
+                            "prometheusUrl": prometheus,
+                        },
+                    },
+                },
+            },
+            "mesh": {"istio": {"mtls": "STRICT", "ingress": {"hosts": ["shop.test"]}}},
+        },
+    })
+}
+
+fn rollout(c: &LocalCluster) -> Value {
+    platform_status(c, NS, "shop")["rollouts"]["catalog"].clone()
+}
+
+/// What the mesh objects say right now: (canary weight in the stored VirtualService, whether
+/// the DestinationRule has the canary subset).
+fn mesh(c: &LocalCluster) -> (Option<i64>, bool) {
+    let vs = get(c, NS, &["virtualservice", "shop-catalog"]).unwrap_or(Value::Null);
+    let canary_weight = vs["spec"]["http"].as_array().and_then(|routes| {
+        let primary = routes.iter().find(|r| r["name"] == "primary")?;
+        Some(
+            primary["route"]
+                .as_array()?
+                .iter()
+                .filter(|d| d["destination"]["subset"] == "canary")
+                .map(|d| d["weight"].as_i64().unwrap_or(0))
+                .sum(),
+        )
+    });
+    let dr = get(c, NS, &["destinationrule", "shop-catalog"]).unwrap_or(Value::Null);
+    let subset = dr["spec"]["subsets"]
+        .as_array()
+        .is_some_and(|s| s.iter().any(|s| s["name"] == "canary"));
+    (canary_weight, subset)
+}
+
+/// Follows the rollout until `done` holds, checking at every look that no route points at a
+/// subset that does not exist and that the status reports only weights the VirtualService has.
+/// Returns the canary weights seen in the stored VirtualService, in order, without repeats.
+fn follow(
+    c: &LocalCluster,
+    what: &str,
+    limit: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Vec<i64> {
+    let started = Instant::now();
+    let mut weights: Vec<i64> = Vec::new();
+    loop {
+        let (weight, subset) = mesh(c);
+        if let Some(w) = weight.filter(|w| *w > 0) {
+            assert!(
+                subset,
+                "a route sends {w}% to the canary subset before it exists"
+            );
+        }
+        if let Some(w) = weight
+            && weights.last() != Some(&w)
+        {
+            weights.push(w);
+        }
+        let status = rollout(c);
+        if done(&status) {
+            eprintln!(
+                "[test] {what}: after {:.1} s, weights seen {weights:?}",
+                started.elapsed().as_secs_f64()
+            );
+            return weights;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{what}: not within {limit:?}; rollout status: {status:#}; weights seen {weights:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn phase(status: &Value) -> &str {
+    status["phase"].as_str().unwrap_or_default()
+}
+
+fn set_version(c: &LocalCluster, version: &str) {
+    c.kubectl()
+        .args([
+            "patch",
+            "ecp",
+            "shop",
+            "-n",
+            NS,
+            "--type=merge",
+            "-p",
+            &format!(r#"{{"spec":{{"services":{{"catalog":{{"version":"{version}"}}}}}}}}"#),
+        ])
+        .run()
+        .expect("patch catalog version");
+}
+
+/// The status weights, once they agree with the stored VirtualService.
+fn status_matches_mesh(c: &LocalCluster) -> bool {
+    let status = rollout(c);
+    let (weight, _) = mesh(c);
+    status["canaryWeight"].as_i64().unwrap_or(0) == weight.unwrap_or(0)
+}
+
+#[test]
+fn a_canary_promotes_rolls_back_aborts_and_resumes_after_a_restart() {
+    let Some(c) = cluster() else { return };
+    let prometheus = ScriptedPrometheus::start(Figures::HEALTHY);
+    namespace(c, NS);
+    let mut operator = Operator::start(c, "rollout-1", &[]);
+    apply(c, &platform(&prometheus.url, "0.1.0"));
+    wait_ready(c, NS, "shop", "180s");
+
+    // 1. Good figures: 20% → 50% → promoted.
+    set_version(c, "0.2.0");
+    support::eventually(
+        "the canary Deployment is created",
+        Duration::from_secs(60),
+        || get(c, NS, &["deployment", "shop-catalog-canary"]),
+        || format!("{:#}", rollout(c)),
+    );
+    let weights = follow(c, "promotion", Duration::from_secs(180), |s| {
+        phase(s) == "Succeeded" && s["stable"] == "0.2.0"
+    });
+    assert!(
+        weights.contains(&20) && weights.contains(&50),
+        "the weights did not step through 20 and 50: {weights:?}"
+    );
+    assert_eq!(
+        mesh(c).0,
+        Some(0),
+        "traffic is not all on stable after promotion"
+    );
+    assert!(status_matches_mesh(c));
+    assert!(
+        prometheus.queries() > 0,
+        "the analysis never asked Prometheus"
+    );
+
+    // 2. Bad figures: rolled back, stable untouched.
+    prometheus.set(Figures::FAILING);
+    set_version(c, "0.3.0");
+    follow(c, "rollback", Duration::from_secs(180), |s| {
+        phase(s) == "RolledBack"
+    });
+    let status = rollout(c);
+    assert_eq!(status["stable"], "0.2.0", "{status:#}");
+    assert_eq!(mesh(c).0.unwrap_or(0), 0);
+    let stable = get(c, NS, &["deployment", "shop-catalog"]).expect("stable Deployment");
+    assert!(
+        stable["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .is_some_and(|i| i.ends_with(":0.2.0")),
+        "the stable Deployment no longer runs 0.2.0: {}",
+        stable["spec"]["template"]["spec"]["containers"][0]["image"]
+    );
+
+    // 3. Setting the version back during a rollout aborts it.
+    prometheus.set(Figures::HEALTHY);
+    set_version(c, "0.4.0");
+    follow(
+        c,
+        "the next canary takes traffic",
+        Duration::from_secs(120),
+        |s| phase(s) == "Progressing" && s["canaryWeight"].as_i64().unwrap_or(0) > 0,
+    );
+    set_version(c, "0.2.0");
+    follow(c, "abort", Duration::from_secs(120), |s| {
+        phase(s) == "Aborted" || (phase(s) == "Succeeded" && s["stable"] == "0.2.0")
+    });
+    support::eventually(
+        "the aborted canary's route is gone",
+        Duration::from_secs(60),
+        || (mesh(c).0.unwrap_or(0) == 0).then_some(()),
+        || format!("{:?}", mesh(c)),
+    );
+    assert_eq!(rollout(c)["stable"], "0.2.0");
+
+    // 4. Killed mid-step, a new operator resumes at the same step.
+    set_version(c, "0.5.0");
+    follow(
+        c,
+        "step 1 of the next canary",
+        Duration::from_secs(120),
+        |s| phase(s) == "Progressing" && s["step"] == 1 && s["canaryWeight"] == 20,
+    );
+    operator.kill();
+    let before = rollout(c);
+    let mut operator = Operator::start(c, "rollout-2", &[]);
+    // The first thing the new operator writes must not reset the rollout to its start.
+    let weights = follow(
+        c,
+        "promotion after the restart",
+        Duration::from_secs(180),
+        |s| phase(s) == "Succeeded" && s["stable"] == "0.5.0",
+    );
+    assert_eq!(
+        weights.first(),
+        Some(&20),
+        "the restarted operator did not resume at step 1 (20%): {weights:?}; before: {before:#}"
+    );
+    assert_eq!(
+        before["startedAt"],
+        rollout(c)["startedAt"],
+        "a new rollout was started"
+    );
+    assert!(operator.running(), "{}", operator.log_tail());
+}

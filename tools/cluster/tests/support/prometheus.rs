@@ -1,0 +1,109 @@
+//! The one stand-in of the cluster tests: Prometheus, played by a small HTTP server that answers
+//! the real `/api/v1/query` API (instant vectors) from a script the test changes as it goes.
+//! Istio's Envoy, which would produce the real figures, cannot run here.
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+/// What the canary's metrics look like right now.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Figures {
+    pub requests: f64,
+    pub errors: f64,
+    pub p99_ms: f64,
+}
+
+impl Figures {
+    pub const HEALTHY: Self = Self {
+        requests: 200.0,
+        errors: 0.0,
+        p99_ms: 40.0,
+    };
+    pub const FAILING: Self = Self {
+        requests: 200.0,
+        errors: 80.0,
+        p99_ms: 40.0,
+    };
+}
+
+#[derive(Default)]
+struct Script {
+    figures: Option<Figures>,
+    queries: Vec<String>,
+}
+
+/// A running scripted Prometheus.
+#[derive(Clone)]
+pub struct ScriptedPrometheus {
+    pub url: String,
+    script: Arc<Mutex<Script>>,
+}
+
+impl ScriptedPrometheus {
+    /// Starts on a random loopback port, answering with `figures`.
+    pub fn start(figures: Figures) -> Self {
+        let script = Arc::new(Mutex::new(Script {
+            figures: Some(figures),
+            queries: Vec::new(),
+        }));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let state = script.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                let app = Router::new()
+                    .route("/api/v1/query", get(query))
+                    .with_state(state);
+                let _ = axum::serve(listener, app).await;
+            });
+        });
+        Self { url, script }
+    }
+
+    /// From now on, answer with `figures`.
+    pub fn set(&self, figures: Figures) {
+        if let Ok(mut s) = self.script.lock() {
+            s.figures = Some(figures);
+        }
+    }
+
+    /// How many queries the operator has sent so far.
+    pub fn queries(&self) -> usize {
+        self.script.lock().map_or(0, |s| s.queries.len())
+    }
+}
+
+async fn query(
+    State(script): State<Arc<Mutex<Script>>>,
+    Query(params): Query<std::collections::HashMap<String, String>>,
+) -> Json<Value> {
+    let q = params.get("query").cloned().unwrap_or_default();
+    let figures = script.lock().ok().and_then(|mut s| {
+        s.queries.push(q.clone());
+        s.figures
+    });
+    let value = figures.map(|f| {
+        if q.contains("histogram_quantile") {
+            f.p99_ms
+        } else if q.contains("response_code=~\"5..\"") {
+            f.errors
+        } else {
+            f.requests
+        }
+    });
+    let result: Vec<Value> = value
+        .map(|v| json!({"metric": {}, "value": [0, v.to_string()]}))
+        .into_iter()
+        .collect();
+    Json(json!({"status": "success", "data": {"resultType": "vector", "result": result}}))
+}
