@@ -4,15 +4,26 @@
 # Both install missing system packages first (scripts/setup.sh).
 
 CARGO ?= cargo
+CARGO_TARGET_DIR_OR_DEFAULT = $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 RELEASE_BINS = -p storefront-local -p storefront-users -p storefront-catalog -p storefront-cart \
                -p storefront-inventory -p storefront-payments -p storefront-orders \
                -p storefront-gateway -p storefront-web -p storefront-loadgen
 
-.PHONY: setup demo release test lint unit manifests security api-fuzz browser images e2e bench bench-checkout bench-gateway
+.PHONY: setup kube-tools cluster demo release test lint unit manifests security api-fuzz browser images e2e bench bench-checkout bench-gateway
 
 setup:
 	@scripts/setup.sh
+
+# Upstream kube-apiserver, controller-manager, scheduler, kubectl, etcd, kwok and helm, built
+# from the Go module proxy into ~/.cache/storefront/kube-tools (only what is missing).
+kube-tools:
+	@scripts/kube-tools.sh
+
+# A local control plane with kwok nodes (pods are simulated) for a person; Ctrl-C stops it.
+cluster: kube-tools
+	$(CARGO) build -p storefront-cluster
+	$(CARGO_TARGET_DIR_OR_DEFAULT)/debug/storefront-cluster
 
 release: setup
 	$(CARGO) build --release $(RELEASE_BINS)
@@ -24,9 +35,11 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-unit: setup
+# STOREFRONT_CLUSTER_TESTS=1: the tests on the local control plane (tools/cluster/tests) fail
+# instead of skipping when its binaries are missing.
+unit: setup kube-tools
 	$(CARGO) build --workspace --bins
-	$(CARGO) test --workspace
+	STOREFRONT_CLUSTER_TESTS=1 $(CARGO) test --workspace
 
 manifests: setup
 	operator/scripts/validate-render.sh

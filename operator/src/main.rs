@@ -100,7 +100,7 @@ fn main() -> anyhow::Result<()> {
                     namespace: lease_namespace,
                     identity,
                     duration: Duration::from_secs(lease_seconds),
-                    renew_every: Duration::from_secs((lease_seconds / 3).max(1)),
+                    renew_every: Duration::from_secs((lease_seconds / 5).max(1)),
                 },
                 watch_namespace,
             };

@@ -403,6 +403,28 @@ fn retained_database_keeps_its_volume_and_redis_does_not() {
 }
 
 #[test]
+fn retained_data_keeps_its_passwords_out_of_garbage_collection() {
+    let owners = |spec: Value| {
+        render(&platform(spec))
+            .into_iter()
+            .find(|o| o.name() == "shop-postgres" && o.kind().kind() == "Secret")
+            .unwrap()
+            .meta()
+            .owner_references
+            .clone()
+    };
+    assert_eq!(
+        owners(json!({"version": "0.1.0", "database": {"retainOnDelete": true}})),
+        None,
+        "an owned Secret is deleted with the platform while its volumes stay"
+    );
+    assert_eq!(
+        owners(json!({"version": "0.1.0", "database": {"retainOnDelete": false}})).map(|o| o.len()),
+        Some(1)
+    );
+}
+
+#[test]
 fn autoscaled_service_has_hpa_and_pdb_and_no_fixed_replicas() {
     let objects = render(&platform(
         json!({"version": "0.1.0", "services": {"gateway": {"autoscaling": {"minReplicas": 2, "maxReplicas": 5}}}}),

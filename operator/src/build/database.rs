@@ -30,6 +30,8 @@ use super::validate::{DatabasePlan, ValidatedPlatform};
 /// UID of the `postgres` user in the official alpine images.
 const POSTGRES_UID: i64 = 70;
 const INIT_SCRIPT: &str = "10-storefront-databases.sh";
+/// Marks the credentials Secret that outlives the platform with its data.
+pub const RETAINED_ANNOTATION: &str = "storefront.dev/retained";
 
 /// Objects of the database; none but the Secret wiring when External.
 pub fn build(platform: &ValidatedPlatform) -> Vec<DesiredObject> {
@@ -70,8 +72,20 @@ pub fn build(platform: &ValidatedPlatform) -> Vec<DesiredObject> {
         storage_class.as_deref(),
         *retain_on_delete,
     );
+    let mut credentials = secrets::build(o, secret, &version, derived);
+    if *retain_on_delete {
+        // Retained data keeps the passwords that open it: with no owner reference, garbage
+        // collection leaves the Secret beside the volumes, and a re-created platform reuses it.
+        credentials.metadata.owner_references = None;
+        credentials.metadata.annotations = Some(BTreeMap::from([(
+            RETAINED_ANNOTATION.to_owned(),
+            "kept with the PostgreSQL volumes (database.retainOnDelete); delete both by hand \
+             to drop the data"
+                .to_owned(),
+        )]));
+    }
     vec![
-        DesiredObject::Secret(secrets::build(o, secret, &version, derived)),
+        DesiredObject::Secret(credentials),
         DesiredObject::ConfigMap(init),
         DesiredObject::ServiceAccount(pod::service_account(o, "postgres", &version)),
         DesiredObject::Service(headless_service(

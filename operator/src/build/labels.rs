@@ -114,6 +114,11 @@ impl Ownership {
 
     /// Label selector string that finds every object this operator made for this instance.
     pub fn owned_objects_selector(&self) -> String {
-        format!("{INSTANCE}={},{MANAGED_BY}={MANAGER}", self.instance)
+        owned_objects_selector(&self.instance)
     }
+}
+
+/// The label selector of every object platform `instance` owns.
+pub fn owned_objects_selector(instance: &str) -> String {
+    format!("{INSTANCE}={instance},{MANAGED_BY}={MANAGER}")
 }

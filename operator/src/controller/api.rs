@@ -1,8 +1,8 @@
 //! `ClusterApi`: the only door from the reconcile pipeline to Kubernetes.
 //!
-//! The real implementation (`kube_api.rs`) wraps a `kube::Client`; tests use an in-memory fake
-//! (`fake.rs`). Keeping the door this small is what lets every reconcile behaviour be tested on
-//! this machine, which has no API server.
+//! The real implementation (`kube_api.rs`) wraps a `kube::Client`; the unit tests use an
+//! in-memory fake (`fake.rs`), and `tools/cluster/tests` run the real one against a real API
+//! server. Keeping the door this small keeps both honest about the same calls.
 
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::Secret;
@@ -78,8 +78,12 @@ pub trait ClusterApi: Send + Sync {
     /// A Secret, or `None` when it does not exist.
     async fn get_secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, ApiError>;
 
-    /// Server-side apply of one object with the operator's field manager (forced).
-    async fn apply(&self, object: &DesiredObject) -> Result<(), ApiError>;
+    /// Whether the API server serves `kind` (discovery); false when its CRD is not installed.
+    async fn serves(&self, kind: OwnedKind) -> Result<bool, ApiError>;
+
+    /// Server-side apply of one object with the operator's field manager (forced); returns the
+    /// object as stored after the apply.
+    async fn apply(&self, object: &DesiredObject) -> Result<DynamicObject, ApiError>;
 
     /// Objects of `kind` in `namespace` matching a label selector.
     async fn list_owned(

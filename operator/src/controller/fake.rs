@@ -1,7 +1,8 @@
 //! In-memory `ClusterApi` for tests: a map of objects plus a log of every write, with switches
 //! to inject API failures. It behaves like an API server where it matters to the pipeline:
-//! apply keeps the stored status, lists filter by label selector, deletes of missing objects
-//! answer 404.
+//! apply keeps the stored status, an apply that changes nothing is a no-op, a spec change bumps
+//! `generation`, every write gets a new `resourceVersion`, lists filter by label selector,
+//! deletes of missing objects answer 404, and uninstalled kinds answer 404.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -33,6 +34,11 @@ pub struct FakeState {
     pub mutate_on_apply: Option<fn(&mut Value)>,
     /// Answer lists of these kinds with 403.
     pub forbidden_lists: BTreeSet<OwnedKind>,
+    /// Kinds the "API server" does not serve (their CRDs are not installed): discovery says
+    /// so, lists and applies answer 404.
+    pub unserved: BTreeSet<OwnedKind>,
+    /// The last resourceVersion handed out.
+    pub resource_version: u64,
 }
 
 /// One write the fake received.
@@ -66,8 +72,9 @@ impl FakeCluster {
                 .get_mut(&(kind, namespace.to_owned(), name.to_owned()))
                 .unwrap();
             let desired = object["spec"]["replicas"].as_i64().unwrap_or(1);
+            let generation = object["metadata"]["generation"].as_i64().unwrap_or(1);
             object["status"] = json!({
-                "observedGeneration": 1,
+                "observedGeneration": generation,
                 "replicas": desired,
                 "readyReplicas": ready,
                 "updatedReplicas": desired,
@@ -110,8 +117,18 @@ impl ClusterApi for FakeCluster {
             .map(|v| serde_json::from_value(v).unwrap()))
     }
 
-    async fn apply(&self, object: &DesiredObject) -> Result<(), ApiError> {
+    async fn serves(&self, kind: OwnedKind) -> Result<bool, ApiError> {
+        Ok(self.with(|s| !s.unserved.contains(&kind)))
+    }
+
+    async fn apply(&self, object: &DesiredObject) -> Result<DynamicObject, ApiError> {
         self.with(|s| {
+            if s.unserved.contains(&object.kind()) {
+                return Err(ApiError::status(
+                    404,
+                    "the server could not find the requested resource",
+                ));
+            }
             if let Some((kind, error)) = &s.fail_apply
                 && *kind == object.kind()
             {
@@ -120,23 +137,52 @@ impl ClusterApi for FakeCluster {
             let namespace = object.meta().namespace.clone().unwrap_or_default();
             let key = (object.kind(), namespace, object.name().to_owned());
             let mut value = object.to_json();
-            value["metadata"]["generation"] = json!(1);
             if let Some(mutate) = s.mutate_on_apply {
                 mutate(&mut value);
-            }
-            if let Some(old) = s.objects.get(&key)
-                && let Some(status) = old.get("status")
-            {
-                value["status"] = status.clone();
             }
             s.log.push(Write::Apply(
                 object.kind(),
                 object.name().to_owned(),
                 value.clone(),
             ));
-            s.objects.insert(key, value);
             s.applies.push((object.kind(), object.name().to_owned()));
-            Ok(())
+            let old = s.objects.get(&key).cloned();
+            let without_server_fields = |v: &Value| {
+                let mut v = v.clone();
+                if let Some(meta) = v["metadata"].as_object_mut() {
+                    meta.remove("generation");
+                    meta.remove("resourceVersion");
+                }
+                if let Some(map) = v.as_object_mut() {
+                    map.remove("status");
+                }
+                v
+            };
+            let stored = match old {
+                // Nothing changes: the server answers with the stored object, no new version.
+                Some(old) if without_server_fields(&old) == value => old,
+                old => {
+                    let generation = old
+                        .as_ref()
+                        .map_or(0, |o| o["metadata"]["generation"].as_i64().unwrap_or(0));
+                    let spec_changed = old
+                        .as_ref()
+                        .is_none_or(|o| o.get("spec") != value.get("spec"));
+                    s.resource_version += 1;
+                    value["metadata"]["generation"] = json!(if spec_changed {
+                        generation + 1
+                    } else {
+                        generation.max(1)
+                    });
+                    value["metadata"]["resourceVersion"] = json!(s.resource_version.to_string());
+                    if let Some(status) = old.as_ref().and_then(|o| o.get("status")) {
+                        value["status"] = status.clone();
+                    }
+                    s.objects.insert(key, value.clone());
+                    value
+                }
+            };
+            Ok(serde_json::from_value(stored).unwrap())
         })
     }
 
@@ -149,6 +195,12 @@ impl ClusterApi for FakeCluster {
         self.with(|s| {
             if s.forbidden_lists.contains(&kind) {
                 return Err(ApiError::status(403, "forbidden"));
+            }
+            if s.unserved.contains(&kind) {
+                return Err(ApiError::status(
+                    404,
+                    "the server could not find the requested resource",
+                ));
             }
             Ok(s.objects
                 .iter()

@@ -1,5 +1,5 @@
 //! The controller: watches `EcommercePlatform` objects and the kinds they own, runs the
-//! reconcile pipeline (`reconcile.rs`) and reports status (`status.rs`).
+//! reconcile pipeline (`reconcile/`, one module per step) and reports status (`status.rs`).
 //!
 //! Kubernetes access goes through the small `ClusterApi` trait (`api.rs`). The real
 //! implementation wraps `kube::Client` (`kube_api.rs`); the tests use an in-memory fake

@@ -82,15 +82,14 @@ pub async fn run(options: RunOptions) -> Result<(), RunError> {
         }
     }
 
-    let lost = Arc::new(AtomicBool::new(false));
+    // Leadership lost: stop reconciling at once (the controller future is dropped, cancelling
+    // reconciles in flight at their next await), not after a graceful drain.
+    let (lost_tx, mut lost_rx) = watch::channel(false);
     let keeper = {
         let elector = elector.clone();
-        let lost = lost.clone();
-        let stop_tx = stop_tx.clone();
         tokio::spawn(async move {
             elector.keep().await;
-            lost.store(true, Ordering::Relaxed);
-            let _ = stop_tx.send(true);
+            let _ = lost_tx.send(true);
         })
     };
 
@@ -100,25 +99,34 @@ pub async fn run(options: RunOptions) -> Result<(), RunError> {
     ));
     let ctx = Arc::new(Context::new(api, metrics));
     let mut shutdown = stop_rx.clone();
-    run_controller(
+    let controller = run_controller(
         client,
         options.watch_namespace.as_deref(),
         ctx,
         async move {
             let _ = shutdown.wait_for(|s| *s).await;
         },
-    )
-    .await;
+    );
+    let lost = tokio::select! {
+        () = controller => false,
+        _ = lost_rx.wait_for(|l| *l) => true,
+    };
+    if lost {
+        warn!("lost leadership; stopped reconciling");
+        let _ = stop_tx.send(true);
+    }
 
     ready.store(false, Ordering::Relaxed);
     keeper.abort();
-    elector.release().await;
+    if !lost {
+        elector.release().await;
+    }
     match server.await {
         Ok(Err(error)) => return Err(RunError::Server(error)),
         Err(error) => warn!(%error, "health server task ended abnormally"),
         Ok(Ok(())) => {}
     }
-    if lost.load(Ordering::Relaxed) {
+    if lost {
         return Err(RunError::LostLeadership);
     }
     info!("stopped");

@@ -2,7 +2,7 @@
 //!
 //! Invariants: a condition keeps its `lastTransitionTime` while its status does not change, so a
 //! steady state computes a status equal to the stored one (and the controller writes nothing);
-//! readiness is only computed for objects this pass applied (see `AppliedObjects`).
+//! the caller passes only the workloads this pass applied (see `reconcile::AppliedObjects`).
 
 use std::collections::BTreeMap;
 
@@ -10,7 +10,6 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::DynamicObject;
 
-use super::reconcile::AppliedObjects;
 use crate::build::OwnedKind;
 use crate::build::labels::{COMPONENT, VERSION};
 use crate::build::traffic::{CANARY, TRACK_LABEL};
@@ -20,11 +19,24 @@ pub const READY: &str = "Ready";
 pub const PROGRESSING: &str = "Progressing";
 pub const DEGRADED: &str = "Degraded";
 
+/// Something this pass could not apply, for the Degraded condition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// PascalCase condition reason (`IstioNotInstalled`, `ApplyFailed`).
+    pub reason: &'static str,
+    /// What failed and what to do, for people.
+    pub message: String,
+}
+
 /// How the pipeline ended.
 #[derive(Debug)]
 pub enum Outcome<'a> {
-    /// Everything was applied; readiness comes from the observed workloads.
-    Applied(&'a AppliedObjects),
+    /// The objects were applied (`problems` lists those that were not); readiness comes from
+    /// the observed workloads.
+    Applied {
+        objects: usize,
+        problems: &'a [Problem],
+    },
     /// The spec is invalid; nothing was applied.
     Invalid(String),
     /// An API call failed mid-way.
@@ -114,12 +126,8 @@ pub fn desired_status(
     let previous = current.cloned().unwrap_or_default();
     let mut components = BTreeMap::new();
     let (mut ready_count, mut total) = (0, 0);
-    let applied = match outcome {
-        Outcome::Applied(applied) => Some(*applied),
-        _ => None,
-    };
     for w in workloads {
-        if applied.is_some_and(|a| !a.contains(w.kind, &w.name)) || w.canary {
+        if w.canary {
             continue;
         }
         total += 1;
@@ -158,7 +166,30 @@ pub fn desired_status(
             ),
             cond(DEGRADED, true, "ReconcileFailed", message),
         ),
-        Outcome::Applied(_) if total == 0 => (
+        Outcome::Applied { problems, .. } if !problems.is_empty() => {
+            let message = problems
+                .iter()
+                .map(|p| p.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
+            let reason = problems[0].reason;
+            (
+                Phase::Degraded,
+                cond(
+                    READY,
+                    all_ready && total > 0,
+                    if all_ready {
+                        "AllComponentsReady"
+                    } else {
+                        reason
+                    },
+                    &format!("{ready_count} of {total} components ready"),
+                ),
+                cond(PROGRESSING, !all_ready, reason, &message),
+                cond(DEGRADED, true, reason, &message),
+            )
+        }
+        Outcome::Applied { .. } if total == 0 => (
             Phase::Pending,
             cond(READY, false, "NoComponents", "no component is enabled"),
             cond(
@@ -169,7 +200,7 @@ pub fn desired_status(
             ),
             cond(DEGRADED, false, "Reconciled", "all objects applied"),
         ),
-        Outcome::Applied(_) if all_ready => (
+        Outcome::Applied { .. } if all_ready => (
             Phase::Ready,
             cond(
                 READY,
@@ -185,7 +216,7 @@ pub fn desired_status(
             ),
             cond(DEGRADED, false, "Reconciled", "all objects applied"),
         ),
-        Outcome::Applied(_) => {
+        Outcome::Applied { .. } => {
             let waiting: Vec<&str> = workloads
                 .iter()
                 .filter(|w| !w.is_ready())
@@ -206,7 +237,7 @@ pub fn desired_status(
         .collect();
     // On failure the components last seen stay in status rather than vanish.
     let (components, ready_components) = match outcome {
-        Outcome::Applied(_) => (components, Some(format!("{ready_count}/{total}"))),
+        Outcome::Applied { .. } => (components, Some(format!("{ready_count}/{total}"))),
         _ => (
             previous.components.clone(),
             previous.ready_components.clone(),
@@ -287,8 +318,37 @@ mod tests {
     }
 
     #[test]
+    fn a_problem_makes_the_platform_degraded_and_names_it_while_components_stay_ready() {
+        let problems = [Problem {
+            reason: "IstioNotInstalled",
+            message: "Istio is not installed".into(),
+        }];
+        let ready = readiness(&[deployment(1, 1, 2, 2)]);
+        let status = desired_status(
+            None,
+            Some(1),
+            &Outcome::Applied {
+                objects: 10,
+                problems: &problems,
+            },
+            &ready,
+            &time("2026-01-01T00:00:00Z"),
+        );
+        assert_eq!(status.phase, Some(Phase::Degraded));
+        let get = |t: &str| status.conditions.iter().find(|c| c.type_ == t).unwrap();
+        assert_eq!(get(DEGRADED).status, "True");
+        assert_eq!(get(DEGRADED).reason, "IstioNotInstalled");
+        assert_eq!(get(DEGRADED).message, "Istio is not installed");
+        assert_eq!(
+            get(READY).status,
+            "True",
+            "the components themselves are ready"
+        );
+        assert_eq!(status.ready_components.as_deref(), Some("1/1"));
+    }
+
+    #[test]
     fn conditions_keep_their_transition_time_while_their_status_holds() {
-        let applied = AppliedObjects::default();
         let outcome = Outcome::Invalid("fix it".into());
         let first = desired_status(None, Some(1), &outcome, &[], &time("2026-01-01T00:00:00Z"));
         let again = desired_status(
@@ -303,7 +363,10 @@ mod tests {
         let fixed = desired_status(
             Some(&first),
             Some(2),
-            &Outcome::Applied(&applied),
+            &Outcome::Applied {
+                objects: 0,
+                problems: &[],
+            },
             &[],
             &time("2026-01-01T00:10:00Z"),
         );

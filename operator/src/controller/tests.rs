@@ -234,14 +234,24 @@ async fn generated_secrets_are_reused_across_reconciles() {
 }
 
 #[tokio::test]
-async fn api_conflict_on_apply_fails_sets_degraded_and_backs_off() {
-    for code in [409, 500] {
+async fn a_refused_object_is_reported_by_name_and_the_others_are_still_applied() {
+    for code in [409, 422, 500] {
         let (fake, ctx) = setup();
         fake.with(|s| s.fail_apply = Some((OwnedKind::Deployment, ApiError::status(code, "boom"))));
-        let p = minimal();
+        let p = platform(
+            json!({"version": "0.1.0", "services": {"gateway": {"autoscaling": {"maxReplicas": 3}}}}),
+        );
         let error = reconcile::reconcile(&p, &ctx).await.unwrap_err();
-        assert!(error.to_string().contains("applying Deployment"), "{error}");
+        assert!(error.to_string().contains("Deployment `shop-"), "{error}");
 
+        // What comes after the Deployments in apply order was applied all the same.
+        assert_eq!(
+            fake.names(OwnedKind::HorizontalPodAutoscaler),
+            ["shop-gateway"]
+        );
+        assert_eq!(fake.names(OwnedKind::StatefulSet).len(), 2);
+        assert!(!fake.names(OwnedKind::Service).is_empty());
+        assert!(fake.names(OwnedKind::Deployment).is_empty());
         assert_eq!(
             reconcile::error_policy(&p, &error, &ctx),
             Action::requeue(Duration::from_secs(5))
@@ -259,11 +269,157 @@ async fn api_conflict_on_apply_fails_sets_degraded_and_backs_off() {
                 .find(|c| c.type_ == "Degraded")
                 .unwrap();
             assert_eq!(degraded.status, "True");
-            assert!(degraded.message.contains("boom"));
+            assert_eq!(degraded.reason, "ApplyFailed");
+            assert!(
+                degraded
+                    .message
+                    .contains("Deployment `shop-catalog` was refused: boom"),
+                "{}",
+                degraded.message
+            );
+            // The StatefulSets are applied, so their components are still reported.
+            assert!(status.components.contains_key("postgres"));
             assert_eq!(s.events.last().unwrap().type_, EventType::Warning);
         });
         assert!(ctx.metrics.encode().contains("kind=\"apply\""));
     }
+}
+
+#[tokio::test]
+async fn an_unchanged_platform_sends_no_writes_on_the_next_pass() {
+    let (fake, ctx) = setup();
+    reconcile::reconcile(&minimal(), &ctx).await.unwrap();
+    for (kind, name) in workloads(&fake) {
+        fake.set_ready(kind, NS, &name, 1);
+    }
+    reconcile::reconcile(&with_last_status(minimal(), &fake), &ctx)
+        .await
+        .unwrap();
+    let writes = fake.with(|s| (s.applies.len(), s.status_writes.len(), s.events.len()));
+    // Workload status changes (a watch event) and a resync: nothing to write.
+    for (kind, name) in workloads(&fake) {
+        fake.set_ready(kind, NS, &name, 1);
+    }
+    reconcile::reconcile(&with_last_status(minimal(), &fake), &ctx)
+        .await
+        .unwrap();
+    assert_eq!(
+        fake.with(|s| (s.applies.len(), s.status_writes.len(), s.events.len())),
+        writes,
+        "a steady state must send no apply, no status write and no event"
+    );
+}
+
+#[tokio::test]
+async fn a_hand_edited_spec_is_applied_again() {
+    let (fake, ctx) = setup();
+    reconcile::reconcile(&minimal(), &ctx).await.unwrap();
+    // Someone scales the Deployment by hand: a new generation.
+    fake.with(|s| {
+        let d = s
+            .objects
+            .get_mut(&(
+                OwnedKind::Deployment,
+                NS.to_owned(),
+                "shop-catalog".to_owned(),
+            ))
+            .unwrap();
+        d["spec"]["replicas"] = json!(7);
+        d["metadata"]["generation"] = json!(2);
+    });
+    let before = fake.with(|s| s.applies.len());
+    reconcile::reconcile(&with_last_status(minimal(), &fake), &ctx)
+        .await
+        .unwrap();
+    fake.with(|s| {
+        assert_eq!(
+            s.applies[before..],
+            [(OwnedKind::Deployment, "shop-catalog".to_owned())],
+            "only the edited object is applied again"
+        );
+    });
+    let d = fake.get(OwnedKind::Deployment, NS, "shop-catalog").unwrap();
+    assert_eq!(d["spec"]["replicas"], 1);
+}
+
+#[tokio::test]
+async fn without_istio_a_mesh_platform_applies_the_rest_and_says_istio_is_missing() {
+    let (fake, ctx) = setup();
+    fake.with(|s| {
+        s.unserved = OwnedKind::ALL
+            .into_iter()
+            .filter(|k| k.is_istio())
+            .collect();
+    });
+    let p = platform(json!({
+        "version": "0.1.0",
+        "mesh": {"istio": {"mtls": "STRICT", "ingress": {"hosts": ["shop.test"]}}},
+    }));
+    let action = reconcile::reconcile(&p, &ctx).await.unwrap();
+    assert_eq!(
+        action,
+        Action::requeue(INVALID_RECHECK),
+        "re-checked for Istio soon"
+    );
+    assert_eq!(fake.names(OwnedKind::Deployment).len(), 8);
+    assert!(fake.names(OwnedKind::VirtualService).is_empty());
+    fake.with(|s| {
+        assert!(
+            s.applies.iter().all(|(k, _)| !k.is_istio()),
+            "no Istio apply is even attempted"
+        );
+        let status = s.status_writes.last().unwrap();
+        assert_eq!(status.phase, Some(Phase::Degraded));
+        let degraded = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Degraded")
+            .unwrap();
+        assert_eq!(degraded.reason, "IstioNotInstalled");
+        assert!(
+            degraded.message.contains("Istio is not installed"),
+            "{}",
+            degraded.message
+        );
+        assert!(
+            degraded.message.contains("VirtualService"),
+            "{}",
+            degraded.message
+        );
+        assert_eq!(s.events.last().unwrap().reason, "IstioNotInstalled");
+    });
+}
+
+#[tokio::test]
+async fn a_pass_on_a_stale_cached_platform_uses_the_status_it_wrote_last() {
+    let (fake, ctx) = setup();
+    reconcile::reconcile(&minimal(), &ctx).await.unwrap();
+    for (kind, name) in workloads(&fake) {
+        fake.set_ready(kind, NS, &name, 1);
+    }
+    reconcile::reconcile(&with_last_status(minimal(), &fake), &ctx)
+        .await
+        .unwrap();
+    let writes = fake.with(|s| s.status_writes.len());
+    // The watch cache still holds the first status (Progressing), not the Ready one.
+    let stale = {
+        let mut p = minimal();
+        p.status = fake.with(|s| s.status_writes.first().cloned());
+        p
+    };
+    reconcile::reconcile(&stale, &ctx).await.unwrap();
+    fake.with(|s| {
+        assert_eq!(
+            s.status_writes.len(),
+            writes,
+            "the stale copy made the operator write a status it had already written"
+        );
+        assert_eq!(
+            s.events.last().unwrap().reason,
+            "Ready",
+            "no second Ready event"
+        );
+    });
 }
 
 #[tokio::test]

@@ -40,7 +40,9 @@ pub struct DatabaseSpec {
     /// Managed only: StorageClass of the data volume. Defaults to the cluster's default class.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class_name: Option<String>,
-    /// Managed only: keep the data volume when the platform is deleted. Defaults to false.
+    /// Managed only: keep the data volume, and the `<name>-postgres` Secret with the passwords
+    /// that open it, when the platform is deleted; a platform created again with the same name
+    /// runs on both. Delete the PVCs and that Secret by hand to drop the data. Defaults to false.
     #[serde(default)]
     pub retain_on_delete: bool,
     /// External only: Secret holding one connection URL per service under the keys
