@@ -318,6 +318,66 @@ fn services_get_the_environment_contract() {
     assert!(!config_map(&objects, "shop-web").contains_key("REDIS_URL"));
 }
 
+fn deployment(objects: &[DesiredObject], name: &str) -> k8s_openapi::api::apps::v1::Deployment {
+    objects
+        .iter()
+        .find_map(|o| match o {
+            DesiredObject::Deployment(d) if o.name() == name => Some(d.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no Deployment {name}"))
+}
+
+#[test]
+fn loadgen_serves_a_steady_load_against_the_gateway_behind_its_probes() {
+    let objects = render(&platform(
+        json!({"version": "0.1.0", "services": {"loadgen": {"enabled": true}}}),
+    ));
+    let env = config_map(&objects, "shop-loadgen");
+    assert_eq!(env["LOADGEN_MODE"], "serve");
+    assert_eq!(env["LOADGEN_URL"], "http://shop-gateway:8080");
+    assert_eq!(env["STOREFRONT_HTTP_ADDR"], "0.0.0.0:8080");
+    assert_eq!(
+        (env["LOADGEN_USERS"].as_str(), env["LOADGEN_THINK"].as_str()),
+        ("5", "1s")
+    );
+    let d = deployment(&objects, "shop-loadgen");
+    let c = &d.spec.unwrap().template.spec.unwrap().containers[0];
+    let probe = |p: &Option<k8s_openapi::api::core::v1::Probe>| {
+        let get = p.as_ref().unwrap().http_get.clone().unwrap();
+        (get.path.unwrap(), get.port)
+    };
+    let http = k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String("http".into());
+    assert_eq!(
+        probe(&c.liveness_probe),
+        ("/healthz".to_owned(), http.clone())
+    );
+    assert_eq!(probe(&c.readiness_probe), ("/readyz".to_owned(), http));
+    assert_eq!(c.ports.as_ref().unwrap()[0].container_port, 8080);
+
+    // The load is the user's to size; the target and the mode are the operator's.
+    let sized = render(&platform(
+        json!({"version": "0.1.0", "services": {"loadgen": {"enabled": true, "env": {"LOADGEN_USERS": "20"}}}}),
+    ));
+    assert_eq!(config_map(&sized, "shop-loadgen")["LOADGEN_USERS"], "20");
+    let message = invalid(
+        json!({"version": "0.1.0", "services": {"loadgen": {"enabled": true, "env": {"LOADGEN_URL": "http://x"}}}}),
+    )
+    .to_string();
+    assert!(
+        message.contains("the operator sets this variable"),
+        "{message}"
+    );
+    let message = invalid(
+        json!({"version": "0.1.0", "services": {"loadgen": {"enabled": true}, "gateway": {"enabled": false}}}),
+    )
+    .to_string();
+    assert!(
+        message.contains("enable spec.services.gateway"),
+        "{message}"
+    );
+}
+
 #[test]
 fn each_database_service_gets_its_own_database_url() {
     let objects = render(&platform(json!({"version": "0.1.0"})));

@@ -117,6 +117,10 @@ pub enum ValidationError {
         service: Component,
         strategy: RolloutStrategy,
     },
+    #[error(
+        "spec.services.loadgen drives traffic through the gateway; enable spec.services.gateway or disable loadgen"
+    )]
+    LoadgenWithoutGateway,
 }
 
 /// What the dereference step found in the cluster.
@@ -290,6 +294,11 @@ pub fn validate(
             enabled.then(|| service::validate_service(platform, c, service))
         })
         .collect::<Result<Vec<_>, _>>()?;
+
+    let runs = |c: Component| services.iter().any(|s| s.component == c);
+    if runs(Component::Loadgen) && !runs(Component::Gateway) {
+        return Err(ValidationError::LoadgenWithoutGateway);
+    }
 
     let [jwt_name, db_name, admin_name] = generated_secret_names(&ownership.instance);
     let existing = |name: &str| inputs.generated.get(name);
