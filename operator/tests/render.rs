@@ -399,6 +399,40 @@ fn each_database_service_gets_its_own_database_url() {
     }
 }
 
+fn claim_templates(objects: &[DesiredObject]) -> Vec<(String, Value)> {
+    objects
+        .iter()
+        .filter_map(|o| match o {
+            DesiredObject::StatefulSet(s) => Some((
+                o.name().to_owned(),
+                serde_json::to_value(&s.spec.as_ref()?.volume_claim_templates).unwrap(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn volume_claim_templates_do_not_change_with_the_version() {
+    let old = render(&platform(json!({"version": "0.1.0"})));
+    let new = render(&platform(json!({
+        "version": "0.2.0",
+        "database": {"version": "17.6-alpine"},
+        "cache": {"version": "7.4.5-alpine"},
+    })));
+    let templates = claim_templates(&old);
+    assert_eq!(templates.len(), 2, "postgres and redis");
+    assert_eq!(templates, claim_templates(&new));
+    for (name, template) in &templates {
+        let labels = &template[0]["metadata"]["labels"];
+        assert!(
+            labels.get("app.kubernetes.io/version").is_none(),
+            "{name}: {labels}"
+        );
+        assert_eq!(labels["app.kubernetes.io/instance"], "shop", "{name}");
+    }
+}
+
 #[test]
 fn existing_generated_secret_data_is_reused_verbatim() {
     let p = platform(json!({"version": "0.1.0"}));

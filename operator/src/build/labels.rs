@@ -58,10 +58,17 @@ impl Ownership {
 
     /// The full label set of an object.
     pub fn labels(&self, component: &str, version: &str) -> BTreeMap<String, String> {
+        let mut labels = self.fixed_labels(component);
+        labels.insert(VERSION.into(), version.into());
+        labels
+    }
+
+    /// Every label except the version: what never changes for a component, for the parts of
+    /// objects the API server will not let change (StatefulSet volume claim templates).
+    pub fn fixed_labels(&self, component: &str) -> BTreeMap<String, String> {
         let mut labels = self.selector_labels(component);
         labels.insert(PART_OF.into(), PART_OF_VALUE.into());
         labels.insert(MANAGED_BY.into(), MANAGER.into());
-        labels.insert(VERSION.into(), version.into());
         labels
     }
 
