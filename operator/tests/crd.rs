@@ -76,12 +76,24 @@ fn cel_update_errors(old: serde_json::Value, new: serde_json::Value) -> String {
 fn the_database_storage_class_cannot_change_in_place() {
     let spec = |db: serde_json::Value| serde_json::json!({"version": "0.1.0", "database": db});
     let fast = spec(serde_json::json!({"storageClassName": "fast"}));
-    let errors = cel_update_errors(fast.clone(), spec(serde_json::json!({"storageClassName": "slow"})));
-    assert!(errors.contains("storageClassName cannot change"), "{errors}");
+    let errors = cel_update_errors(
+        fast.clone(),
+        spec(serde_json::json!({"storageClassName": "slow"})),
+    );
+    assert!(
+        errors.contains("storageClassName cannot change"),
+        "{errors}"
+    );
     let errors = cel_update_errors(spec(serde_json::json!({})), fast.clone());
-    assert!(errors.contains("storageClassName cannot change"), "set later: {errors}");
+    assert!(
+        errors.contains("storageClassName cannot change"),
+        "set later: {errors}"
+    );
     assert_eq!(
-        cel_update_errors(fast.clone(), spec(serde_json::json!({"storageClassName": "fast", "storage": "5Gi"}))),
+        cel_update_errors(
+            fast.clone(),
+            spec(serde_json::json!({"storageClassName": "fast", "storage": "5Gi"}))
+        ),
         ""
     );
     // A new platform may name any class.

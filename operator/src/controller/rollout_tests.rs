@@ -242,6 +242,13 @@ async fn a_failing_canary_is_rolled_back_with_a_warning() {
     assert_eq!(h.rollout().canary_weight, Some(20));
     h.advance(60);
     h.pass("2.0.0").await;
+    assert_eq!(
+        (h.rollout().phase, h.rollout().failed_checks),
+        (RolloutPhase::Progressing, Some(1)),
+        "first failed check of failureThreshold 2"
+    );
+    h.advance(60);
+    h.pass("2.0.0").await;
     let r = h.rollout();
     assert_eq!(r.phase, RolloutPhase::RollingBack);
     assert_eq!((r.stable_weight, r.canary_weight), (Some(100), Some(0)));

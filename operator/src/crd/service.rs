@@ -165,6 +165,13 @@ pub struct AnalysisSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub min_requests: Option<i32>,
+    /// Failed checks before the rollout rolls back. A check fails when a threshold is missed or
+    /// when the canary's pods are not all ready as the analysis runs (crashing canary pods get
+    /// no traffic, which would otherwise only hold the step). Counted over the whole rollout;
+    /// defaults to 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub failure_threshold: Option<i32>,
     /// Base URL of the Prometheus that scrapes the Istio sidecars. Defaults to
     /// http://prometheus.istio-system:9090 (Istio's Prometheus add-on).
     #[serde(default, skip_serializing_if = "Option::is_none")]

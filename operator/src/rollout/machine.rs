@@ -3,7 +3,8 @@
 //! must render, and an Event out.
 //!
 //! Invariants: a route points at the canary only after its pods were seen ready at the canary
-//! version; routes are removed (and read back as 0) before the subset and the canary Deployment
+//! version; every analysis also checks that they still are, and `failureThreshold` failed
+//! checks over the rollout roll it back; routes are removed (and read back as 0) before the subset and the canary Deployment
 //! go; a rolled-back version is not retried while the spec still asks for it; everything the
 //! machine needs to continue after a restart is in the returned `RolloutStatus`.
 
@@ -13,7 +14,7 @@ use k8s_openapi::jiff::Timestamp;
 use super::analysis::Verdict;
 use crate::build::traffic::{Canary, ServiceTraffic, Track};
 use crate::build::validate::RolloutPlan;
-use crate::crd::{AnalysisStatus, RolloutPhase, RolloutStatus, RolloutStrategy};
+use crate::crd::{AnalysisResult, AnalysisStatus, RolloutPhase, RolloutStatus, RolloutStrategy};
 
 /// A Deployment of the service as the cluster shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,13 +102,19 @@ fn elapsed(since: Option<&Time>, now: Timestamp) -> std::time::Duration {
         .unwrap_or_default()
 }
 
-/// Whether this pass should run an analysis (Canary, Progressing, one interval into the step).
+/// Whether this pass should run an analysis (Canary, Progressing, one interval after the step
+/// started or after the last analysis, so each check covers its own interval).
 pub fn analysis_due(input: &Input<'_>) -> bool {
     input.strategy == RolloutStrategy::Canary
         && input.previous.is_some_and(|s| {
+            let last_check = s.last_analysis.as_ref().map(|a| &a.time);
+            let since = match (s.step_started_at.as_ref(), last_check) {
+                (Some(step), Some(check)) => Some(step.max(check)),
+                (step, check) => step.or(check),
+            };
             s.phase == RolloutPhase::Progressing
                 && s.canary.as_deref() == Some(input.desired.version.as_str())
-                && elapsed(s.step_started_at.as_ref(), input.now) >= input.plan.interval
+                && elapsed(since, input.now) >= input.plan.interval
         })
 }
 
@@ -300,6 +307,7 @@ fn start(input: &Input<'_>, stable: Track, reason: &'static str) -> Decision {
         stable_image: Some(stable.image.clone()),
         started_at: Some(now.clone()),
         step_started_at: Some(now),
+        failed_checks: None,
         last_analysis: None,
         message: Some(format!("starting canary {}", canary.version)),
     };
@@ -319,8 +327,21 @@ fn progressing(input: &Input<'_>, mut s: RolloutStatus, stable: Track, canary: T
     let Some((verdict, figures)) = &input.analysis else {
         return routed(s, stable, canary, weight, event_none());
     };
-    s.last_analysis = Some(figures.clone());
-    match verdict {
+    let mut figures = figures.clone();
+    // Pods that crash get no traffic, which would only hold the step: unready canary pods
+    // fail the check whatever the metrics say.
+    let verdict = match &input.observed.canary {
+        Some(live) if live.ready && live.version == canary.version => verdict.clone(),
+        _ => {
+            figures.result = AnalysisResult::Failed;
+            Verdict::Failed(format!(
+                "canary {} unavailable: its pods are not all ready",
+                canary.version
+            ))
+        }
+    };
+    s.last_analysis = Some(figures);
+    match &verdict {
         Verdict::Passed => {
             s.step_started_at = Some(time(now));
             if step >= plan.steps.len() {
@@ -336,7 +357,17 @@ fn progressing(input: &Input<'_>, mut s: RolloutStatus, stable: Track, canary: T
             s.message = Some(format!("step {} passed; {next}% of traffic", step));
             routed(s, stable, canary, next, event_none())
         }
-        Verdict::Failed(reason) => roll_back(s, stable, canary, now, reason.clone()),
+        Verdict::Failed(reason) => {
+            let failed = s.failed_checks.unwrap_or(0).saturating_add(1);
+            s.failed_checks = Some(failed);
+            let threshold = plan.failure_threshold;
+            let count = format!("failed check {failed} of failureThreshold {threshold}");
+            if u32::try_from(failed).unwrap_or(u32::MAX) >= threshold {
+                return roll_back(s, stable, canary, now, format!("{reason} ({count})"));
+            }
+            s.message = Some(format!("holding step {step}: {reason} ({count})"));
+            routed(s, stable, canary, weight, event_none())
+        }
         Verdict::Held(reason) => {
             if elapsed(s.step_started_at.as_ref(), now) > plan.progress_deadline {
                 return roll_back(

@@ -19,6 +19,7 @@ fn plan() -> RolloutPlan {
         min_success_rate: 99.0,
         max_p99_latency_ms: 500.0,
         min_requests: 20.0,
+        failure_threshold: 2,
         prometheus_url: "http://prom:9090".into(),
         canary_weight: 20,
     }
@@ -236,6 +237,23 @@ fn promotes_through_every_step() {
 fn fails_with(metrics: CanaryMetrics, check: &str) {
     let mut w = started(RolloutStrategy::Canary);
     w.now += 60;
+    let d = w.pass(Some(metrics.clone()));
+    assert_eq!(
+        (w.phase(), World::weight(&d)),
+        (RolloutPhase::Progressing, Some(10)),
+        "one failed check of two holds the step"
+    );
+    let s = w.status.clone().unwrap();
+    assert_eq!(s.failed_checks, Some(1));
+    assert!(s.message.unwrap().contains(check));
+    w.now += 30;
+    w.pass(None);
+    assert_eq!(
+        w.phase(),
+        RolloutPhase::Progressing,
+        "next check one interval later"
+    );
+    w.now += 30;
     let d = w.pass(Some(metrics));
     assert_eq!(w.phase(), RolloutPhase::RollingBack);
     assert_eq!(World::weight(&d), None, "weights to stable first");
@@ -247,6 +265,13 @@ fn fails_with(metrics: CanaryMetrics, check: &str) {
     let event = d.event.unwrap();
     assert_eq!(event.severity, Severity::Warning);
     assert!(event.message.contains(check), "{}", event.message);
+    assert!(
+        event
+            .message
+            .contains("failed check 2 of failureThreshold 2"),
+        "{}",
+        event.message
+    );
     let s = w.status.clone().unwrap();
     assert!(s.message.unwrap().contains(check));
     assert!(s.last_analysis.is_some());
@@ -317,6 +342,78 @@ fn holds_without_traffic_then_rolls_back_at_the_deadline() {
 }
 
 #[test]
+fn crashing_canary_pods_fail_the_checks_and_roll_back_long_before_the_deadline() {
+    let mut w = started(RolloutStrategy::Canary);
+    // Step 1 runs; then the canary pods crash: no traffic reaches them, the metrics look quiet.
+    w.observed.canary.as_mut().unwrap().ready = false;
+    let quiet = || {
+        Some(CanaryMetrics {
+            requests: 0.0,
+            errors: 0.0,
+            p99_ms: None,
+        })
+    };
+    w.now += 60;
+    let d = w.pass(quiet());
+    assert_eq!(
+        (w.phase(), World::weight(&d)),
+        (RolloutPhase::Progressing, Some(10))
+    );
+    let s = w.status.clone().unwrap();
+    assert_eq!(s.failed_checks, Some(1));
+    assert_eq!(
+        s.last_analysis.unwrap().result,
+        crate::crd::AnalysisResult::Failed,
+        "not Held"
+    );
+    assert!(s.message.unwrap().contains("unavailable"));
+    w.now += 60;
+    let d = w.pass(quiet());
+    assert_eq!(w.phase(), RolloutPhase::RollingBack);
+    assert_eq!(World::weight(&d), None, "traffic back on stable");
+    let event = d.event.unwrap();
+    assert!(
+        event.message.contains("canary 2.0 unavailable"),
+        "{}",
+        event.message
+    );
+    assert!(w.now < 600, "well before progressDeadline");
+}
+
+#[test]
+fn failed_checks_count_over_the_whole_rollout() {
+    let mut w = started(RolloutStrategy::Canary);
+    let bad = || {
+        Some(CanaryMetrics {
+            requests: 100.0,
+            errors: 10.0,
+            p99_ms: None,
+        })
+    };
+    w.now += 60;
+    w.pass(bad());
+    w.now += 60;
+    let d = w.pass(good());
+    assert_eq!(World::weight(&d), Some(25), "a passing check moves on");
+    assert_eq!(w.status.as_ref().unwrap().failed_checks, Some(1));
+    w.now += 60;
+    w.pass(bad());
+    assert_eq!(
+        w.phase(),
+        RolloutPhase::RollingBack,
+        "second failure of the rollout"
+    );
+    w.pass(None);
+    w.desired = track("3.0");
+    w.pass(None);
+    assert_eq!(
+        w.status.as_ref().unwrap().failed_checks,
+        None,
+        "a new rollout starts from zero"
+    );
+}
+
+#[test]
 fn setting_the_version_back_aborts() {
     let mut w = started(RolloutStrategy::Canary);
     w.desired = track("1.0");
@@ -376,12 +473,14 @@ fn manual_holds_the_fixed_weight_and_promotes_at_100() {
 #[test]
 fn a_failed_version_is_not_retried_until_the_spec_changes() {
     let mut w = started(RolloutStrategy::Canary);
+    w.plan.failure_threshold = 1;
     w.now += 60;
     w.pass(Some(CanaryMetrics {
         requests: 100.0,
         errors: 50.0,
         p99_ms: None,
     }));
+    assert_eq!(w.phase(), RolloutPhase::RollingBack, "failureThreshold 1");
     w.pass(None);
     assert_eq!(w.phase(), RolloutPhase::RolledBack);
     for _ in 0..3 {

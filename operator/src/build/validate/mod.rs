@@ -176,6 +176,8 @@ pub struct RolloutPlan {
     /// Highest p99 latency, milliseconds.
     pub max_p99_latency_ms: f64,
     pub min_requests: f64,
+    /// Failed checks (threshold missed, canary unavailable) that roll the canary back.
+    pub failure_threshold: u32,
     pub prometheus_url: String,
     /// Manual only: fixed canary weight.
     pub canary_weight: i32,

@@ -14,6 +14,8 @@ use crate::build::image::{ImageError, ImageRef};
 use crate::crd::{Duration, EcommercePlatform, RolloutSpec, RolloutStrategy, ServiceSpec};
 
 const DEFAULT_CANARY_STEPS: [i32; 3] = [10, 25, 50];
+/// Failed checks before a rollback, as Flagger's `threshold` and Argo Rollouts' `failureLimit`.
+const DEFAULT_FAILURE_THRESHOLD: u32 = 2;
 const MAX_LABEL_VALUE: usize = 63;
 
 pub(super) fn service_spec(platform: &EcommercePlatform, c: Component) -> Option<&ServiceSpec> {
@@ -170,6 +172,11 @@ fn check_rollout(
         #[allow(clippy::cast_precision_loss)]
         max_p99_latency_ms: p99.as_millis() as f64,
         min_requests: f64::from(analysis.and_then(|a| a.min_requests).unwrap_or(20)),
+        failure_threshold: analysis
+            .and_then(|a| a.failure_threshold)
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(DEFAULT_FAILURE_THRESHOLD)
+            .max(1),
         prometheus_url: analysis
             .and_then(|a| a.prometheus_url.clone())
             .unwrap_or_else(|| DEFAULT_PROMETHEUS_URL.to_owned()),
