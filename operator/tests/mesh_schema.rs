@@ -152,6 +152,7 @@ fn mesh_objects() -> Vec<Value> {
                 track: track("0.2.0"),
                 weight: Some(25),
             }),
+            stable_subset: true,
         },
     )]));
     out.extend(

@@ -628,16 +628,22 @@ fn canary_phase_stream() -> String {
         version: v.into(),
     };
     let phases = [
-        ("idle", None),
-        ("initializing: subset, no route", Some(None)),
-        ("progressing at 25%", Some(Some(25))),
+        (
+            "just switched to Canary: stable pods not labelled yet, route to the host",
+            false,
+            None,
+        ),
+        ("idle", true, None),
+        ("initializing: subset, no route", true, Some(None)),
+        ("progressing at 25%", true, Some(Some(25))),
         (
             "finalizing / rolling back: route removed, subset kept",
+            true,
             Some(None),
         ),
     ];
     let mut out = String::new();
-    for (phase, canary) in phases {
+    for (phase, stable_subset, canary) in phases {
         let traffic = Traffic(BTreeMap::from([(
             Component::Catalog,
             ServiceTraffic {
@@ -646,6 +652,7 @@ fn canary_phase_stream() -> String {
                     track: track("2.0.0"),
                     weight,
                 }),
+                stable_subset,
             },
         )]));
         out.push_str(&format!("# phase: {phase}\n"));

@@ -2,7 +2,8 @@
 //! input of the builders that does not come from the spec (it comes from the canary engine).
 //!
 //! Invariant: `Traffic::default()` (no rollout) renders exactly what the spec says: the stable
-//! Deployment at the spec's version and every route 100 / 0 to it.
+//! Deployment at the spec's version and every route 100 / 0 to it (to the subset `stable` for a
+//! tracked service: offline, its pods carry the track label from their start).
 
 use std::collections::BTreeMap;
 
@@ -37,6 +38,17 @@ pub struct ServiceTraffic {
     pub stable: Option<Track>,
     /// The canary Deployment and its subset; `None` means neither exists.
     pub canary: Option<Canary>,
+    /// Routes name the subset `stable`; false routes to the host without a subset. A service
+    /// just switched to Canary or Manual gets its track label only as its pods roll, and a
+    /// subset without ready pods would take all of its traffic (a canary implies true).
+    pub stable_subset: bool,
+}
+
+impl ServiceTraffic {
+    /// Whether routes to the stable track name its subset.
+    pub fn routes_stable_subset(&self) -> bool {
+        self.stable_subset || self.canary.is_some()
+    }
 }
 
 /// Traffic of every tracked service; services absent here run as the spec says.

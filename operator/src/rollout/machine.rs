@@ -2,8 +2,9 @@
 //! shows + the clock + (when due) an analysis result in; next status, the traffic the builders
 //! must render, and an Event out.
 //!
-//! Invariants: a route points at the canary only after its pods were seen ready at the canary
-//! version; every analysis also checks that they still are, and `failureThreshold` failed
+//! Invariants: a route names the stable subset only once the stable pods carry its label, and
+//! no canary exists before that; a route points at the canary only after its pods were seen
+//! ready at the canary version; every analysis also checks that they still are, and `failureThreshold` failed
 //! checks over the rollout roll it back; routes are removed (and read back as 0) before the subset and the canary Deployment
 //! go; a rolled-back version is not retried while the spec still asks for it; everything the
 //! machine needs to continue after a restart is in the returned `RolloutStatus`.
@@ -12,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 use super::analysis::Verdict;
-use crate::build::traffic::{Canary, ServiceTraffic, Track};
+use crate::build::traffic::{Canary, STABLE, ServiceTraffic, TRACK_LABEL, Track};
 use crate::build::validate::RolloutPlan;
 use crate::crd::{AnalysisResult, AnalysisStatus, RolloutPhase, RolloutStatus, RolloutStrategy};
 
@@ -23,6 +24,8 @@ pub struct LiveTrack {
     pub image: String,
     /// Rolled out and every desired pod ready.
     pub ready: bool,
+    /// Its pod template carries its track label (`storefront.dev/track`).
+    pub labelled: bool,
 }
 
 /// What the cluster shows for one service before this pass applies anything.
@@ -33,6 +36,21 @@ pub struct Observed {
     /// Canary weight of the stored VirtualService's primary route (0 when there is no route to
     /// the canary or no VirtualService).
     pub canary_weight: i32,
+    /// The stored VirtualService's primary route names the subset `stable`.
+    pub routes_stable_subset: bool,
+}
+
+impl Observed {
+    /// Whether routes may name the subset `stable`: it was routed before (its pods kept the
+    /// label), or every stable pod carries the label and is ready, or no stable pod exists yet
+    /// (they will be created with the label).
+    fn stable_subset_ready(&self) -> bool {
+        self.routes_stable_subset
+            || self
+                .stable
+                .as_ref()
+                .is_none_or(|live| live.labelled && live.ready)
+    }
 }
 
 /// Everything one step of the machine looks at.
@@ -142,6 +160,13 @@ fn event(severity: Severity, reason: &'static str, message: String) -> Option<Ro
 
 /// One step of the machine.
 pub fn step(input: &Input<'_>) -> Decision {
+    let mut decision = decide(input);
+    decision.traffic.stable_subset =
+        decision.traffic.canary.is_some() || input.observed.stable_subset_ready();
+    decision
+}
+
+fn decide(input: &Input<'_>) -> Decision {
     let desired = &input.desired;
     let Some(prev) = input.previous.filter(|s| s.stable.is_some()) else {
         return first_sight(input);
@@ -186,6 +211,12 @@ pub fn step(input: &Input<'_>) -> Decision {
     }
 
     match prev.phase {
+        RolloutPhase::Initializing if !input.observed.stable_subset_ready() => {
+            s.message = Some(waiting_message(&canary));
+            // The canary's progressDeadline starts when the canary can.
+            s.step_started_at = Some(time(now));
+            waiting_for_stable(s, stable)
+        }
         RolloutPhase::Initializing => {
             let ready = input
                 .observed
@@ -206,7 +237,7 @@ pub fn step(input: &Input<'_>) -> Decision {
                 ));
                 return routed(s, stable, canary, weight, event_none());
             }
-            if elapsed(prev.started_at.as_ref(), now) > input.plan.progress_deadline {
+            if elapsed(prev.step_started_at.as_ref(), now) > input.plan.progress_deadline {
                 return roll_back(
                     s,
                     stable,
@@ -287,6 +318,7 @@ fn first_sight(input: &Input<'_>) -> Decision {
             traffic: ServiceTraffic {
                 stable: Some(input.desired.clone()),
                 canary: None,
+                stable_subset: false,
             },
             event: None,
         },
@@ -315,8 +347,38 @@ fn start(input: &Input<'_>, stable: Track, reason: &'static str) -> Decision {
         "canary {} against stable {}",
         canary.version, stable.version
     );
+    let event = event(Severity::Normal, reason, msg);
+    // Canary pods would share the host with stable pods that no subset can tell apart yet.
+    if !input.observed.stable_subset_ready() {
+        let mut s = s;
+        s.message = Some(waiting_message(&canary));
+        return Decision {
+            event,
+            ..waiting_for_stable(s, stable)
+        };
+    }
     // Restarting with a newer version: no route may keep pointing at pods about to change.
-    canary_unrouted(s, stable, canary, event(Severity::Normal, reason, msg))
+    canary_unrouted(s, stable, canary, event)
+}
+
+fn waiting_message(canary: &Track) -> String {
+    format!(
+        "waiting for the stable pods to carry {TRACK_LABEL}={STABLE} before starting canary {}",
+        canary.version
+    )
+}
+
+/// No canary yet: the stable pods roll to carry their track label first.
+fn waiting_for_stable(s: RolloutStatus, stable: Track) -> Decision {
+    Decision {
+        status: Some(s),
+        traffic: ServiceTraffic {
+            stable: Some(stable),
+            canary: None,
+            stable_subset: false,
+        },
+        event: None,
+    }
 }
 
 fn progressing(input: &Input<'_>, mut s: RolloutStatus, stable: Track, canary: Track) -> Decision {
@@ -435,6 +497,7 @@ fn routed(
                 track: canary,
                 weight: Some(weight),
             }),
+            stable_subset: true,
         },
         event,
     }
@@ -455,6 +518,7 @@ fn canary_unrouted(
                 track: canary,
                 weight: None,
             }),
+            stable_subset: true,
         },
         event,
     }
@@ -486,6 +550,7 @@ fn settled(
         traffic: ServiceTraffic {
             stable: Some(stable),
             canary: None,
+            stable_subset: false,
         },
         event,
     }

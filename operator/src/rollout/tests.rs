@@ -37,6 +37,7 @@ fn live(v: &str, ready: bool) -> LiveTrack {
         version: v.into(),
         image: format!("reg/catalog:{v}"),
         ready,
+        labelled: true,
     }
 }
 
@@ -65,6 +66,7 @@ impl World {
                 stable: Some(live("1.0", true)),
                 canary: None,
                 canary_weight: 0,
+                routes_stable_subset: false,
             },
             now: 0,
         }
@@ -106,14 +108,24 @@ impl World {
             None => self.observed.canary = None,
         }
         if let Some(s) = &d.traffic.stable {
+            // A new version, or the track label added to the template, rolls the pods.
             let ready = self
                 .observed
                 .stable
                 .as_ref()
-                .is_some_and(|l| l.version == s.version && l.ready);
+                .is_some_and(|l| l.version == s.version && l.ready && l.labelled);
             self.observed.stable = Some(live(&s.version, ready));
         }
+        self.observed.routes_stable_subset = d.traffic.routes_stable_subset();
         d
+    }
+
+    /// The service ran untracked (RollingUpdate): its pods have no track label.
+    fn untracked(mut self) -> Self {
+        if let Some(s) = self.observed.stable.as_mut() {
+            s.labelled = false;
+        }
+        self
     }
 
     fn canary_pods_ready(&mut self) {
@@ -411,6 +423,67 @@ fn failed_checks_count_over_the_whole_rollout() {
         None,
         "a new rollout starts from zero"
     );
+}
+
+#[test]
+fn a_service_switched_to_canary_routes_to_the_host_until_its_pods_carry_the_track_label() {
+    let mut w = World::new(RolloutStrategy::Canary).untracked();
+    let d = w.pass(None);
+    assert!(d.status.is_none(), "same version: no rollout");
+    assert!(
+        !d.traffic.stable_subset,
+        "the subset has no pod yet; the host has them all"
+    );
+    let d = w.pass(None);
+    assert!(!d.traffic.stable_subset, "pods still rolling to the label");
+    w.stable_pods_ready();
+    let d = w.pass(None);
+    assert!(
+        d.traffic.stable_subset,
+        "every stable pod is labelled and ready"
+    );
+    // Once routed, a stable pod restarting does not move the route back.
+    w.observed.stable.as_mut().unwrap().ready = false;
+    assert!(w.pass(None).traffic.stable_subset);
+}
+
+#[test]
+fn a_switch_to_canary_with_a_new_version_labels_the_stable_pods_before_the_canary_starts() {
+    let mut w = World::new(RolloutStrategy::Canary).untracked();
+    w.desired = track("2.0");
+    let d = w.pass(None);
+    assert_eq!(w.phase(), RolloutPhase::Initializing);
+    assert_eq!(d.event.as_ref().unwrap().reason, "RolloutStarted");
+    assert!(
+        d.traffic.canary.is_none(),
+        "no canary pods on the shared host yet"
+    );
+    assert!(!d.traffic.stable_subset);
+    assert_eq!(d.traffic.stable.as_ref().unwrap().version, "1.0");
+    assert!(
+        w.status
+            .as_ref()
+            .unwrap()
+            .message
+            .as_ref()
+            .unwrap()
+            .contains("storefront.dev/track=stable")
+    );
+    w.now += 700;
+    let d = w.pass(None);
+    assert_eq!(
+        w.phase(),
+        RolloutPhase::Initializing,
+        "waiting is no failed rollout"
+    );
+    assert!(d.traffic.canary.is_none());
+    w.stable_pods_ready();
+    let d = w.pass(None);
+    assert!(d.traffic.canary.is_some() && d.traffic.stable_subset);
+    assert_eq!(World::weight(&d), None, "canary pods not ready yet");
+    w.canary_pods_ready();
+    let d = w.pass(None);
+    assert_eq!(World::weight(&d), Some(10));
 }
 
 #[test]
