@@ -153,6 +153,7 @@ fn mesh_objects() -> Vec<Value> {
                 weight: Some(25),
             }),
             stable_subset: true,
+            stable_replicas: None,
         },
     )]));
     out.extend(

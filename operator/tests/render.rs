@@ -653,6 +653,7 @@ fn canary_phase_stream() -> String {
                     weight,
                 }),
                 stable_subset,
+                stable_replicas: None,
             },
         )]));
         out.push_str(&format!("# phase: {phase}\n"));
@@ -669,6 +670,151 @@ fn canary_phase_stream() -> String {
         out.push_str(&build::to_yaml_stream(&objects));
     }
     out
+}
+
+fn rollout_objects(
+    spec: Value,
+    weight: Option<i32>,
+    stable_now: Option<i32>,
+) -> Vec<DesiredObject> {
+    use storefront_operator::build::Component;
+    use storefront_operator::build::traffic::{Canary, ServiceTraffic, Track, Traffic};
+    let validated = build::validate(
+        &platform(spec),
+        &ClusterInputs::offline(),
+        &mut CountingSecrets::default(),
+    )
+    .unwrap();
+    let track = |v: &str| Track {
+        image: format!("ghcr.io/storefront-dev/storefront/catalog:{v}"),
+        version: v.into(),
+    };
+    let traffic = Traffic(BTreeMap::from([(
+        Component::Catalog,
+        ServiceTraffic {
+            stable: Some(track("1.0.0")),
+            canary: Some(Canary {
+                track: track("2.0.0"),
+                weight,
+            }),
+            stable_subset: true,
+            stable_replicas: stable_now,
+        },
+    )]));
+    build::build_with(&validated, &traffic)
+}
+
+fn canary_spec(scaling: Value) -> Value {
+    let mut catalog = json!({"version": "2.0.0", "rollout": {"strategy": "Canary"}});
+    catalog
+        .as_object_mut()
+        .unwrap()
+        .extend(scaling.as_object().unwrap().clone());
+    json!({"version": "1.0.0", "services": {"catalog": catalog}, "mesh": {"istio": {}}})
+}
+
+#[test]
+fn the_canary_runs_its_weight_s_share_of_the_stable_pods() {
+    let replicas = |scaling: Value, weight: Option<i32>, stable_now: Option<i32>| {
+        let objects = rollout_objects(canary_spec(scaling), weight, stable_now);
+        deployment(&objects, "shop-catalog-canary")
+            .spec
+            .unwrap()
+            .replicas
+    };
+    let fixed = || json!({"replicas": 4});
+    assert_eq!(replicas(fixed(), None, None), Some(1), "unrouted: one pod");
+    assert_eq!(replicas(fixed(), Some(10), None), Some(1), "at least one");
+    assert_eq!(replicas(fixed(), Some(50), None), Some(2));
+    assert_eq!(replicas(fixed(), Some(60), None), Some(3), "rounded up");
+    let hpa = || json!({"autoscaling": {"minReplicas": 2, "maxReplicas": 10}});
+    assert_eq!(
+        replicas(hpa(), Some(50), Some(6)),
+        Some(3),
+        "as many as the HPA runs now"
+    );
+    assert_eq!(
+        replicas(hpa(), Some(50), None),
+        Some(1),
+        "minReplicas when unknown"
+    );
+}
+
+fn selects(selector: &Option<BTreeMap<String, String>>, labels: &BTreeMap<String, String>) -> bool {
+    selector
+        .as_ref()
+        .unwrap()
+        .iter()
+        .all(|(k, v)| labels.get(k) == Some(v))
+}
+
+#[test]
+fn the_stable_selector_hpa_and_pdb_leave_canary_pods_out_and_the_service_keeps_both() {
+    let objects = rollout_objects(
+        canary_spec(json!({"autoscaling": {"minReplicas": 2, "maxReplicas": 10}})),
+        Some(25),
+        Some(4),
+    );
+    let pod_labels = |name: &str| {
+        deployment(&objects, name)
+            .spec
+            .unwrap()
+            .template
+            .metadata
+            .unwrap()
+            .labels
+            .unwrap()
+    };
+    let (stable, canary) = (
+        pod_labels("shop-catalog"),
+        pod_labels("shop-catalog-canary"),
+    );
+    // The HPA scales through the Deployment's scale subresource, whose selector is the
+    // Deployment's: that selector decides which pods its CPU average covers.
+    let stable_selector = deployment(&objects, "shop-catalog")
+        .spec
+        .unwrap()
+        .selector
+        .match_labels;
+    assert!(selects(&stable_selector, &stable));
+    assert!(!selects(&stable_selector, &canary), "{canary:?}");
+    let canary_selector = deployment(&objects, "shop-catalog-canary")
+        .spec
+        .unwrap()
+        .selector
+        .match_labels;
+    assert!(selects(&canary_selector, &canary) && !selects(&canary_selector, &stable));
+    let hpa = objects.iter().find_map(|o| match o {
+        DesiredObject::HorizontalPodAutoscaler(h) if o.name() == "shop-catalog" => Some(h.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        hpa.unwrap().spec.unwrap().scale_target_ref.name,
+        "shop-catalog"
+    );
+    for object in &objects {
+        match object {
+            DesiredObject::PodDisruptionBudget(p) if object.name() == "shop-catalog" => {
+                let selector = p.spec.clone().unwrap().selector.unwrap().match_labels;
+                assert!(selects(&selector, &stable) && !selects(&selector, &canary));
+            }
+            DesiredObject::Service(s) if object.name() == "shop-catalog" => {
+                let selector = s.spec.clone().unwrap().selector;
+                assert!(
+                    selects(&selector, &stable) && selects(&selector, &canary),
+                    "both tracks serve"
+                );
+            }
+            DesiredObject::AuthorizationPolicy(a) if object.name() == "shop-catalog" => {
+                let selector = Some(a.spec.selector.match_labels.clone());
+                assert!(
+                    selects(&selector, &stable) && selects(&selector, &canary),
+                    "both tracks protected"
+                );
+            }
+            _ => {}
+        }
+    }
 }
 
 #[test]

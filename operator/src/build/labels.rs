@@ -1,7 +1,8 @@
 //! Labels, names and the owner reference every built object carries.
 //!
 //! Invariants: every object has the six `app.kubernetes.io/*` labels; selectors use only the
-//! labels that never change for a component (not `version`), because selectors are immutable.
+//! labels that never change for a component (not `version`), because selectors are immutable;
+//! a stable Deployment's selector never matches its canary's pods.
 
 use std::collections::BTreeMap;
 
@@ -83,6 +84,16 @@ impl Ownership {
     pub fn selector_labels(&self, component: &str) -> BTreeMap<String, String> {
         BTreeMap::from([
             (NAME.to_owned(), PART_OF_VALUE.to_owned()),
+            (INSTANCE.to_owned(), self.instance.clone()),
+            (COMPONENT.to_owned(), component.to_owned()),
+        ])
+    }
+
+    /// The labels every pod of a component carries on either track: what its Service and its
+    /// AuthorizationPolicy select. Canary pods lack `app.kubernetes.io/name: storefront`, so
+    /// the stable Deployment's selector (which its HPA and PDB use) does not match them.
+    pub fn component_labels(&self, component: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([
             (INSTANCE.to_owned(), self.instance.clone()),
             (COMPONENT.to_owned(), component.to_owned()),
         ])

@@ -42,6 +42,9 @@ pub struct ServiceTraffic {
     /// just switched to Canary or Manual gets its track label only as its pods roll, and a
     /// subset without ready pods would take all of its traffic (a canary implies true).
     pub stable_subset: bool,
+    /// Pods the stable Deployment runs now (its HPA's choice when autoscaled), which the canary
+    /// is sized against; `None` when unknown (offline, or no Deployment yet).
+    pub stable_replicas: Option<i32>,
 }
 
 impl ServiceTraffic {

@@ -81,6 +81,7 @@ fn live(object: &DynamicObject, track: &str) -> Option<LiveTrack> {
         image,
         ready: r.is_ready(),
         labelled,
+        replicas: r.desired,
     })
 }
 

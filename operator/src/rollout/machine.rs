@@ -26,6 +26,8 @@ pub struct LiveTrack {
     pub ready: bool,
     /// Its pod template carries its track label (`storefront.dev/track`).
     pub labelled: bool,
+    /// Desired pods, as the Deployment (or its HPA) has them.
+    pub replicas: i32,
 }
 
 /// What the cluster shows for one service before this pass applies anything.
@@ -163,6 +165,7 @@ pub fn step(input: &Input<'_>) -> Decision {
     let mut decision = decide(input);
     decision.traffic.stable_subset =
         decision.traffic.canary.is_some() || input.observed.stable_subset_ready();
+    decision.traffic.stable_replicas = input.observed.stable.as_ref().map(|l| l.replicas);
     decision
 }
 
@@ -319,6 +322,7 @@ fn first_sight(input: &Input<'_>) -> Decision {
                 stable: Some(input.desired.clone()),
                 canary: None,
                 stable_subset: false,
+                stable_replicas: None,
             },
             event: None,
         },
@@ -376,6 +380,7 @@ fn waiting_for_stable(s: RolloutStatus, stable: Track) -> Decision {
             stable: Some(stable),
             canary: None,
             stable_subset: false,
+            stable_replicas: None,
         },
         event: None,
     }
@@ -498,6 +503,7 @@ fn routed(
                 weight: Some(weight),
             }),
             stable_subset: true,
+            stable_replicas: None,
         },
         event,
     }
@@ -519,6 +525,7 @@ fn canary_unrouted(
                 weight: None,
             }),
             stable_subset: true,
+            stable_replicas: None,
         },
         event,
     }
@@ -551,6 +558,7 @@ fn settled(
             stable: Some(stable),
             canary: None,
             stable_subset: false,
+            stable_replicas: None,
         },
         event,
     }

@@ -38,6 +38,7 @@ fn live(v: &str, ready: bool) -> LiveTrack {
         image: format!("reg/catalog:{v}"),
         ready,
         labelled: true,
+        replicas: 1,
     }
 }
 
@@ -216,6 +217,11 @@ fn promotes_through_every_step() {
         "stable Deployment moves"
     );
     assert_eq!(World::weight(&d), Some(50), "split kept while stable rolls");
+    assert_eq!(
+        d.traffic.stable_replicas,
+        Some(1),
+        "the canary is sized against it"
+    );
     let d = w.pass(None);
     assert_eq!(w.phase(), RolloutPhase::Promoting, "waits for stable pods");
     assert_eq!(World::weight(&d), Some(50));

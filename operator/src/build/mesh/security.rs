@@ -166,8 +166,9 @@ fn authorization_policy(
         "AuthorizationPolicy",
         o.meta(o.object_name(c.name()), c.name(), &o.platform_version),
         AuthorizationPolicySpec {
+            // Both tracks: a canary pod is as protected as a stable one.
             selector: WorkloadSelector {
-                match_labels: o.selector_labels(c.name()),
+                match_labels: o.component_labels(c.name()),
             },
             action: "ALLOW".to_owned(),
             rules,
