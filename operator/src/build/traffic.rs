@@ -22,6 +22,26 @@ pub struct Track {
     pub version: String,
 }
 
+impl Track {
+    /// Whether both run the same thing: the same version and image. A new registry or digest
+    /// under the same tag is a different track. An empty image (unknown: a status written
+    /// before images were recorded) compares by version alone.
+    pub fn same_as(&self, other: &Track) -> bool {
+        self.version == other.version
+            && (self.image == other.image || self.image.is_empty() || other.image.is_empty())
+    }
+
+    /// How messages name this track next to `other`: its version, or its image when the two
+    /// share a version.
+    pub fn name_next_to(&self, other: &Track) -> &str {
+        if self.version == other.version && !self.image.is_empty() {
+            &self.image
+        } else {
+            &self.version
+        }
+    }
+}
+
 /// The canary of one service.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Canary {

@@ -117,10 +117,10 @@ pub async fn plan(
     for service in validated.services.iter().filter(|s| s.is_tracked()) {
         let name = service.component.name();
         let stable_name = o.object_name(name);
+        let canary_name = format!("{stable_name}-{CANARY}");
         let observed = Observed {
             stable: named(&deployments, &stable_name).and_then(|d| live(d, STABLE)),
-            canary: named(&deployments, &format!("{stable_name}-{CANARY}"))
-                .and_then(|d| live(d, CANARY)),
+            canary: named(&deployments, &canary_name).and_then(|d| live(d, CANARY)),
             canary_weight: stored_weights(&vss, &stable_name).map_or(0, |(_, c)| c),
             routes_stable_subset: stored_spec(&vss, &stable_name)
                 .is_some_and(|spec| routes_subset(&spec, STABLE)),
@@ -143,6 +143,7 @@ pub async fn plan(
                 namespace: o.namespace.clone(),
                 service: stable_name.clone(),
                 version: service.version.clone(),
+                workload: canary_name.clone(),
                 window: service.rollout.interval,
             };
             let result = metrics.canary_metrics(&query).await;

@@ -42,6 +42,16 @@ pub struct Observed {
     pub routes_stable_subset: bool,
 }
 
+impl LiveTrack {
+    /// Whether this Deployment runs `track` (same version and image).
+    pub fn runs(&self, track: &Track) -> bool {
+        track.same_as(&Track {
+            image: self.image.clone(),
+            version: self.version.clone(),
+        })
+    }
+}
+
 impl Observed {
     /// Whether routes may name the subset `stable`: it was routed before (its pods kept the
     /// label), or every stable pod carries the label and is ready, or no stable pod exists yet
@@ -133,16 +143,23 @@ pub fn analysis_due(input: &Input<'_>) -> bool {
                 (step, check) => step.or(check),
             };
             s.phase == RolloutPhase::Progressing
-                && s.canary.as_deref() == Some(input.desired.version.as_str())
+                && canary_track(s).same_as(&input.desired)
                 && elapsed(since, input.now) >= input.plan.interval
         })
 }
 
-fn stable_track(s: &RolloutStatus) -> Track {
-    Track {
-        image: s.stable_image.clone().unwrap_or_default(),
-        version: s.stable.clone().unwrap_or_default(),
-    }
+/// The stable track of a status; its image, if the status lacks it, from the live Deployment.
+fn stable_track(s: &RolloutStatus, observed: &Observed) -> Track {
+    let version = s.stable.clone().unwrap_or_default();
+    let image = s.stable_image.clone().unwrap_or_else(|| {
+        observed
+            .stable
+            .as_ref()
+            .filter(|live| live.version == version)
+            .map(|live| live.image.clone())
+            .unwrap_or_default()
+    });
+    Track { image, version }
 }
 
 fn canary_track(s: &RolloutStatus) -> Track {
@@ -174,28 +191,27 @@ fn decide(input: &Input<'_>) -> Decision {
     let Some(prev) = input.previous.filter(|s| s.stable.is_some()) else {
         return first_sight(input);
     };
-    let stable = stable_track(prev);
+    let stable = stable_track(prev, input.observed);
     let canary = canary_track(prev);
     let mut s = prev.clone();
     let now = input.now;
 
     // Terminal phases: a new version starts a rollout; nothing else moves.
     if !is_active(prev.phase) {
-        let retry_blocked =
-            prev.phase == RolloutPhase::RolledBack && desired.version == canary.version;
-        if desired.version == stable.version || retry_blocked {
+        let retry_blocked = prev.phase == RolloutPhase::RolledBack && desired.same_as(&canary);
+        if desired.same_as(&stable) || retry_blocked {
             return settled(s, stable, input.observed, event_none());
         }
         return start(input, stable, "RolloutStarted");
     }
 
-    let spec_moved = desired.version != canary.version;
+    let spec_moved = !desired.same_as(&canary);
     let before_promotion = matches!(
         prev.phase,
         RolloutPhase::Initializing | RolloutPhase::Progressing | RolloutPhase::Manual
     );
     if spec_moved && before_promotion {
-        if desired.version == stable.version {
+        if desired.same_as(&stable) {
             s.phase = RolloutPhase::Aborted;
             s.step_started_at = Some(time(now));
             s.message = Some(format!(
@@ -225,7 +241,7 @@ fn decide(input: &Input<'_>) -> Decision {
                 .observed
                 .canary
                 .as_ref()
-                .is_some_and(|c| c.ready && c.version == canary.version);
+                .is_some_and(|c| c.ready && c.runs(&canary));
             if ready {
                 let (phase, weight, step) = match input.strategy {
                     RolloutStrategy::Manual => (RolloutPhase::Manual, input.plan.canary_weight, 0),
@@ -309,7 +325,7 @@ fn event_none() -> Option<RolloutEvent> {
 fn first_sight(input: &Input<'_>) -> Decision {
     // No rollout ever: the running Deployment (if any) is the stable version.
     match &input.observed.stable {
-        Some(live) if live.version != input.desired.version => {
+        Some(live) if !live.runs(&input.desired) => {
             let stable = Track {
                 image: live.image.clone(),
                 version: live.version.clone(),
@@ -345,11 +361,12 @@ fn start(input: &Input<'_>, stable: Track, reason: &'static str) -> Decision {
         step_started_at: Some(now),
         failed_checks: None,
         last_analysis: None,
-        message: Some(format!("starting canary {}", canary.version)),
+        message: Some(format!("starting canary {}", canary.name_next_to(&stable))),
     };
     let msg = format!(
         "canary {} against stable {}",
-        canary.version, stable.version
+        canary.name_next_to(&stable),
+        stable.name_next_to(&canary)
     );
     let event = event(Severity::Normal, reason, msg);
     // Canary pods would share the host with stable pods that no subset can tell apart yet.
@@ -398,7 +415,7 @@ fn progressing(input: &Input<'_>, mut s: RolloutStatus, stable: Track, canary: T
     // Pods that crash get no traffic, which would only hold the step: unready canary pods
     // fail the check whatever the metrics say.
     let verdict = match &input.observed.canary {
-        Some(live) if live.ready && live.version == canary.version => verdict.clone(),
+        Some(live) if live.ready && live.runs(&canary) => verdict.clone(),
         _ => {
             figures.result = AnalysisResult::Failed;
             Verdict::Failed(format!(
@@ -475,7 +492,7 @@ fn promoting(mut s: RolloutStatus, canary: Track, observed: &Observed, weight: i
     let stable_ready = observed
         .stable
         .as_ref()
-        .is_some_and(|l| l.ready && l.version == canary.version);
+        .is_some_and(|l| l.ready && l.runs(&canary));
     if stable_ready {
         s.phase = RolloutPhase::Finalizing;
         s.message = Some(format!(

@@ -33,9 +33,13 @@ fn track(v: &str) -> Track {
 }
 
 fn live(v: &str, ready: bool) -> LiveTrack {
+    live_of(&track(v), ready)
+}
+
+fn live_of(t: &Track, ready: bool) -> LiveTrack {
     LiveTrack {
-        version: v.into(),
-        image: format!("reg/catalog:{v}"),
+        version: t.version.clone(),
+        image: t.image.clone(),
         ready,
         labelled: true,
         replicas: 1,
@@ -103,8 +107,8 @@ impl World {
                     .observed
                     .canary
                     .as_ref()
-                    .is_some_and(|l| l.ready && l.version == c.track.version);
-                self.observed.canary = Some(live(&c.track.version, ready));
+                    .is_some_and(|l| l.ready && l.runs(&c.track));
+                self.observed.canary = Some(live_of(&c.track, ready));
             }
             None => self.observed.canary = None,
         }
@@ -114,8 +118,8 @@ impl World {
                 .observed
                 .stable
                 .as_ref()
-                .is_some_and(|l| l.version == s.version && l.ready && l.labelled);
-            self.observed.stable = Some(live(&s.version, ready));
+                .is_some_and(|l| l.runs(s) && l.ready && l.labelled);
+            self.observed.stable = Some(live_of(s, ready));
         }
         self.observed.routes_stable_subset = d.traffic.routes_stable_subset();
         d
@@ -490,6 +494,86 @@ fn a_switch_to_canary_with_a_new_version_labels_the_stable_pods_before_the_canar
     w.canary_pods_ready();
     let d = w.pass(None);
     assert_eq!(World::weight(&d), Some(10));
+}
+
+/// From Progressing at step 1: every check passes, the stable pods roll, the canary goes.
+fn promote(w: &mut World) {
+    for _ in 0..w.plan.steps.len() {
+        w.now += 60;
+        w.pass(good());
+    }
+    assert_eq!(w.phase(), RolloutPhase::Promoting);
+    w.stable_pods_ready();
+    w.pass(None);
+    w.pass(None);
+    assert_eq!(w.phase(), RolloutPhase::Succeeded);
+}
+
+#[test]
+fn a_new_image_under_the_same_version_goes_through_a_canary() {
+    let mut w = World::new(RolloutStrategy::Canary);
+    w.pass(None);
+    // A new spec.registry: same tag, another image.
+    let mirrored = Track {
+        image: "mirror.example/catalog:1.0".into(),
+        version: "1.0".into(),
+    };
+    w.desired = mirrored.clone();
+    let d = w.pass(None);
+    assert_eq!(
+        w.phase(),
+        RolloutPhase::Initializing,
+        "a changed image is a new rollout"
+    );
+    assert_eq!(d.traffic.stable.as_ref().unwrap().image, "reg/catalog:1.0");
+    assert_eq!(d.traffic.canary.as_ref().unwrap().track, mirrored);
+    let event = d.event.unwrap();
+    assert!(
+        event
+            .message
+            .contains("canary mirror.example/catalog:1.0 against stable reg/catalog:1.0"),
+        "{}",
+        event.message
+    );
+    w.canary_pods_ready();
+    w.pass(None);
+    assert_eq!(w.phase(), RolloutPhase::Progressing);
+    for _ in 0..w.plan.steps.len() {
+        w.now += 60;
+        w.pass(good());
+    }
+    assert_eq!(w.phase(), RolloutPhase::Promoting);
+    let d = w.pass(None);
+    assert_eq!(
+        w.phase(),
+        RolloutPhase::Promoting,
+        "the stable pods still run the old image under the same version"
+    );
+    assert_eq!(d.traffic.stable.unwrap(), mirrored);
+    w.stable_pods_ready();
+    w.pass(None);
+    w.pass(None);
+    let s = w.status.clone().unwrap();
+    assert_eq!(s.phase, RolloutPhase::Succeeded);
+    assert_eq!(
+        s.stable_image.as_deref(),
+        Some("mirror.example/catalog:1.0")
+    );
+}
+
+#[test]
+fn after_a_rollout_a_new_digest_of_the_stable_version_is_not_ignored() {
+    let mut w = started(RolloutStrategy::Canary);
+    promote(&mut w);
+    let pinned = Track {
+        image: "reg/catalog:2.0@sha256:5f2d0a3b5b1e5b5c2e6a1d0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b".into(),
+        version: "2.0".into(),
+    };
+    w.desired = pinned.clone();
+    let d = w.pass(None);
+    assert_eq!(w.phase(), RolloutPhase::Initializing);
+    assert_eq!(d.traffic.canary.unwrap().track, pinned);
+    assert_eq!(d.traffic.stable.unwrap().image, "reg/catalog:2.0");
 }
 
 #[test]
