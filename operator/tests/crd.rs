@@ -119,6 +119,20 @@ fn store_modes_cannot_switch_on_an_existing_platform() {
 }
 
 #[test]
+fn a_progress_deadline_under_a_second_is_rejected() {
+    let spec = |deadline: &str| serde_json::json!({"version": "0.1.0", "services": {"cart": {"rollout": {"progressDeadline": deadline}}}});
+    for short in ["500ms", "0s", "999ms"] {
+        assert!(
+            cel_errors(spec(short)).contains("progressDeadline must be 1s or more"),
+            "{short}"
+        );
+    }
+    for fine in ["1000ms", "1s", "10m"] {
+        assert_eq!(cel_errors(spec(fine)), "", "{fine}");
+    }
+}
+
+#[test]
 fn min_replicas_above_max_replicas_is_rejected() {
     let errors = cel_errors(
         serde_json::json!({"version": "0.1.0", "services": {"gateway": {"autoscaling": {"minReplicas": 5, "maxReplicas": 2}}}}),

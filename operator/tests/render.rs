@@ -579,6 +579,14 @@ fn validation_errors_say_what_to_fix() {
             json!({"version": "0.1.0", "tracing": {"jaeger": {"mode": "External"}}}),
             "spec.tracing.jaeger.endpoint is required",
         ),
+        (
+            json!({"version": "0.1.0", "mesh": {"istio": {"ingress": {"hosts": []}}}}),
+            "spec.mesh.istio.ingress.hosts is empty",
+        ),
+        (
+            json!({"version": "0.1.0", "services": {"cart": {"rollout": {"progressDeadline": "500ms"}}}}),
+            "spec.services.cart.rollout.progressDeadline is 500ms",
+        ),
     ];
     for (spec, expected) in cases {
         let message = invalid(spec.clone()).to_string();

@@ -140,8 +140,10 @@ pub struct RolloutSpec {
     /// Canary only: what the new version must achieve at each step to be promoted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<AnalysisSpec>,
-    /// Time a rollout may make no progress before it is marked failed. Defaults to 10m.
+    /// Time a rollout may make no progress before it is marked failed, 1s or more (it is also
+    /// the Deployments' progressDeadlineSeconds). Defaults to 10m.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('1s')").message("rollout.progressDeadline must be 1s or more; a Deployment's progress deadline is whole seconds"))]
     pub progress_deadline: Option<Duration>,
     /// Manual only: percent of traffic (0-100) sent to the new version; 100 promotes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -121,6 +121,14 @@ pub enum ValidationError {
         "spec.services.loadgen drives traffic through the gateway; enable spec.services.gateway or disable loadgen"
     )]
     LoadgenWithoutGateway,
+    #[error(
+        "spec.mesh.istio.ingress.hosts is empty; name at least one host (e.g. shop.example.com) or remove ingress"
+    )]
+    IngressWithoutHosts,
+    #[error(
+        "{field} is {value}; a Deployment's progress deadline is whole seconds, so write 1s or more"
+    )]
+    DeadlineTooShort { field: String, value: String },
 }
 
 /// What the dereference step found in the cluster.

@@ -110,11 +110,18 @@ pub(super) fn validate_service(
     let default_rollout = RolloutSpec::default();
     let rollout = spec.rollout.as_ref().unwrap_or(&default_rollout);
     let plan = check_rollout(service, rollout)?;
-    let deadline = duration(
-        rollout.progress_deadline.as_ref(),
-        "10m",
-        &format!("spec.services.{service}.rollout.progressDeadline"),
-    )?;
+    let deadline_field = format!("spec.services.{service}.rollout.progressDeadline");
+    let deadline = duration(rollout.progress_deadline.as_ref(), "10m", &deadline_field)?;
+    if deadline < std::time::Duration::from_secs(1) {
+        return Err(ValidationError::DeadlineTooShort {
+            field: deadline_field,
+            value: rollout
+                .progress_deadline
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        });
+    }
 
     Ok(ValidatedService {
         component,
