@@ -826,6 +826,66 @@ fn the_stable_selector_hpa_and_pdb_leave_canary_pods_out_and_the_service_keeps_b
 }
 
 #[test]
+fn two_platforms_in_one_namespace_write_no_namespace_wide_mesh_policy() {
+    let spec = json!({
+        "version": "0.1.0",
+        "mesh": {"istio": {"mtls": "STRICT"}},
+        "tracing": {"jaeger": {"mode": "Managed"}},
+    });
+    let mut outlet = platform(spec.clone());
+    outlet.metadata.name = Some("outlet".into());
+    let (shop, outlet) = (render(&platform(spec)), render(&outlet));
+    let pods = |objects: &[DesiredObject]| -> Vec<BTreeMap<String, String>> {
+        objects
+            .iter()
+            .filter_map(|o| match o {
+                DesiredObject::Deployment(d) => {
+                    d.spec.as_ref()?.template.metadata.as_ref()?.labels.clone()
+                }
+                DesiredObject::StatefulSet(s) => {
+                    s.spec.as_ref()?.template.metadata.as_ref()?.labels.clone()
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    for (instance, objects, others) in [("shop", &shop, &outlet), ("outlet", &outlet, &shop)] {
+        let mut policies = 0;
+        for object in objects.iter() {
+            if !matches!(object.kind().kind(), "PeerAuthentication" | "Telemetry") {
+                continue;
+            }
+            policies += 1;
+            let json = object.to_json();
+            let selector: Option<BTreeMap<String, String>> =
+                serde_json::from_value(json["spec"]["selector"]["matchLabels"].clone()).ok();
+            assert_eq!(
+                selector
+                    .as_ref()
+                    .and_then(|s| s.get("app.kubernetes.io/instance"))
+                    .map(String::as_str),
+                Some(instance),
+                "{} {} must select its platform's workloads: {json}",
+                object.kind().kind(),
+                object.name()
+            );
+            for pod in pods(others) {
+                assert!(
+                    !selects(&selector, &pod),
+                    "{} reaches {pod:?}",
+                    object.name()
+                );
+            }
+            assert!(object.name().starts_with(&format!("{instance}-")));
+        }
+        assert!(
+            policies > 2,
+            "{instance}: PeerAuthentications and the Telemetry"
+        );
+    }
+}
+
+#[test]
 fn canary_phases_snapshot() {
     snapshot("canary-phases", &canary_phase_stream());
 }
