@@ -211,6 +211,47 @@ fn every_container_runs_restricted_with_a_writable_tmp() {
 }
 
 #[test]
+fn every_pod_is_named_for_its_workload_while_selectors_stay_as_they_were() {
+    let objects = render(&platform(json!({
+        "version": "0.1.0",
+        "services": {"loadgen": {"enabled": true}},
+        "tracing": {"jaeger": {"mode": "Managed"}},
+    })));
+    let mut pods = 0;
+    for object in &objects {
+        let (template, selector) = match object {
+            DesiredObject::Deployment(d) => {
+                let spec = d.spec.clone().unwrap();
+                (spec.template, spec.selector)
+            }
+            DesiredObject::StatefulSet(s) => {
+                let spec = s.spec.clone().unwrap();
+                (spec.template, spec.selector)
+            }
+            _ => continue,
+        };
+        pods += 1;
+        let labels = template.metadata.unwrap().labels.unwrap();
+        let component = &labels["app.kubernetes.io/component"];
+        assert_eq!(&labels["app"], component, "{}", object.name());
+        assert_eq!(&labels["service.istio.io/canonical-name"], component);
+        assert_eq!(labels["version"], labels["app.kubernetes.io/version"]);
+        // Deployment and StatefulSet selectors are immutable: exactly what they always were.
+        assert_eq!(
+            selector.match_labels.unwrap(),
+            BTreeMap::from([
+                ("app.kubernetes.io/component".to_owned(), component.clone()),
+                ("app.kubernetes.io/instance".to_owned(), "shop".to_owned()),
+                ("app.kubernetes.io/name".to_owned(), "storefront".to_owned()),
+            ]),
+            "{}",
+            object.name()
+        );
+    }
+    assert_eq!(pods, 12, "nine services, postgres, redis, jaeger");
+}
+
+#[test]
 fn service_deployments_probe_healthz_and_readyz_on_the_named_http_port() {
     for object in render(&platform(json!({"version": "0.1.0"}))) {
         let DesiredObject::Deployment(d) = object else {

@@ -17,6 +17,11 @@ pub const PART_OF: &str = "app.kubernetes.io/part-of";
 pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const VERSION: &str = "app.kubernetes.io/version";
 pub const TIER: &str = "storefront.dev/tier";
+/// Per-workload names on pods, for Istio's telemetry and Kiali: `app.kubernetes.io/name` is
+/// `storefront` on every stable pod and cannot change (it is in immutable Deployment selectors).
+pub const APP: &str = "app";
+pub const APP_VERSION: &str = "version";
+pub const CANONICAL_NAME: &str = "service.istio.io/canonical-name";
 
 /// Value of `app.kubernetes.io/managed-by` and the server-side apply field manager.
 pub const MANAGER: &str = "storefront-operator";
@@ -73,10 +78,15 @@ impl Ownership {
         labels
     }
 
-    /// Labels of a component's pods: the full set plus the network tier.
+    /// Labels of a component's pods: the full set, the network tier, and the workload's own
+    /// name and version under the labels Istio and Kiali read before `app.kubernetes.io/name`
+    /// (`app`, `version`, `service.istio.io/canonical-name`), so each shows as itself.
     pub fn pod_labels(&self, component: Component, version: &str) -> BTreeMap<String, String> {
         let mut labels = self.labels(component.name(), version);
         labels.insert(TIER.into(), component.tier().as_str().into());
+        labels.insert(APP.into(), component.name().into());
+        labels.insert(APP_VERSION.into(), version.into());
+        labels.insert(CANONICAL_NAME.into(), component.name().into());
         labels
     }
 
