@@ -56,7 +56,9 @@ fn render(p: &EcommercePlatform) -> Vec<DesiredObject> {
 
 fn render_file(file: &str) -> String {
     let yaml = std::fs::read_to_string(root().join("../manifests").join(file)).unwrap();
-    render::render_yaml(&yaml, &mut CountingSecrets::default()).unwrap()
+    render::render_yaml(&yaml, &mut CountingSecrets::default())
+        .unwrap()
+        .yaml
 }
 
 fn example_files() -> Vec<PathBuf> {
@@ -123,13 +125,79 @@ fn every_example_parses_and_renders() {
     for file in files {
         let yaml = std::fs::read_to_string(&file).unwrap();
         let platforms = render::parse_platforms(&yaml).unwrap();
-        if platforms.is_empty() {
+        if platforms.platforms.is_empty() {
             continue;
         }
         let out = render::render_yaml(&yaml, &mut CountingSecrets::default())
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        assert!(out.contains("kind: Deployment"), "{}", file.display());
+        assert!(out.yaml.contains("kind: Deployment"), "{}", file.display());
+        assert_eq!(out.unknown_fields, [], "{}", file.display());
     }
+}
+
+const TYPO: &str = "\
+apiVersion: storefront.dev/v1alpha1
+kind: EcommercePlatform
+metadata: { name: shop, namespace: shop }
+spec:
+  version: \"0.1.0\"
+  services:
+    catalog:
+      autoscaling: { maxReplicas: 4, targetCPUUtilization: 50 }
+      env: { FEATURE_X: \"on\" }
+  mesh:
+    istio: { mtlsMode: STRICT, ingress: { hosts: [shop.example.com], tls: {} } }
+";
+
+#[test]
+fn render_reports_each_unknown_field_by_its_path() {
+    let out = render::render_yaml(TYPO, &mut CountingSecrets::default()).unwrap();
+    let paths: Vec<&str> = out.unknown_fields.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "spec.mesh.istio.ingress.tls",
+            "spec.mesh.istio.mtlsMode",
+            "spec.services.catalog.autoscaling.targetCPUUtilization",
+        ],
+        "env keys are data, not fields"
+    );
+    assert_eq!(
+        out.unknown_fields[2].to_string(),
+        "unknown field \"spec.services.catalog.autoscaling.targetCPUUtilization\" (document 0)"
+    );
+}
+
+#[test]
+fn the_render_command_warns_on_stderr_and_strict_makes_it_fail() {
+    let dir = std::env::temp_dir().join(format!("render-strict-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("typo.yaml");
+    std::fs::write(&file, TYPO).unwrap();
+    let run = |strict: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_storefront-operator"));
+        command.arg("render").arg("--file").arg(&file);
+        if strict {
+            command.arg("--strict");
+        }
+        command.output().unwrap()
+    };
+    let lenient = run(false);
+    let stderr = String::from_utf8_lossy(&lenient.stderr);
+    assert!(lenient.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "Warning: unknown field \"spec.services.catalog.autoscaling.targetCPUUtilization\""
+        ),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&lenient.stdout).contains("kind: Deployment"));
+    let strict = run(true);
+    let stderr = String::from_utf8_lossy(&strict.stderr);
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(!strict.status.success(), "{stderr}");
+    assert!(stderr.contains("3 unknown field(s)"), "{stderr}");
+    assert!(strict.stdout.is_empty(), "nothing rendered under --strict");
 }
 
 #[test]
