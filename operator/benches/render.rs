@@ -11,7 +11,9 @@ use storefront_operator::render;
 
 fn full_platform() -> EcommercePlatform {
     let yaml = include_str!("../../manifests/platform.yaml");
-    let mut platforms = render::parse_platforms(yaml).expect("manifests/platform.yaml parses");
+    let mut platforms = render::parse_platforms(yaml)
+        .expect("manifests/platform.yaml parses")
+        .platforms;
     let mut platform = platforms.remove(0);
     platform.metadata.uid = Some("0b7c2a4e-1111-4222-8333-944445555666".into());
     platform

@@ -32,6 +32,10 @@ enum Command {
         /// YAML file holding one or more EcommercePlatform documents (- for stdin).
         #[arg(long, short)]
         file: PathBuf,
+        /// Fail (exit 1, nothing printed on stdout) when a document has a field the schema does
+        /// not know; without it each such field is a warning on stderr.
+        #[arg(long)]
+        strict: bool,
     },
     /// Run the controller (needs a cluster: in-cluster config or KUBECONFIG).
     Run {
@@ -64,7 +68,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Crd => print!("{}", storefront_operator::crd::crd_yaml()?),
-        Command::Render { file } => {
+        Command::Render { file, strict } => {
             let yaml = if file.as_os_str() == "-" {
                 std::io::read_to_string(std::io::stdin()).context("reading stdin")?
             } else {
@@ -73,7 +77,18 @@ fn main() -> anyhow::Result<()> {
             };
             let out = storefront_operator::render::render_yaml(&yaml, &mut RandomSecrets)
                 .with_context(|| format!("rendering {}", file.display()))?;
-            print!("{out}");
+            // Worded as kubectl prints the API server's field-validation warnings.
+            for field in &out.unknown_fields {
+                eprintln!("Warning: {field} in {}", file.display());
+            }
+            if strict && !out.unknown_fields.is_empty() {
+                anyhow::bail!(
+                    "{} has {} unknown field(s) (--strict); fix or remove them",
+                    file.display(),
+                    out.unknown_fields.len()
+                );
+            }
+            print!("{}", out.yaml);
         }
         Command::Run {
             listen,

@@ -1,6 +1,6 @@
 //! The checked-in CRD matches the code, and its CEL rules say what they promise.
 
-use kube::core::cel::validate_cel;
+use kube::core::cel::{validate_cel, validate_cel_update};
 use storefront_operator::crd::{EcommercePlatform, crd_yaml};
 
 const CRD_FILE: &str = concat!(
@@ -63,6 +63,73 @@ fn canary_steps_must_be_strictly_increasing_and_within_1_to_99() {
     assert!(cel_errors(spec(serde_json::json!([50, 25]))).contains("strictly increasing"));
     assert!(cel_errors(spec(serde_json::json!([0, 25]))).contains("between 1 and 99"));
     assert!(cel_errors(spec(serde_json::json!([25, 100]))).contains("between 1 and 99"));
+}
+
+fn cel_update_errors(old: serde_json::Value, new: serde_json::Value) -> String {
+    match validate_cel_update(&platform(new), &platform(old)) {
+        Ok(()) => String::new(),
+        Err(errors) => format!("{errors:?}"),
+    }
+}
+
+#[test]
+fn the_database_storage_class_cannot_change_in_place() {
+    let spec = |db: serde_json::Value| serde_json::json!({"version": "0.1.0", "database": db});
+    let fast = spec(serde_json::json!({"storageClassName": "fast"}));
+    let errors = cel_update_errors(
+        fast.clone(),
+        spec(serde_json::json!({"storageClassName": "slow"})),
+    );
+    assert!(
+        errors.contains("storageClassName cannot change"),
+        "{errors}"
+    );
+    let errors = cel_update_errors(spec(serde_json::json!({})), fast.clone());
+    assert!(
+        errors.contains("storageClassName cannot change"),
+        "set later: {errors}"
+    );
+    assert_eq!(
+        cel_update_errors(
+            fast.clone(),
+            spec(serde_json::json!({"storageClassName": "fast", "storage": "5Gi"}))
+        ),
+        ""
+    );
+    // A new platform may name any class.
+    assert_eq!(cel_errors(fast), "");
+}
+
+#[test]
+fn store_modes_cannot_switch_on_an_existing_platform() {
+    let external = serde_json::json!({"mode": "External", "secretRef": {"name": "db"}});
+    let errors = cel_update_errors(
+        serde_json::json!({"version": "0.1.0"}),
+        serde_json::json!({"version": "0.1.0", "database": external, "cache": external}),
+    );
+    assert!(errors.contains("database.mode cannot change"), "{errors}");
+    assert!(errors.contains("cache.mode cannot change"), "{errors}");
+    assert_eq!(
+        cel_update_errors(
+            serde_json::json!({"version": "0.1.0"}),
+            serde_json::json!({"version": "0.2.0", "database": {"storage": "2Gi"}}),
+        ),
+        ""
+    );
+}
+
+#[test]
+fn a_progress_deadline_under_a_second_is_rejected() {
+    let spec = |deadline: &str| serde_json::json!({"version": "0.1.0", "services": {"cart": {"rollout": {"progressDeadline": deadline}}}});
+    for short in ["500ms", "0s", "999ms"] {
+        assert!(
+            cel_errors(spec(short)).contains("progressDeadline must be 1s or more"),
+            "{short}"
+        );
+    }
+    for fine in ["1000ms", "1s", "10m"] {
+        assert_eq!(cel_errors(spec(fine)), "", "{fine}");
+    }
 }
 
 #[test]

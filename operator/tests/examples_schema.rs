@@ -98,6 +98,31 @@ fn examples_use_no_field_the_schema_does_not_know() {
 }
 
 #[test]
+fn an_ingress_without_hosts_is_refused_by_the_schema() {
+    let validator = jsonschema::validator_for(&crd_schema()).unwrap();
+    let with_ingress = |ingress: Value| {
+        serde_json::json!({
+            "apiVersion": "storefront.dev/v1alpha1", "kind": "EcommercePlatform",
+            "metadata": {"name": "x"},
+            "spec": {"version": "0.1.0", "mesh": {"istio": {"ingress": ingress}}},
+        })
+    };
+    for ingress in [serde_json::json!({}), serde_json::json!({"hosts": []})] {
+        let errors: Vec<String> = validator
+            .iter_errors(&with_ingress(ingress.clone()))
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert_eq!(errors.len(), 1, "{ingress}: {errors:?}");
+        assert!(
+            errors[0].contains("hosts") || errors[0].contains("/ingress/hosts"),
+            "{errors:?}"
+        );
+    }
+    let one = with_ingress(serde_json::json!({"hosts": ["shop.example.com"]}));
+    assert!(validator.is_valid(&one));
+}
+
+#[test]
 fn the_schema_check_catches_a_bad_example() {
     let validator = jsonschema::validator_for(&crd_schema()).unwrap();
     let bad = serde_json::json!({

@@ -152,6 +152,8 @@ fn mesh_objects() -> Vec<Value> {
                 track: track("0.2.0"),
                 weight: Some(25),
             }),
+            stable_subset: true,
+            stable_replicas: None,
         },
     )]));
     out.extend(

@@ -56,7 +56,9 @@ fn render(p: &EcommercePlatform) -> Vec<DesiredObject> {
 
 fn render_file(file: &str) -> String {
     let yaml = std::fs::read_to_string(root().join("../manifests").join(file)).unwrap();
-    render::render_yaml(&yaml, &mut CountingSecrets::default()).unwrap()
+    render::render_yaml(&yaml, &mut CountingSecrets::default())
+        .unwrap()
+        .yaml
 }
 
 fn example_files() -> Vec<PathBuf> {
@@ -123,13 +125,79 @@ fn every_example_parses_and_renders() {
     for file in files {
         let yaml = std::fs::read_to_string(&file).unwrap();
         let platforms = render::parse_platforms(&yaml).unwrap();
-        if platforms.is_empty() {
+        if platforms.platforms.is_empty() {
             continue;
         }
         let out = render::render_yaml(&yaml, &mut CountingSecrets::default())
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        assert!(out.contains("kind: Deployment"), "{}", file.display());
+        assert!(out.yaml.contains("kind: Deployment"), "{}", file.display());
+        assert_eq!(out.unknown_fields, [], "{}", file.display());
     }
+}
+
+const TYPO: &str = "\
+apiVersion: storefront.dev/v1alpha1
+kind: EcommercePlatform
+metadata: { name: shop, namespace: shop }
+spec:
+  version: \"0.1.0\"
+  services:
+    catalog:
+      autoscaling: { maxReplicas: 4, targetCPUUtilization: 50 }
+      env: { FEATURE_X: \"on\" }
+  mesh:
+    istio: { mtlsMode: STRICT, ingress: { hosts: [shop.example.com], tls: {} } }
+";
+
+#[test]
+fn render_reports_each_unknown_field_by_its_path() {
+    let out = render::render_yaml(TYPO, &mut CountingSecrets::default()).unwrap();
+    let paths: Vec<&str> = out.unknown_fields.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "spec.mesh.istio.ingress.tls",
+            "spec.mesh.istio.mtlsMode",
+            "spec.services.catalog.autoscaling.targetCPUUtilization",
+        ],
+        "env keys are data, not fields"
+    );
+    assert_eq!(
+        out.unknown_fields[2].to_string(),
+        "unknown field \"spec.services.catalog.autoscaling.targetCPUUtilization\" (document 0)"
+    );
+}
+
+#[test]
+fn the_render_command_warns_on_stderr_and_strict_makes_it_fail() {
+    let dir = std::env::temp_dir().join(format!("render-strict-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("typo.yaml");
+    std::fs::write(&file, TYPO).unwrap();
+    let run = |strict: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_storefront-operator"));
+        command.arg("render").arg("--file").arg(&file);
+        if strict {
+            command.arg("--strict");
+        }
+        command.output().unwrap()
+    };
+    let lenient = run(false);
+    let stderr = String::from_utf8_lossy(&lenient.stderr);
+    assert!(lenient.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "Warning: unknown field \"spec.services.catalog.autoscaling.targetCPUUtilization\""
+        ),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&lenient.stdout).contains("kind: Deployment"));
+    let strict = run(true);
+    let stderr = String::from_utf8_lossy(&strict.stderr);
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(!strict.status.success(), "{stderr}");
+    assert!(stderr.contains("3 unknown field(s)"), "{stderr}");
+    assert!(strict.stdout.is_empty(), "nothing rendered under --strict");
 }
 
 #[test]
@@ -208,6 +276,47 @@ fn every_container_runs_restricted_with_a_writable_tmp() {
         }
     }
     assert_eq!(pods, 11);
+}
+
+#[test]
+fn every_pod_is_named_for_its_workload_while_selectors_stay_as_they_were() {
+    let objects = render(&platform(json!({
+        "version": "0.1.0",
+        "services": {"loadgen": {"enabled": true}},
+        "tracing": {"jaeger": {"mode": "Managed"}},
+    })));
+    let mut pods = 0;
+    for object in &objects {
+        let (template, selector) = match object {
+            DesiredObject::Deployment(d) => {
+                let spec = d.spec.clone().unwrap();
+                (spec.template, spec.selector)
+            }
+            DesiredObject::StatefulSet(s) => {
+                let spec = s.spec.clone().unwrap();
+                (spec.template, spec.selector)
+            }
+            _ => continue,
+        };
+        pods += 1;
+        let labels = template.metadata.unwrap().labels.unwrap();
+        let component = &labels["app.kubernetes.io/component"];
+        assert_eq!(&labels["app"], component, "{}", object.name());
+        assert_eq!(&labels["service.istio.io/canonical-name"], component);
+        assert_eq!(labels["version"], labels["app.kubernetes.io/version"]);
+        // Deployment and StatefulSet selectors are immutable: exactly what they always were.
+        assert_eq!(
+            selector.match_labels.unwrap(),
+            BTreeMap::from([
+                ("app.kubernetes.io/component".to_owned(), component.clone()),
+                ("app.kubernetes.io/instance".to_owned(), "shop".to_owned()),
+                ("app.kubernetes.io/name".to_owned(), "storefront".to_owned()),
+            ]),
+            "{}",
+            object.name()
+        );
+    }
+    assert_eq!(pods, 12, "nine services, postgres, redis, jaeger");
 }
 
 #[test]
@@ -318,6 +427,66 @@ fn services_get_the_environment_contract() {
     assert!(!config_map(&objects, "shop-web").contains_key("REDIS_URL"));
 }
 
+fn deployment(objects: &[DesiredObject], name: &str) -> k8s_openapi::api::apps::v1::Deployment {
+    objects
+        .iter()
+        .find_map(|o| match o {
+            DesiredObject::Deployment(d) if o.name() == name => Some(d.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no Deployment {name}"))
+}
+
+#[test]
+fn loadgen_serves_a_steady_load_against_the_gateway_behind_its_probes() {
+    let objects = render(&platform(
+        json!({"version": "0.1.0", "services": {"loadgen": {"enabled": true}}}),
+    ));
+    let env = config_map(&objects, "shop-loadgen");
+    assert_eq!(env["LOADGEN_MODE"], "serve");
+    assert_eq!(env["LOADGEN_URL"], "http://shop-gateway:8080");
+    assert_eq!(env["STOREFRONT_HTTP_ADDR"], "0.0.0.0:8080");
+    assert_eq!(
+        (env["LOADGEN_USERS"].as_str(), env["LOADGEN_THINK"].as_str()),
+        ("5", "1s")
+    );
+    let d = deployment(&objects, "shop-loadgen");
+    let c = &d.spec.unwrap().template.spec.unwrap().containers[0];
+    let probe = |p: &Option<k8s_openapi::api::core::v1::Probe>| {
+        let get = p.as_ref().unwrap().http_get.clone().unwrap();
+        (get.path.unwrap(), get.port)
+    };
+    let http = k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String("http".into());
+    assert_eq!(
+        probe(&c.liveness_probe),
+        ("/healthz".to_owned(), http.clone())
+    );
+    assert_eq!(probe(&c.readiness_probe), ("/readyz".to_owned(), http));
+    assert_eq!(c.ports.as_ref().unwrap()[0].container_port, 8080);
+
+    // The load is the user's to size; the target and the mode are the operator's.
+    let sized = render(&platform(
+        json!({"version": "0.1.0", "services": {"loadgen": {"enabled": true, "env": {"LOADGEN_USERS": "20"}}}}),
+    ));
+    assert_eq!(config_map(&sized, "shop-loadgen")["LOADGEN_USERS"], "20");
+    let message = invalid(
+        json!({"version": "0.1.0", "services": {"loadgen": {"enabled": true, "env": {"LOADGEN_URL": "http://x"}}}}),
+    )
+    .to_string();
+    assert!(
+        message.contains("the operator sets this variable"),
+        "{message}"
+    );
+    let message = invalid(
+        json!({"version": "0.1.0", "services": {"loadgen": {"enabled": true}, "gateway": {"enabled": false}}}),
+    )
+    .to_string();
+    assert!(
+        message.contains("enable spec.services.gateway"),
+        "{message}"
+    );
+}
+
 #[test]
 fn each_database_service_gets_its_own_database_url() {
     let objects = render(&platform(json!({"version": "0.1.0"})));
@@ -336,6 +505,40 @@ fn each_database_service_gets_its_own_database_url() {
             url,
             format!("postgres://{service}:{password}@shop-postgres:5432/{service}")
         );
+    }
+}
+
+fn claim_templates(objects: &[DesiredObject]) -> Vec<(String, Value)> {
+    objects
+        .iter()
+        .filter_map(|o| match o {
+            DesiredObject::StatefulSet(s) => Some((
+                o.name().to_owned(),
+                serde_json::to_value(&s.spec.as_ref()?.volume_claim_templates).unwrap(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn volume_claim_templates_do_not_change_with_the_version() {
+    let old = render(&platform(json!({"version": "0.1.0"})));
+    let new = render(&platform(json!({
+        "version": "0.2.0",
+        "database": {"version": "17.6-alpine"},
+        "cache": {"version": "7.4.5-alpine"},
+    })));
+    let templates = claim_templates(&old);
+    assert_eq!(templates.len(), 2, "postgres and redis");
+    assert_eq!(templates, claim_templates(&new));
+    for (name, template) in &templates {
+        let labels = &template[0]["metadata"]["labels"];
+        assert!(
+            labels.get("app.kubernetes.io/version").is_none(),
+            "{name}: {labels}"
+        );
+        assert_eq!(labels["app.kubernetes.io/instance"], "shop", "{name}");
     }
 }
 
@@ -507,6 +710,14 @@ fn validation_errors_say_what_to_fix() {
             json!({"version": "0.1.0", "tracing": {"jaeger": {"mode": "External"}}}),
             "spec.tracing.jaeger.endpoint is required",
         ),
+        (
+            json!({"version": "0.1.0", "mesh": {"istio": {"ingress": {"hosts": []}}}}),
+            "spec.mesh.istio.ingress.hosts is empty",
+        ),
+        (
+            json!({"version": "0.1.0", "services": {"cart": {"rollout": {"progressDeadline": "500ms"}}}}),
+            "spec.services.cart.rollout.progressDeadline is 500ms",
+        ),
     ];
     for (spec, expected) in cases {
         let message = invalid(spec.clone()).to_string();
@@ -556,16 +767,22 @@ fn canary_phase_stream() -> String {
         version: v.into(),
     };
     let phases = [
-        ("idle", None),
-        ("initializing: subset, no route", Some(None)),
-        ("progressing at 25%", Some(Some(25))),
+        (
+            "just switched to Canary: stable pods not labelled yet, route to the host",
+            false,
+            None,
+        ),
+        ("idle", true, None),
+        ("initializing: subset, no route", true, Some(None)),
+        ("progressing at 25%", true, Some(Some(25))),
         (
             "finalizing / rolling back: route removed, subset kept",
+            true,
             Some(None),
         ),
     ];
     let mut out = String::new();
-    for (phase, canary) in phases {
+    for (phase, stable_subset, canary) in phases {
         let traffic = Traffic(BTreeMap::from([(
             Component::Catalog,
             ServiceTraffic {
@@ -574,6 +791,8 @@ fn canary_phase_stream() -> String {
                     track: track("2.0.0"),
                     weight,
                 }),
+                stable_subset,
+                stable_replicas: None,
             },
         )]));
         out.push_str(&format!("# phase: {phase}\n"));
@@ -590,6 +809,211 @@ fn canary_phase_stream() -> String {
         out.push_str(&build::to_yaml_stream(&objects));
     }
     out
+}
+
+fn rollout_objects(
+    spec: Value,
+    weight: Option<i32>,
+    stable_now: Option<i32>,
+) -> Vec<DesiredObject> {
+    use storefront_operator::build::Component;
+    use storefront_operator::build::traffic::{Canary, ServiceTraffic, Track, Traffic};
+    let validated = build::validate(
+        &platform(spec),
+        &ClusterInputs::offline(),
+        &mut CountingSecrets::default(),
+    )
+    .unwrap();
+    let track = |v: &str| Track {
+        image: format!("ghcr.io/storefront-dev/storefront/catalog:{v}"),
+        version: v.into(),
+    };
+    let traffic = Traffic(BTreeMap::from([(
+        Component::Catalog,
+        ServiceTraffic {
+            stable: Some(track("1.0.0")),
+            canary: Some(Canary {
+                track: track("2.0.0"),
+                weight,
+            }),
+            stable_subset: true,
+            stable_replicas: stable_now,
+        },
+    )]));
+    build::build_with(&validated, &traffic)
+}
+
+fn canary_spec(scaling: Value) -> Value {
+    let mut catalog = json!({"version": "2.0.0", "rollout": {"strategy": "Canary"}});
+    catalog
+        .as_object_mut()
+        .unwrap()
+        .extend(scaling.as_object().unwrap().clone());
+    json!({"version": "1.0.0", "services": {"catalog": catalog}, "mesh": {"istio": {}}})
+}
+
+#[test]
+fn the_canary_runs_its_weight_s_share_of_the_stable_pods() {
+    let replicas = |scaling: Value, weight: Option<i32>, stable_now: Option<i32>| {
+        let objects = rollout_objects(canary_spec(scaling), weight, stable_now);
+        deployment(&objects, "shop-catalog-canary")
+            .spec
+            .unwrap()
+            .replicas
+    };
+    let fixed = || json!({"replicas": 4});
+    assert_eq!(replicas(fixed(), None, None), Some(1), "unrouted: one pod");
+    assert_eq!(replicas(fixed(), Some(10), None), Some(1), "at least one");
+    assert_eq!(replicas(fixed(), Some(50), None), Some(2));
+    assert_eq!(replicas(fixed(), Some(60), None), Some(3), "rounded up");
+    let hpa = || json!({"autoscaling": {"minReplicas": 2, "maxReplicas": 10}});
+    assert_eq!(
+        replicas(hpa(), Some(50), Some(6)),
+        Some(3),
+        "as many as the HPA runs now"
+    );
+    assert_eq!(
+        replicas(hpa(), Some(50), None),
+        Some(1),
+        "minReplicas when unknown"
+    );
+}
+
+fn selects(selector: &Option<BTreeMap<String, String>>, labels: &BTreeMap<String, String>) -> bool {
+    selector
+        .as_ref()
+        .unwrap()
+        .iter()
+        .all(|(k, v)| labels.get(k) == Some(v))
+}
+
+#[test]
+fn the_stable_selector_hpa_and_pdb_leave_canary_pods_out_and_the_service_keeps_both() {
+    let objects = rollout_objects(
+        canary_spec(json!({"autoscaling": {"minReplicas": 2, "maxReplicas": 10}})),
+        Some(25),
+        Some(4),
+    );
+    let pod_labels = |name: &str| {
+        deployment(&objects, name)
+            .spec
+            .unwrap()
+            .template
+            .metadata
+            .unwrap()
+            .labels
+            .unwrap()
+    };
+    let (stable, canary) = (
+        pod_labels("shop-catalog"),
+        pod_labels("shop-catalog-canary"),
+    );
+    // The HPA scales through the Deployment's scale subresource, whose selector is the
+    // Deployment's: that selector decides which pods its CPU average covers.
+    let stable_selector = deployment(&objects, "shop-catalog")
+        .spec
+        .unwrap()
+        .selector
+        .match_labels;
+    assert!(selects(&stable_selector, &stable));
+    assert!(!selects(&stable_selector, &canary), "{canary:?}");
+    let canary_selector = deployment(&objects, "shop-catalog-canary")
+        .spec
+        .unwrap()
+        .selector
+        .match_labels;
+    assert!(selects(&canary_selector, &canary) && !selects(&canary_selector, &stable));
+    let hpa = objects.iter().find_map(|o| match o {
+        DesiredObject::HorizontalPodAutoscaler(h) if o.name() == "shop-catalog" => Some(h.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        hpa.unwrap().spec.unwrap().scale_target_ref.name,
+        "shop-catalog"
+    );
+    for object in &objects {
+        match object {
+            DesiredObject::PodDisruptionBudget(p) if object.name() == "shop-catalog" => {
+                let selector = p.spec.clone().unwrap().selector.unwrap().match_labels;
+                assert!(selects(&selector, &stable) && !selects(&selector, &canary));
+            }
+            DesiredObject::Service(s) if object.name() == "shop-catalog" => {
+                let selector = s.spec.clone().unwrap().selector;
+                assert!(
+                    selects(&selector, &stable) && selects(&selector, &canary),
+                    "both tracks serve"
+                );
+            }
+            DesiredObject::AuthorizationPolicy(a) if object.name() == "shop-catalog" => {
+                let selector = Some(a.spec.selector.match_labels.clone());
+                assert!(
+                    selects(&selector, &stable) && selects(&selector, &canary),
+                    "both tracks protected"
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn two_platforms_in_one_namespace_write_no_namespace_wide_mesh_policy() {
+    let spec = json!({
+        "version": "0.1.0",
+        "mesh": {"istio": {"mtls": "STRICT"}},
+        "tracing": {"jaeger": {"mode": "Managed"}},
+    });
+    let mut outlet = platform(spec.clone());
+    outlet.metadata.name = Some("outlet".into());
+    let (shop, outlet) = (render(&platform(spec)), render(&outlet));
+    let pods = |objects: &[DesiredObject]| -> Vec<BTreeMap<String, String>> {
+        objects
+            .iter()
+            .filter_map(|o| match o {
+                DesiredObject::Deployment(d) => {
+                    d.spec.as_ref()?.template.metadata.as_ref()?.labels.clone()
+                }
+                DesiredObject::StatefulSet(s) => {
+                    s.spec.as_ref()?.template.metadata.as_ref()?.labels.clone()
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    for (instance, objects, others) in [("shop", &shop, &outlet), ("outlet", &outlet, &shop)] {
+        let mut policies = 0;
+        for object in objects.iter() {
+            if !matches!(object.kind().kind(), "PeerAuthentication" | "Telemetry") {
+                continue;
+            }
+            policies += 1;
+            let json = object.to_json();
+            let selector: Option<BTreeMap<String, String>> =
+                serde_json::from_value(json["spec"]["selector"]["matchLabels"].clone()).ok();
+            assert_eq!(
+                selector
+                    .as_ref()
+                    .and_then(|s| s.get("app.kubernetes.io/instance"))
+                    .map(String::as_str),
+                Some(instance),
+                "{} {} must select its platform's workloads: {json}",
+                object.kind().kind(),
+                object.name()
+            );
+            for pod in pods(others) {
+                assert!(
+                    !selects(&selector, &pod),
+                    "{} reaches {pod:?}",
+                    object.name()
+                );
+            }
+            assert!(object.name().starts_with(&format!("{instance}-")));
+        }
+        assert!(
+            policies > 2,
+            "{instance}: PeerAuthentications and the Telemetry"
+        );
+    }
 }
 
 #[test]

@@ -71,7 +71,7 @@ pub fn build(platform: &ValidatedPlatform) -> Vec<DesiredObject> {
                     ..PodSpec::default()
                 }),
             },
-            volume_claim_templates: Some(vec![data_claim(o, c, &version, storage, None)]),
+            volume_claim_templates: Some(vec![data_claim(o, c, storage, None)]),
             ..StatefulSetSpec::default()
         }),
         ..StatefulSet::default()

@@ -126,18 +126,19 @@ pub fn headless_service(
     }
 }
 
-/// A volume claim template named `data`.
+/// A volume claim template named `data`. The API server refuses any change to a StatefulSet's
+/// claim templates, so they carry no label that changes (no version); storageClassName cannot
+/// change (CEL rule in the CRD), and a new size reaches the claims by resizing them.
 pub fn data_claim(
     o: &Ownership,
     component: Component,
-    version: &str,
     storage: &Quantity,
     storage_class: Option<&str>,
 ) -> PersistentVolumeClaim {
     PersistentVolumeClaim {
         metadata: ObjectMeta {
             name: Some("data".to_owned()),
-            labels: Some(o.labels(component.name(), version)),
+            labels: Some(o.fixed_labels(component.name())),
             ..ObjectMeta::default()
         },
         spec: Some(PersistentVolumeClaimSpec {
@@ -257,7 +258,7 @@ fn statefulset(
                     ..PodSpec::default()
                 }),
             },
-            volume_claim_templates: Some(vec![data_claim(o, c, version, storage, storage_class)]),
+            volume_claim_templates: Some(vec![data_claim(o, c, storage, storage_class)]),
             ..StatefulSetSpec::default()
         }),
         ..StatefulSet::default()

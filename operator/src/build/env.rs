@@ -16,7 +16,7 @@ pub const POSTGRES_PORT: i32 = 5432;
 pub const REDIS_PORT: i32 = 6379;
 
 /// Variables the operator owns; a user may not set them in `spec.services.*.env`.
-const RESERVED: [&str; 12] = [
+const RESERVED: [&str; 14] = [
     "STOREFRONT_HTTP_ADDR",
     "STOREFRONT_JWT_SECRET",
     "STOREFRONT_ADMIN_EMAIL",
@@ -29,7 +29,13 @@ const RESERVED: [&str; 12] = [
     "DATABASE_URL",
     "REDIS_URL",
     "GATEWAY_URL",
+    "LOADGEN_MODE",
+    "LOADGEN_URL",
 ];
+
+/// Loadgen's steady load unless `spec.services.loadgen.env` says otherwise: about five
+/// operations per second, enough for a canary analysis without loading a laptop cluster.
+const LOADGEN_DEFAULTS: [(&str, &str); 2] = [("LOADGEN_USERS", "5"), ("LOADGEN_THINK", "1s")];
 
 /// Whether `name` belongs to the operator's contract.
 pub fn is_reserved(name: &str) -> bool {
@@ -70,6 +76,17 @@ pub fn service_env(platform: &ValidatedPlatform, service: &ValidatedService) -> 
     for other in &platform.services {
         if let Some(var) = other.component.url_env() {
             plain.insert(var.to_owned(), service_url(platform, other.component));
+        }
+    }
+    if c == Component::Loadgen {
+        // Serve mode: a long-running load with health endpoints, against the public entry.
+        plain.insert("LOADGEN_MODE".to_owned(), "serve".to_owned());
+        plain.insert(
+            "LOADGEN_URL".to_owned(),
+            service_url(platform, Component::Gateway),
+        );
+        for (name, value) in LOADGEN_DEFAULTS {
+            plain.insert(name.to_owned(), value.to_owned());
         }
     }
     if platform.demo_data && matches!(c, Component::Catalog | Component::Inventory) {

@@ -1,7 +1,8 @@
 //! Labels, names and the owner reference every built object carries.
 //!
 //! Invariants: every object has the six `app.kubernetes.io/*` labels; selectors use only the
-//! labels that never change for a component (not `version`), because selectors are immutable.
+//! labels that never change for a component (not `version`), because selectors are immutable;
+//! a stable Deployment's selector never matches its canary's pods.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +17,11 @@ pub const PART_OF: &str = "app.kubernetes.io/part-of";
 pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const VERSION: &str = "app.kubernetes.io/version";
 pub const TIER: &str = "storefront.dev/tier";
+/// Per-workload names on pods, for Istio's telemetry and Kiali: `app.kubernetes.io/name` is
+/// `storefront` on every stable pod and cannot change (it is in immutable Deployment selectors).
+pub const APP: &str = "app";
+pub const APP_VERSION: &str = "version";
+pub const CANONICAL_NAME: &str = "service.istio.io/canonical-name";
 
 /// Value of `app.kubernetes.io/managed-by` and the server-side apply field manager.
 pub const MANAGER: &str = "storefront-operator";
@@ -58,17 +64,29 @@ impl Ownership {
 
     /// The full label set of an object.
     pub fn labels(&self, component: &str, version: &str) -> BTreeMap<String, String> {
-        let mut labels = self.selector_labels(component);
-        labels.insert(PART_OF.into(), PART_OF_VALUE.into());
-        labels.insert(MANAGED_BY.into(), MANAGER.into());
+        let mut labels = self.fixed_labels(component);
         labels.insert(VERSION.into(), version.into());
         labels
     }
 
-    /// Labels of a component's pods: the full set plus the network tier.
+    /// Every label except the version: what never changes for a component, for the parts of
+    /// objects the API server will not let change (StatefulSet volume claim templates).
+    pub fn fixed_labels(&self, component: &str) -> BTreeMap<String, String> {
+        let mut labels = self.selector_labels(component);
+        labels.insert(PART_OF.into(), PART_OF_VALUE.into());
+        labels.insert(MANAGED_BY.into(), MANAGER.into());
+        labels
+    }
+
+    /// Labels of a component's pods: the full set, the network tier, and the workload's own
+    /// name and version under the labels Istio and Kiali read before `app.kubernetes.io/name`
+    /// (`app`, `version`, `service.istio.io/canonical-name`), so each shows as itself.
     pub fn pod_labels(&self, component: Component, version: &str) -> BTreeMap<String, String> {
         let mut labels = self.labels(component.name(), version);
         labels.insert(TIER.into(), component.tier().as_str().into());
+        labels.insert(APP.into(), component.name().into());
+        labels.insert(APP_VERSION.into(), version.into());
+        labels.insert(CANONICAL_NAME.into(), component.name().into());
         labels
     }
 
@@ -76,6 +94,16 @@ impl Ownership {
     pub fn selector_labels(&self, component: &str) -> BTreeMap<String, String> {
         BTreeMap::from([
             (NAME.to_owned(), PART_OF_VALUE.to_owned()),
+            (INSTANCE.to_owned(), self.instance.clone()),
+            (COMPONENT.to_owned(), component.to_owned()),
+        ])
+    }
+
+    /// The labels every pod of a component carries on either track: what its Service and its
+    /// AuthorizationPolicy select. Canary pods lack `app.kubernetes.io/name: storefront`, so
+    /// the stable Deployment's selector (which its HPA and PDB use) does not match them.
+    pub fn component_labels(&self, component: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([
             (INSTANCE.to_owned(), self.instance.clone()),
             (COMPONENT.to_owned(), component.to_owned()),
         ])

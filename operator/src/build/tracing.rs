@@ -16,7 +16,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::component::Component;
-use super::mesh::types::{ProviderRef, TELEMETRY_V1, Telemetry, TelemetrySpec, TelemetryTracing};
+use super::labels::INSTANCE;
+use super::mesh::types::{
+    ProviderRef, TELEMETRY_V1, Telemetry, TelemetrySpec, TelemetryTracing, WorkloadSelector,
+};
 use super::object::DesiredObject;
 use super::pod;
 use super::validate::{JaegerPlan, TracingPlan, ValidatedPlatform};
@@ -64,6 +67,10 @@ fn telemetry(platform: &ValidatedPlatform, tracing: &TracingPlan) -> Telemetry {
         "Telemetry",
         o.platform_meta(o.object_name("tracing")),
         TelemetrySpec {
+            // This platform's proxies only: another platform in the namespace has its own.
+            selector: WorkloadSelector {
+                match_labels: BTreeMap::from([(INSTANCE.to_owned(), o.instance.clone())]),
+            },
             tracing: vec![TelemetryTracing {
                 providers: vec![ProviderRef {
                     name: tracing.mesh_provider.clone(),

@@ -2,7 +2,8 @@
 //! input of the builders that does not come from the spec (it comes from the canary engine).
 //!
 //! Invariant: `Traffic::default()` (no rollout) renders exactly what the spec says: the stable
-//! Deployment at the spec's version and every route 100 / 0 to it.
+//! Deployment at the spec's version and every route 100 / 0 to it (to the subset `stable` for a
+//! tracked service: offline, its pods carry the track label from their start).
 
 use std::collections::BTreeMap;
 
@@ -21,6 +22,26 @@ pub struct Track {
     pub version: String,
 }
 
+impl Track {
+    /// Whether both run the same thing: the same version and image. A new registry or digest
+    /// under the same tag is a different track. An empty image (unknown: a status written
+    /// before images were recorded) compares by version alone.
+    pub fn same_as(&self, other: &Track) -> bool {
+        self.version == other.version
+            && (self.image == other.image || self.image.is_empty() || other.image.is_empty())
+    }
+
+    /// How messages name this track next to `other`: its version, or its image when the two
+    /// share a version.
+    pub fn name_next_to(&self, other: &Track) -> &str {
+        if self.version == other.version && !self.image.is_empty() {
+            &self.image
+        } else {
+            &self.version
+        }
+    }
+}
+
 /// The canary of one service.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Canary {
@@ -37,6 +58,20 @@ pub struct ServiceTraffic {
     pub stable: Option<Track>,
     /// The canary Deployment and its subset; `None` means neither exists.
     pub canary: Option<Canary>,
+    /// Routes name the subset `stable`; false routes to the host without a subset. A service
+    /// just switched to Canary or Manual gets its track label only as its pods roll, and a
+    /// subset without ready pods would take all of its traffic (a canary implies true).
+    pub stable_subset: bool,
+    /// Pods the stable Deployment runs now (its HPA's choice when autoscaled), which the canary
+    /// is sized against; `None` when unknown (offline, or no Deployment yet).
+    pub stable_replicas: Option<i32>,
+}
+
+impl ServiceTraffic {
+    /// Whether routes to the stable track name its subset.
+    pub fn routes_stable_subset(&self) -> bool {
+        self.stable_subset || self.canary.is_some()
+    }
 }
 
 /// Traffic of every tracked service; services absent here run as the spec says.

@@ -3,7 +3,8 @@
 //! Invariants: the Deployment leaves `replicas` unset when an HPA owns the count (so the two never
 //! fight over it); pods roll when the ConfigMap changes (config hash annotation). A tracked
 //! service (Canary/Manual with the mesh) labels its pods with their track, and during a rollout
-//! runs a second Deployment `<name>-canary` whose selector adds `track: canary`.
+//! runs a second Deployment `<name>-canary`, sized in proportion to its weight, whose pods the
+//! stable Deployment's selector does not match (the Service selects both).
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
@@ -14,6 +15,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::env::{self, HTTP_PORT};
+use super::labels::NAME;
 use super::object::DesiredObject;
 use super::pod;
 use super::traffic::{CANARY, STABLE, TRACK_LABEL, Track, Traffic};
@@ -22,9 +24,6 @@ use crate::crd::RolloutStrategy;
 
 /// UID the service images run as (distroless "nonroot").
 const SERVICE_UID: i64 = 65532;
-
-/// Replicas of a canary Deployment: enough to analyse, few enough to be cheap.
-const CANARY_REPLICAS: i32 = 1;
 
 /// All objects of one service, except autoscaling (see `autoscaling.rs`).
 pub fn build(
@@ -55,6 +54,11 @@ pub fn build(
     let stable = Pod {
         track: tracked.then_some(STABLE),
         image: stable_track,
+        replicas: match service.scaling {
+            Scaling::Fixed(n) => Some(n),
+            // The HPA owns the count; leaving it unset keeps the two from fighting.
+            Scaling::Autoscaled { .. } => None,
+        },
     };
     let mut out = vec![
         DesiredObject::ConfigMap(config_map),
@@ -69,9 +73,11 @@ pub fn build(
         )),
     ];
     if tracked && let Some(canary) = plan.and_then(|t| t.canary.as_ref()) {
+        let stable_now = plan.and_then(|t| t.stable_replicas);
         let pod = Pod {
             track: Some(CANARY),
             image: canary.track.clone(),
+            replicas: Some(canary_replicas(service.scaling, stable_now, canary.weight)),
         };
         out.push(DesiredObject::Deployment(deployment(
             platform, service, &pod, env.secret, hash,
@@ -80,10 +86,24 @@ pub fn build(
     out
 }
 
-/// What one Deployment of a service runs: its track (tracked services only) and image.
+/// What one Deployment of a service runs: its track (tracked services only), image and pods
+/// (`None`: the HPA decides).
 struct Pod {
     track: Option<&'static str>,
     image: Track,
+    replicas: Option<i32>,
+}
+
+/// Pods of a canary: its weight's share of the stable pods, rounded up, and at least one (one
+/// while no route points at it). Autoscaled stable pods count as their HPA has them now.
+pub fn canary_replicas(scaling: Scaling, stable_now: Option<i32>, weight: Option<i32>) -> i32 {
+    let stable = match scaling {
+        Scaling::Fixed(n) => n,
+        Scaling::Autoscaled { min, .. } => stable_now.unwrap_or(min),
+    }
+    .clamp(0, 1000);
+    let weight = weight.unwrap_or(0).clamp(0, 100);
+    ((stable * weight + 99) / 100).max(1)
 }
 
 fn http_service(platform: &ValidatedPlatform, service: &ValidatedService) -> Service {
@@ -93,7 +113,7 @@ fn http_service(platform: &ValidatedPlatform, service: &ValidatedService) -> Ser
         metadata: o.meta(o.object_name(name), name, &service.version),
         spec: Some(ServiceSpec {
             type_: Some("ClusterIP".to_owned()),
-            selector: Some(o.selector_labels(name)),
+            selector: Some(o.component_labels(name)),
             ports: Some(vec![ServicePort {
                 name: Some("http".to_owned()),
                 port: HTTP_PORT,
@@ -119,11 +139,6 @@ fn deployment(
     let c = service.component;
     let name = c.name();
     let is_canary = pod.track == Some(CANARY);
-    let replicas = match (service.scaling, is_canary) {
-        (_, true) => Some(CANARY_REPLICAS),
-        (Scaling::Fixed(n), false) => Some(n),
-        (Scaling::Autoscaled { .. }, false) => None,
-    };
     let version = &pod.image.version;
     let mut pod_labels = o.pod_labels(c, version);
     let mut meta = o.meta(o.object_name(name), name, version);
@@ -136,9 +151,12 @@ fn deployment(
         if let Some(labels) = meta.labels.as_mut() {
             labels.insert(TRACK_LABEL.to_owned(), CANARY.to_owned());
         }
-        if let Some(labels) = selector.match_labels.as_mut() {
-            labels.insert(TRACK_LABEL.to_owned(), CANARY.to_owned());
-        }
+        // Not `storefront`: the stable Deployment's selector, and so its HPA's CPU average and
+        // its PDB, must not count canary pods.
+        pod_labels.insert(NAME.to_owned(), name.to_owned());
+        let mut labels = o.component_labels(name);
+        labels.insert(TRACK_LABEL.to_owned(), CANARY.to_owned());
+        selector.match_labels = Some(labels);
     }
     let strategy = match service.strategy {
         RolloutStrategy::Recreate => DeploymentStrategy {
@@ -179,7 +197,7 @@ fn deployment(
     Deployment {
         metadata: meta,
         spec: Some(DeploymentSpec {
-            replicas,
+            replicas: pod.replicas,
             selector,
             strategy: Some(strategy),
             progress_deadline_seconds: Some(service.progress_deadline_seconds),

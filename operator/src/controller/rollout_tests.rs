@@ -20,7 +20,7 @@ use crate::rollout::{CanaryMetrics, ScriptedMetrics};
 
 const NS: &str = "shop";
 
-fn platform(catalog_version: &str) -> EcommercePlatform {
+fn platform_with(strategy: &str, catalog_version: &str) -> EcommercePlatform {
     serde_json::from_value(json!({
         "apiVersion": "storefront.dev/v1alpha1",
         "kind": "EcommercePlatform",
@@ -29,8 +29,8 @@ fn platform(catalog_version: &str) -> EcommercePlatform {
             "version": "1.0.0",
             "services": {"catalog": {
                 "version": catalog_version,
-                "rollout": {"strategy": "Canary", "steps": [20, 60], "interval": "1m",
-                            "analysis": {"minRequests": 10}},
+                "rollout": {"strategy": strategy, "steps": [20, 60], "interval": "1m",
+                            "analysis": {"minRequests": 10}, "canaryWeight": 0},
             }},
             "mesh": {"istio": {}},
         },
@@ -64,7 +64,11 @@ impl Harness {
     }
 
     async fn pass(&mut self, version: &str) {
-        let mut p = platform(version);
+        self.pass_with("Canary", version).await;
+    }
+
+    async fn pass_with(&mut self, strategy: &str, version: &str) {
+        let mut p = platform_with(strategy, version);
         p.status = self.status.clone();
         reconcile::reconcile(&p, &self.ctx).await.unwrap();
         self.status = self.fake.with(|s| s.status_writes.last().cloned());
@@ -242,6 +246,13 @@ async fn a_failing_canary_is_rolled_back_with_a_warning() {
     assert_eq!(h.rollout().canary_weight, Some(20));
     h.advance(60);
     h.pass("2.0.0").await;
+    assert_eq!(
+        (h.rollout().phase, h.rollout().failed_checks),
+        (RolloutPhase::Progressing, Some(1)),
+        "first failed check of failureThreshold 2"
+    );
+    h.advance(60);
+    h.pass("2.0.0").await;
     let r = h.rollout();
     assert_eq!(r.phase, RolloutPhase::RollingBack);
     assert_eq!((r.stable_weight, r.canary_weight), (Some(100), Some(0)));
@@ -316,4 +327,49 @@ async fn status_weights_come_from_the_stored_virtual_service() {
         (Some(95), Some(5)),
         "intended 80/20, stored 95/5"
     );
+}
+
+fn catalog_primary_subsets(h: &Harness) -> Vec<Value> {
+    let vs = h
+        .fake
+        .get(OwnedKind::VirtualService, NS, "shop-catalog")
+        .unwrap();
+    vs["spec"]["http"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["name"] == "primary")
+        .flat_map(|r| r["route"].as_array().unwrap().clone())
+        .map(|d| d["destination"]["subset"].clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn switching_a_running_service_to_canary_keeps_its_traffic_until_its_pods_are_labelled() {
+    for strategy in ["Canary", "Manual"] {
+        let mut h = Harness::new(vec![good()]);
+        h.pass_with("RollingUpdate", "1.0.0").await;
+        assert_eq!(catalog_primary_subsets(&h), [Value::Null]);
+
+        // The same pass that adds the track label to the pod template must not route to a
+        // subset that no running pod carries yet.
+        h.pass_with(strategy, "1.0.0").await;
+        let stable = h
+            .fake
+            .get(OwnedKind::Deployment, NS, "shop-catalog")
+            .unwrap();
+        assert_eq!(
+            stable["spec"]["template"]["metadata"]["labels"]["storefront.dev/track"],
+            "stable"
+        );
+        assert_eq!(
+            catalog_primary_subsets(&h),
+            [Value::Null],
+            "{strategy}: route to the host while the pods roll"
+        );
+
+        // The harness reports the rolled pods ready after the pass.
+        h.pass_with(strategy, "1.0.0").await;
+        assert_eq!(catalog_primary_subsets(&h), [json!("stable")], "{strategy}");
+    }
 }

@@ -16,8 +16,8 @@ use super::api::{ApiError, ClusterApi};
 use super::status;
 use crate::build::OwnedKind;
 use crate::build::labels::Ownership;
-use crate::build::mesh::{read_weights, types::VirtualServiceSpec};
-use crate::build::traffic::{CANARY, Track, Traffic};
+use crate::build::mesh::{read_weights, routes_subset, types::VirtualServiceSpec};
+use crate::build::traffic::{CANARY, STABLE, TRACK_LABEL, Track, Traffic};
 use crate::build::validate::ValidatedPlatform;
 use crate::crd::{EcommercePlatform, RolloutStatus};
 use crate::rollout::analysis::{CanaryQuery, MetricsSource, evaluate};
@@ -59,12 +59,19 @@ fn named<'a>(objects: &'a [DynamicObject], name: &str) -> Option<&'a DynamicObje
         .find(|o| o.metadata.name.as_deref() == Some(name))
 }
 
-fn live(object: &DynamicObject) -> Option<LiveTrack> {
+/// A stored Deployment of `track` (stable or canary) as the machine sees it.
+fn live(object: &DynamicObject, track: &str) -> Option<LiveTrack> {
     let readiness = status::readiness(&[(OwnedKind::Deployment, object.clone())]);
     let d: Deployment = object.clone().try_parse().ok()?;
-    let image = d
-        .spec
-        .and_then(|s| s.template.spec)
+    let template = d.spec.map(|s| s.template);
+    let labelled = template
+        .as_ref()
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.labels.as_ref())
+        .and_then(|l| l.get(TRACK_LABEL))
+        .is_some_and(|t| t == track);
+    let image = template
+        .and_then(|t| t.spec)
         .and_then(|s| s.containers.into_iter().next())
         .and_then(|c| c.image)
         .unwrap_or_default();
@@ -73,14 +80,18 @@ fn live(object: &DynamicObject) -> Option<LiveTrack> {
         version: r.version.clone(),
         image,
         ready: r.is_ready(),
+        labelled,
+        replicas: r.desired,
     })
+}
+
+fn stored_spec(vss: &[DynamicObject], name: &str) -> Option<VirtualServiceSpec> {
+    serde_json::from_value(named(vss, name)?.data["spec"].clone()).ok()
 }
 
 /// Canary weight of a stored VirtualService (0 when absent or without a canary route).
 pub fn stored_weights(vss: &[DynamicObject], name: &str) -> Option<(i32, i32)> {
-    let spec: VirtualServiceSpec =
-        serde_json::from_value(named(vss, name)?.data["spec"].clone()).ok()?;
-    read_weights(&spec)
+    read_weights(&stored_spec(vss, name)?)
 }
 
 /// Step every tracked service's rollout.
@@ -106,10 +117,13 @@ pub async fn plan(
     for service in validated.services.iter().filter(|s| s.is_tracked()) {
         let name = service.component.name();
         let stable_name = o.object_name(name);
+        let canary_name = format!("{stable_name}-{CANARY}");
         let observed = Observed {
-            stable: named(&deployments, &stable_name).and_then(live),
-            canary: named(&deployments, &format!("{stable_name}-{CANARY}")).and_then(live),
+            stable: named(&deployments, &stable_name).and_then(|d| live(d, STABLE)),
+            canary: named(&deployments, &canary_name).and_then(|d| live(d, CANARY)),
             canary_weight: stored_weights(&vss, &stable_name).map_or(0, |(_, c)| c),
+            routes_stable_subset: stored_spec(&vss, &stable_name)
+                .is_some_and(|spec| routes_subset(&spec, STABLE)),
         };
         let mut input = Input {
             strategy: service.strategy,
@@ -129,6 +143,7 @@ pub async fn plan(
                 namespace: o.namespace.clone(),
                 service: stable_name.clone(),
                 version: service.version.clone(),
+                workload: canary_name.clone(),
                 window: service.rollout.interval,
             };
             let result = metrics.canary_metrics(&query).await;

@@ -91,9 +91,9 @@ pub struct FaultSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IngressSpec {
-    /// Host names routed to the platform, e.g. shop.example.com.
-    #[serde(default)]
-    #[schemars(length(max = 16))]
+    /// Host names routed to the platform, e.g. shop.example.com; at least one (an Istio
+    /// Gateway without hosts is refused). Required: a default of none would contradict it.
+    #[schemars(length(min = 1, max = 16))]
     pub hosts: Vec<String>,
     /// Secret with the TLS certificate for the hosts (in the ingress gateway's namespace).
     #[serde(default, skip_serializing_if = "Option::is_none")]

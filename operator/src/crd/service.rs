@@ -140,8 +140,10 @@ pub struct RolloutSpec {
     /// Canary only: what the new version must achieve at each step to be promoted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<AnalysisSpec>,
-    /// Time a rollout may make no progress before it is marked failed. Defaults to 10m.
+    /// Time a rollout may make no progress before it is marked failed, 1s or more (it is also
+    /// the Deployments' progressDeadlineSeconds). Defaults to 10m.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('1s')").message("rollout.progressDeadline must be 1s or more; a Deployment's progress deadline is whole seconds"))]
     pub progress_deadline: Option<Duration>,
     /// Manual only: percent of traffic (0-100) sent to the new version; 100 promotes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -165,6 +167,13 @@ pub struct AnalysisSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub min_requests: Option<i32>,
+    /// Failed checks before the rollout rolls back. A check fails when a threshold is missed or
+    /// when the canary's pods are not all ready as the analysis runs (crashing canary pods get
+    /// no traffic, which would otherwise only hold the step). Counted over the whole rollout;
+    /// defaults to 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub failure_threshold: Option<i32>,
     /// Base URL of the Prometheus that scrapes the Istio sidecars. Defaults to
     /// http://prometheus.istio-system:9090 (Istio's Prometheus add-on).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -94,6 +94,10 @@ pub struct RolloutStatus {
     /// When the current step (or phase) started; the analysis runs one interval after it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_started_at: Option<Time>,
+    /// Checks the canary failed in this rollout (a missed threshold or unready canary pods);
+    /// the rollout rolls back at analysis.failureThreshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_checks: Option<i32>,
     /// The last analysis and its figures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_analysis: Option<AnalysisStatus>,
@@ -152,7 +156,8 @@ pub enum AnalysisResult {
     /// Every check passed.
     #[default]
     Passed,
-    /// A check failed; the rollout rolls back.
+    /// A check failed (a threshold, or the canary unavailable); at failureThreshold failed
+    /// checks the rollout rolls back.
     Failed,
     /// Fewer requests than minRequests; the step waits (until progressDeadline).
     Held,

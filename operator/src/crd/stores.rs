@@ -1,7 +1,9 @@
 //! Settings of the data stores: PostgreSQL (one database per service) and Redis.
 //!
-//! Invariant, enforced by CEL in the CRD and again by the validate step: `External` mode always
-//! carries a `secretRef`.
+//! Invariants, enforced by CEL in the CRD: `External` mode always carries a `secretRef` (checked
+//! again by the validate step); on an existing platform neither store changes `mode` and the
+//! database keeps its `storageClassName`, because the operator cannot move data between them
+//! (transition rules, so they hold for updates only).
 
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::KubeSchema;
@@ -30,6 +32,8 @@ pub struct SecretRef {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.mode != 'External' || has(self.secretRef)").message("database.secretRef is required when database.mode is External"))]
+#[x_kube(validation = Rule::new("self.mode == oldSelf.mode").message("database.mode cannot change on an existing platform: the operator does not move data between a Managed and an External database; set it back, or migrate the data yourself and create a new platform"))]
+#[x_kube(validation = Rule::new("has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)").message("database.storageClassName cannot change once the data volume exists (a StatefulSet's volume claim template is immutable); set it back, or back up the data and create a new platform with the new class"))]
 pub struct DatabaseSpec {
     /// Managed (default) or External.
     #[serde(default)]
@@ -60,6 +64,7 @@ pub struct DatabaseSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.mode != 'External' || has(self.secretRef)").message("cache.secretRef is required when cache.mode is External"))]
+#[x_kube(validation = Rule::new("self.mode == oldSelf.mode").message("cache.mode cannot change on an existing platform: carts, the token denylist and rate-limit counters would not follow to the other Redis; set it back, or create a new platform"))]
 pub struct CacheSpec {
     /// Managed (default) or External.
     #[serde(default)]

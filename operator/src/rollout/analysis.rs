@@ -22,6 +22,9 @@ pub struct CanaryQuery {
     pub service: String,
     /// Canary version (Istio's `destination_version`, from `app.kubernetes.io/version`).
     pub version: String,
+    /// The canary Deployment (Istio's `destination_workload`): what tells canary requests from
+    /// stable ones when both run the same version under different images.
+    pub workload: String,
     pub window: Duration,
 }
 
@@ -137,8 +140,8 @@ fn round2(x: f64) -> f64 {
 pub fn promql(q: &CanaryQuery) -> [String; 3] {
     let window = format!("{}s", q.window.as_secs().max(1));
     let selector = format!(
-        "reporter=\"destination\",destination_service_namespace=\"{}\",destination_service_name=\"{}\",destination_version=\"{}\"",
-        q.namespace, q.service, q.version
+        "reporter=\"destination\",destination_service_namespace=\"{}\",destination_service_name=\"{}\",destination_workload=\"{}\",destination_version=\"{}\"",
+        q.namespace, q.service, q.workload, q.version
     );
     [
         format!("sum(increase(istio_requests_total{{{selector}}}[{window}]))"),
@@ -294,16 +297,23 @@ mod tests {
     }
 
     #[test]
-    fn queries_name_the_destination_service_and_version() {
+    fn queries_name_the_destination_service_canary_workload_and_version() {
         let q = CanaryQuery {
             prometheus_url: "http://p:9090".into(),
             namespace: "shop".into(),
             service: "shop-catalog".into(),
             version: "0.2.0".into(),
+            workload: "shop-catalog-canary".into(),
             window: Duration::from_secs(60),
         };
         let [requests, errors, p99] = promql(&q);
         assert!(requests.contains("destination_service_name=\"shop-catalog\""));
+        for query in [&requests, &errors, &p99] {
+            assert!(
+                query.contains("destination_workload=\"shop-catalog-canary\""),
+                "a same-version stable must not count: {query}"
+            );
+        }
         assert!(requests.contains("destination_version=\"0.2.0\"") && requests.contains("[60s]"));
         assert!(errors.contains("response_code=~\"5..\""));
         assert!(
@@ -320,6 +330,7 @@ mod tests {
             namespace: "shop".into(),
             service: "shop-catalog".into(),
             version: "0.2.0".into(),
+            workload: "shop-catalog-canary".into(),
             window: Duration::from_secs(60),
         };
         let e = p.canary_metrics(&q).await.unwrap_err();

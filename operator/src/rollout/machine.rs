@@ -2,8 +2,10 @@
 //! shows + the clock + (when due) an analysis result in; next status, the traffic the builders
 //! must render, and an Event out.
 //!
-//! Invariants: a route points at the canary only after its pods were seen ready at the canary
-//! version; routes are removed (and read back as 0) before the subset and the canary Deployment
+//! Invariants: a route names the stable subset only once the stable pods carry its label, and
+//! no canary exists before that; a route points at the canary only after its pods were seen
+//! ready at the canary version; every analysis also checks that they still are, and `failureThreshold` failed
+//! checks over the rollout roll it back; routes are removed (and read back as 0) before the subset and the canary Deployment
 //! go; a rolled-back version is not retried while the spec still asks for it; everything the
 //! machine needs to continue after a restart is in the returned `RolloutStatus`.
 
@@ -11,9 +13,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 use super::analysis::Verdict;
-use crate::build::traffic::{Canary, ServiceTraffic, Track};
+use crate::build::traffic::{Canary, STABLE, ServiceTraffic, TRACK_LABEL, Track};
 use crate::build::validate::RolloutPlan;
-use crate::crd::{AnalysisStatus, RolloutPhase, RolloutStatus, RolloutStrategy};
+use crate::crd::{AnalysisResult, AnalysisStatus, RolloutPhase, RolloutStatus, RolloutStrategy};
 
 /// A Deployment of the service as the cluster shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +24,10 @@ pub struct LiveTrack {
     pub image: String,
     /// Rolled out and every desired pod ready.
     pub ready: bool,
+    /// Its pod template carries its track label (`storefront.dev/track`).
+    pub labelled: bool,
+    /// Desired pods, as the Deployment (or its HPA) has them.
+    pub replicas: i32,
 }
 
 /// What the cluster shows for one service before this pass applies anything.
@@ -32,6 +38,31 @@ pub struct Observed {
     /// Canary weight of the stored VirtualService's primary route (0 when there is no route to
     /// the canary or no VirtualService).
     pub canary_weight: i32,
+    /// The stored VirtualService's primary route names the subset `stable`.
+    pub routes_stable_subset: bool,
+}
+
+impl LiveTrack {
+    /// Whether this Deployment runs `track` (same version and image).
+    pub fn runs(&self, track: &Track) -> bool {
+        track.same_as(&Track {
+            image: self.image.clone(),
+            version: self.version.clone(),
+        })
+    }
+}
+
+impl Observed {
+    /// Whether routes may name the subset `stable`: it was routed before (its pods kept the
+    /// label), or every stable pod carries the label and is ready, or no stable pod exists yet
+    /// (they will be created with the label).
+    fn stable_subset_ready(&self) -> bool {
+        self.routes_stable_subset
+            || self
+                .stable
+                .as_ref()
+                .is_none_or(|live| live.labelled && live.ready)
+    }
 }
 
 /// Everything one step of the machine looks at.
@@ -101,21 +132,34 @@ fn elapsed(since: Option<&Time>, now: Timestamp) -> std::time::Duration {
         .unwrap_or_default()
 }
 
-/// Whether this pass should run an analysis (Canary, Progressing, one interval into the step).
+/// Whether this pass should run an analysis (Canary, Progressing, one interval after the step
+/// started or after the last analysis, so each check covers its own interval).
 pub fn analysis_due(input: &Input<'_>) -> bool {
     input.strategy == RolloutStrategy::Canary
         && input.previous.is_some_and(|s| {
+            let last_check = s.last_analysis.as_ref().map(|a| &a.time);
+            let since = match (s.step_started_at.as_ref(), last_check) {
+                (Some(step), Some(check)) => Some(step.max(check)),
+                (step, check) => step.or(check),
+            };
             s.phase == RolloutPhase::Progressing
-                && s.canary.as_deref() == Some(input.desired.version.as_str())
-                && elapsed(s.step_started_at.as_ref(), input.now) >= input.plan.interval
+                && canary_track(s).same_as(&input.desired)
+                && elapsed(since, input.now) >= input.plan.interval
         })
 }
 
-fn stable_track(s: &RolloutStatus) -> Track {
-    Track {
-        image: s.stable_image.clone().unwrap_or_default(),
-        version: s.stable.clone().unwrap_or_default(),
-    }
+/// The stable track of a status; its image, if the status lacks it, from the live Deployment.
+fn stable_track(s: &RolloutStatus, observed: &Observed) -> Track {
+    let version = s.stable.clone().unwrap_or_default();
+    let image = s.stable_image.clone().unwrap_or_else(|| {
+        observed
+            .stable
+            .as_ref()
+            .filter(|live| live.version == version)
+            .map(|live| live.image.clone())
+            .unwrap_or_default()
+    });
+    Track { image, version }
 }
 
 fn canary_track(s: &RolloutStatus) -> Track {
@@ -135,32 +179,39 @@ fn event(severity: Severity, reason: &'static str, message: String) -> Option<Ro
 
 /// One step of the machine.
 pub fn step(input: &Input<'_>) -> Decision {
+    let mut decision = decide(input);
+    decision.traffic.stable_subset =
+        decision.traffic.canary.is_some() || input.observed.stable_subset_ready();
+    decision.traffic.stable_replicas = input.observed.stable.as_ref().map(|l| l.replicas);
+    decision
+}
+
+fn decide(input: &Input<'_>) -> Decision {
     let desired = &input.desired;
     let Some(prev) = input.previous.filter(|s| s.stable.is_some()) else {
         return first_sight(input);
     };
-    let stable = stable_track(prev);
+    let stable = stable_track(prev, input.observed);
     let canary = canary_track(prev);
     let mut s = prev.clone();
     let now = input.now;
 
     // Terminal phases: a new version starts a rollout; nothing else moves.
     if !is_active(prev.phase) {
-        let retry_blocked =
-            prev.phase == RolloutPhase::RolledBack && desired.version == canary.version;
-        if desired.version == stable.version || retry_blocked {
+        let retry_blocked = prev.phase == RolloutPhase::RolledBack && desired.same_as(&canary);
+        if desired.same_as(&stable) || retry_blocked {
             return settled(s, stable, input.observed, event_none());
         }
         return start(input, stable, "RolloutStarted");
     }
 
-    let spec_moved = desired.version != canary.version;
+    let spec_moved = !desired.same_as(&canary);
     let before_promotion = matches!(
         prev.phase,
         RolloutPhase::Initializing | RolloutPhase::Progressing | RolloutPhase::Manual
     );
     if spec_moved && before_promotion {
-        if desired.version == stable.version {
+        if desired.same_as(&stable) {
             s.phase = RolloutPhase::Aborted;
             s.step_started_at = Some(time(now));
             s.message = Some(format!(
@@ -179,12 +230,18 @@ pub fn step(input: &Input<'_>) -> Decision {
     }
 
     match prev.phase {
+        RolloutPhase::Initializing if !input.observed.stable_subset_ready() => {
+            s.message = Some(waiting_message(&canary));
+            // The canary's progressDeadline starts when the canary can.
+            s.step_started_at = Some(time(now));
+            waiting_for_stable(s, stable)
+        }
         RolloutPhase::Initializing => {
             let ready = input
                 .observed
                 .canary
                 .as_ref()
-                .is_some_and(|c| c.ready && c.version == canary.version);
+                .is_some_and(|c| c.ready && c.runs(&canary));
             if ready {
                 let (phase, weight, step) = match input.strategy {
                     RolloutStrategy::Manual => (RolloutPhase::Manual, input.plan.canary_weight, 0),
@@ -199,7 +256,7 @@ pub fn step(input: &Input<'_>) -> Decision {
                 ));
                 return routed(s, stable, canary, weight, event_none());
             }
-            if elapsed(prev.started_at.as_ref(), now) > input.plan.progress_deadline {
+            if elapsed(prev.step_started_at.as_ref(), now) > input.plan.progress_deadline {
                 return roll_back(
                     s,
                     stable,
@@ -268,7 +325,7 @@ fn event_none() -> Option<RolloutEvent> {
 fn first_sight(input: &Input<'_>) -> Decision {
     // No rollout ever: the running Deployment (if any) is the stable version.
     match &input.observed.stable {
-        Some(live) if live.version != input.desired.version => {
+        Some(live) if !live.runs(&input.desired) => {
             let stable = Track {
                 image: live.image.clone(),
                 version: live.version.clone(),
@@ -280,6 +337,8 @@ fn first_sight(input: &Input<'_>) -> Decision {
             traffic: ServiceTraffic {
                 stable: Some(input.desired.clone()),
                 canary: None,
+                stable_subset: false,
+                stable_replicas: None,
             },
             event: None,
         },
@@ -300,15 +359,48 @@ fn start(input: &Input<'_>, stable: Track, reason: &'static str) -> Decision {
         stable_image: Some(stable.image.clone()),
         started_at: Some(now.clone()),
         step_started_at: Some(now),
+        failed_checks: None,
         last_analysis: None,
-        message: Some(format!("starting canary {}", canary.version)),
+        message: Some(format!("starting canary {}", canary.name_next_to(&stable))),
     };
     let msg = format!(
         "canary {} against stable {}",
-        canary.version, stable.version
+        canary.name_next_to(&stable),
+        stable.name_next_to(&canary)
     );
+    let event = event(Severity::Normal, reason, msg);
+    // Canary pods would share the host with stable pods that no subset can tell apart yet.
+    if !input.observed.stable_subset_ready() {
+        let mut s = s;
+        s.message = Some(waiting_message(&canary));
+        return Decision {
+            event,
+            ..waiting_for_stable(s, stable)
+        };
+    }
     // Restarting with a newer version: no route may keep pointing at pods about to change.
-    canary_unrouted(s, stable, canary, event(Severity::Normal, reason, msg))
+    canary_unrouted(s, stable, canary, event)
+}
+
+fn waiting_message(canary: &Track) -> String {
+    format!(
+        "waiting for the stable pods to carry {TRACK_LABEL}={STABLE} before starting canary {}",
+        canary.version
+    )
+}
+
+/// No canary yet: the stable pods roll to carry their track label first.
+fn waiting_for_stable(s: RolloutStatus, stable: Track) -> Decision {
+    Decision {
+        status: Some(s),
+        traffic: ServiceTraffic {
+            stable: Some(stable),
+            canary: None,
+            stable_subset: false,
+            stable_replicas: None,
+        },
+        event: None,
+    }
 }
 
 fn progressing(input: &Input<'_>, mut s: RolloutStatus, stable: Track, canary: Track) -> Decision {
@@ -319,8 +411,21 @@ fn progressing(input: &Input<'_>, mut s: RolloutStatus, stable: Track, canary: T
     let Some((verdict, figures)) = &input.analysis else {
         return routed(s, stable, canary, weight, event_none());
     };
-    s.last_analysis = Some(figures.clone());
-    match verdict {
+    let mut figures = figures.clone();
+    // Pods that crash get no traffic, which would only hold the step: unready canary pods
+    // fail the check whatever the metrics say.
+    let verdict = match &input.observed.canary {
+        Some(live) if live.ready && live.runs(&canary) => verdict.clone(),
+        _ => {
+            figures.result = AnalysisResult::Failed;
+            Verdict::Failed(format!(
+                "canary {} unavailable: its pods are not all ready",
+                canary.version
+            ))
+        }
+    };
+    s.last_analysis = Some(figures);
+    match &verdict {
         Verdict::Passed => {
             s.step_started_at = Some(time(now));
             if step >= plan.steps.len() {
@@ -336,7 +441,17 @@ fn progressing(input: &Input<'_>, mut s: RolloutStatus, stable: Track, canary: T
             s.message = Some(format!("step {} passed; {next}% of traffic", step));
             routed(s, stable, canary, next, event_none())
         }
-        Verdict::Failed(reason) => roll_back(s, stable, canary, now, reason.clone()),
+        Verdict::Failed(reason) => {
+            let failed = s.failed_checks.unwrap_or(0).saturating_add(1);
+            s.failed_checks = Some(failed);
+            let threshold = plan.failure_threshold;
+            let count = format!("failed check {failed} of failureThreshold {threshold}");
+            if u32::try_from(failed).unwrap_or(u32::MAX) >= threshold {
+                return roll_back(s, stable, canary, now, format!("{reason} ({count})"));
+            }
+            s.message = Some(format!("holding step {step}: {reason} ({count})"));
+            routed(s, stable, canary, weight, event_none())
+        }
         Verdict::Held(reason) => {
             if elapsed(s.step_started_at.as_ref(), now) > plan.progress_deadline {
                 return roll_back(
@@ -377,7 +492,7 @@ fn promoting(mut s: RolloutStatus, canary: Track, observed: &Observed, weight: i
     let stable_ready = observed
         .stable
         .as_ref()
-        .is_some_and(|l| l.ready && l.version == canary.version);
+        .is_some_and(|l| l.ready && l.runs(&canary));
     if stable_ready {
         s.phase = RolloutPhase::Finalizing;
         s.message = Some(format!(
@@ -404,6 +519,8 @@ fn routed(
                 track: canary,
                 weight: Some(weight),
             }),
+            stable_subset: true,
+            stable_replicas: None,
         },
         event,
     }
@@ -424,6 +541,8 @@ fn canary_unrouted(
                 track: canary,
                 weight: None,
             }),
+            stable_subset: true,
+            stable_replicas: None,
         },
         event,
     }
@@ -455,6 +574,8 @@ fn settled(
         traffic: ServiceTraffic {
             stable: Some(stable),
             canary: None,
+            stable_subset: false,
+            stable_replicas: None,
         },
         event,
     }

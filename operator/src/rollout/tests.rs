@@ -19,6 +19,7 @@ fn plan() -> RolloutPlan {
         min_success_rate: 99.0,
         max_p99_latency_ms: 500.0,
         min_requests: 20.0,
+        failure_threshold: 2,
         prometheus_url: "http://prom:9090".into(),
         canary_weight: 20,
     }
@@ -32,10 +33,16 @@ fn track(v: &str) -> Track {
 }
 
 fn live(v: &str, ready: bool) -> LiveTrack {
+    live_of(&track(v), ready)
+}
+
+fn live_of(t: &Track, ready: bool) -> LiveTrack {
     LiveTrack {
-        version: v.into(),
-        image: format!("reg/catalog:{v}"),
+        version: t.version.clone(),
+        image: t.image.clone(),
         ready,
+        labelled: true,
+        replicas: 1,
     }
 }
 
@@ -64,6 +71,7 @@ impl World {
                 stable: Some(live("1.0", true)),
                 canary: None,
                 canary_weight: 0,
+                routes_stable_subset: false,
             },
             now: 0,
         }
@@ -99,20 +107,30 @@ impl World {
                     .observed
                     .canary
                     .as_ref()
-                    .is_some_and(|l| l.ready && l.version == c.track.version);
-                self.observed.canary = Some(live(&c.track.version, ready));
+                    .is_some_and(|l| l.ready && l.runs(&c.track));
+                self.observed.canary = Some(live_of(&c.track, ready));
             }
             None => self.observed.canary = None,
         }
         if let Some(s) = &d.traffic.stable {
+            // A new version, or the track label added to the template, rolls the pods.
             let ready = self
                 .observed
                 .stable
                 .as_ref()
-                .is_some_and(|l| l.version == s.version && l.ready);
-            self.observed.stable = Some(live(&s.version, ready));
+                .is_some_and(|l| l.runs(s) && l.ready && l.labelled);
+            self.observed.stable = Some(live_of(s, ready));
         }
+        self.observed.routes_stable_subset = d.traffic.routes_stable_subset();
         d
+    }
+
+    /// The service ran untracked (RollingUpdate): its pods have no track label.
+    fn untracked(mut self) -> Self {
+        if let Some(s) = self.observed.stable.as_mut() {
+            s.labelled = false;
+        }
+        self
     }
 
     fn canary_pods_ready(&mut self) {
@@ -203,6 +221,11 @@ fn promotes_through_every_step() {
         "stable Deployment moves"
     );
     assert_eq!(World::weight(&d), Some(50), "split kept while stable rolls");
+    assert_eq!(
+        d.traffic.stable_replicas,
+        Some(1),
+        "the canary is sized against it"
+    );
     let d = w.pass(None);
     assert_eq!(w.phase(), RolloutPhase::Promoting, "waits for stable pods");
     assert_eq!(World::weight(&d), Some(50));
@@ -236,6 +259,23 @@ fn promotes_through_every_step() {
 fn fails_with(metrics: CanaryMetrics, check: &str) {
     let mut w = started(RolloutStrategy::Canary);
     w.now += 60;
+    let d = w.pass(Some(metrics.clone()));
+    assert_eq!(
+        (w.phase(), World::weight(&d)),
+        (RolloutPhase::Progressing, Some(10)),
+        "one failed check of two holds the step"
+    );
+    let s = w.status.clone().unwrap();
+    assert_eq!(s.failed_checks, Some(1));
+    assert!(s.message.unwrap().contains(check));
+    w.now += 30;
+    w.pass(None);
+    assert_eq!(
+        w.phase(),
+        RolloutPhase::Progressing,
+        "next check one interval later"
+    );
+    w.now += 30;
     let d = w.pass(Some(metrics));
     assert_eq!(w.phase(), RolloutPhase::RollingBack);
     assert_eq!(World::weight(&d), None, "weights to stable first");
@@ -247,6 +287,13 @@ fn fails_with(metrics: CanaryMetrics, check: &str) {
     let event = d.event.unwrap();
     assert_eq!(event.severity, Severity::Warning);
     assert!(event.message.contains(check), "{}", event.message);
+    assert!(
+        event
+            .message
+            .contains("failed check 2 of failureThreshold 2"),
+        "{}",
+        event.message
+    );
     let s = w.status.clone().unwrap();
     assert!(s.message.unwrap().contains(check));
     assert!(s.last_analysis.is_some());
@@ -317,6 +364,219 @@ fn holds_without_traffic_then_rolls_back_at_the_deadline() {
 }
 
 #[test]
+fn crashing_canary_pods_fail_the_checks_and_roll_back_long_before_the_deadline() {
+    let mut w = started(RolloutStrategy::Canary);
+    // Step 1 runs; then the canary pods crash: no traffic reaches them, the metrics look quiet.
+    w.observed.canary.as_mut().unwrap().ready = false;
+    let quiet = || {
+        Some(CanaryMetrics {
+            requests: 0.0,
+            errors: 0.0,
+            p99_ms: None,
+        })
+    };
+    w.now += 60;
+    let d = w.pass(quiet());
+    assert_eq!(
+        (w.phase(), World::weight(&d)),
+        (RolloutPhase::Progressing, Some(10))
+    );
+    let s = w.status.clone().unwrap();
+    assert_eq!(s.failed_checks, Some(1));
+    assert_eq!(
+        s.last_analysis.unwrap().result,
+        crate::crd::AnalysisResult::Failed,
+        "not Held"
+    );
+    assert!(s.message.unwrap().contains("unavailable"));
+    w.now += 60;
+    let d = w.pass(quiet());
+    assert_eq!(w.phase(), RolloutPhase::RollingBack);
+    assert_eq!(World::weight(&d), None, "traffic back on stable");
+    let event = d.event.unwrap();
+    assert!(
+        event.message.contains("canary 2.0 unavailable"),
+        "{}",
+        event.message
+    );
+    assert!(w.now < 600, "well before progressDeadline");
+}
+
+#[test]
+fn failed_checks_count_over_the_whole_rollout() {
+    let mut w = started(RolloutStrategy::Canary);
+    let bad = || {
+        Some(CanaryMetrics {
+            requests: 100.0,
+            errors: 10.0,
+            p99_ms: None,
+        })
+    };
+    w.now += 60;
+    w.pass(bad());
+    w.now += 60;
+    let d = w.pass(good());
+    assert_eq!(World::weight(&d), Some(25), "a passing check moves on");
+    assert_eq!(w.status.as_ref().unwrap().failed_checks, Some(1));
+    w.now += 60;
+    w.pass(bad());
+    assert_eq!(
+        w.phase(),
+        RolloutPhase::RollingBack,
+        "second failure of the rollout"
+    );
+    w.pass(None);
+    w.desired = track("3.0");
+    w.pass(None);
+    assert_eq!(
+        w.status.as_ref().unwrap().failed_checks,
+        None,
+        "a new rollout starts from zero"
+    );
+}
+
+#[test]
+fn a_service_switched_to_canary_routes_to_the_host_until_its_pods_carry_the_track_label() {
+    let mut w = World::new(RolloutStrategy::Canary).untracked();
+    let d = w.pass(None);
+    assert!(d.status.is_none(), "same version: no rollout");
+    assert!(
+        !d.traffic.stable_subset,
+        "the subset has no pod yet; the host has them all"
+    );
+    let d = w.pass(None);
+    assert!(!d.traffic.stable_subset, "pods still rolling to the label");
+    w.stable_pods_ready();
+    let d = w.pass(None);
+    assert!(
+        d.traffic.stable_subset,
+        "every stable pod is labelled and ready"
+    );
+    // Once routed, a stable pod restarting does not move the route back.
+    w.observed.stable.as_mut().unwrap().ready = false;
+    assert!(w.pass(None).traffic.stable_subset);
+}
+
+#[test]
+fn a_switch_to_canary_with_a_new_version_labels_the_stable_pods_before_the_canary_starts() {
+    let mut w = World::new(RolloutStrategy::Canary).untracked();
+    w.desired = track("2.0");
+    let d = w.pass(None);
+    assert_eq!(w.phase(), RolloutPhase::Initializing);
+    assert_eq!(d.event.as_ref().unwrap().reason, "RolloutStarted");
+    assert!(
+        d.traffic.canary.is_none(),
+        "no canary pods on the shared host yet"
+    );
+    assert!(!d.traffic.stable_subset);
+    assert_eq!(d.traffic.stable.as_ref().unwrap().version, "1.0");
+    assert!(
+        w.status
+            .as_ref()
+            .unwrap()
+            .message
+            .as_ref()
+            .unwrap()
+            .contains("storefront.dev/track=stable")
+    );
+    w.now += 700;
+    let d = w.pass(None);
+    assert_eq!(
+        w.phase(),
+        RolloutPhase::Initializing,
+        "waiting is no failed rollout"
+    );
+    assert!(d.traffic.canary.is_none());
+    w.stable_pods_ready();
+    let d = w.pass(None);
+    assert!(d.traffic.canary.is_some() && d.traffic.stable_subset);
+    assert_eq!(World::weight(&d), None, "canary pods not ready yet");
+    w.canary_pods_ready();
+    let d = w.pass(None);
+    assert_eq!(World::weight(&d), Some(10));
+}
+
+/// From Progressing at step 1: every check passes, the stable pods roll, the canary goes.
+fn promote(w: &mut World) {
+    for _ in 0..w.plan.steps.len() {
+        w.now += 60;
+        w.pass(good());
+    }
+    assert_eq!(w.phase(), RolloutPhase::Promoting);
+    w.stable_pods_ready();
+    w.pass(None);
+    w.pass(None);
+    assert_eq!(w.phase(), RolloutPhase::Succeeded);
+}
+
+#[test]
+fn a_new_image_under_the_same_version_goes_through_a_canary() {
+    let mut w = World::new(RolloutStrategy::Canary);
+    w.pass(None);
+    // A new spec.registry: same tag, another image.
+    let mirrored = Track {
+        image: "mirror.example/catalog:1.0".into(),
+        version: "1.0".into(),
+    };
+    w.desired = mirrored.clone();
+    let d = w.pass(None);
+    assert_eq!(
+        w.phase(),
+        RolloutPhase::Initializing,
+        "a changed image is a new rollout"
+    );
+    assert_eq!(d.traffic.stable.as_ref().unwrap().image, "reg/catalog:1.0");
+    assert_eq!(d.traffic.canary.as_ref().unwrap().track, mirrored);
+    let event = d.event.unwrap();
+    assert!(
+        event
+            .message
+            .contains("canary mirror.example/catalog:1.0 against stable reg/catalog:1.0"),
+        "{}",
+        event.message
+    );
+    w.canary_pods_ready();
+    w.pass(None);
+    assert_eq!(w.phase(), RolloutPhase::Progressing);
+    for _ in 0..w.plan.steps.len() {
+        w.now += 60;
+        w.pass(good());
+    }
+    assert_eq!(w.phase(), RolloutPhase::Promoting);
+    let d = w.pass(None);
+    assert_eq!(
+        w.phase(),
+        RolloutPhase::Promoting,
+        "the stable pods still run the old image under the same version"
+    );
+    assert_eq!(d.traffic.stable.unwrap(), mirrored);
+    w.stable_pods_ready();
+    w.pass(None);
+    w.pass(None);
+    let s = w.status.clone().unwrap();
+    assert_eq!(s.phase, RolloutPhase::Succeeded);
+    assert_eq!(
+        s.stable_image.as_deref(),
+        Some("mirror.example/catalog:1.0")
+    );
+}
+
+#[test]
+fn after_a_rollout_a_new_digest_of_the_stable_version_is_not_ignored() {
+    let mut w = started(RolloutStrategy::Canary);
+    promote(&mut w);
+    let pinned = Track {
+        image: "reg/catalog:2.0@sha256:5f2d0a3b5b1e5b5c2e6a1d0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b".into(),
+        version: "2.0".into(),
+    };
+    w.desired = pinned.clone();
+    let d = w.pass(None);
+    assert_eq!(w.phase(), RolloutPhase::Initializing);
+    assert_eq!(d.traffic.canary.unwrap().track, pinned);
+    assert_eq!(d.traffic.stable.unwrap().image, "reg/catalog:2.0");
+}
+
+#[test]
 fn setting_the_version_back_aborts() {
     let mut w = started(RolloutStrategy::Canary);
     w.desired = track("1.0");
@@ -376,12 +636,14 @@ fn manual_holds_the_fixed_weight_and_promotes_at_100() {
 #[test]
 fn a_failed_version_is_not_retried_until_the_spec_changes() {
     let mut w = started(RolloutStrategy::Canary);
+    w.plan.failure_threshold = 1;
     w.now += 60;
     w.pass(Some(CanaryMetrics {
         requests: 100.0,
         errors: 50.0,
         p99_ms: None,
     }));
+    assert_eq!(w.phase(), RolloutPhase::RollingBack, "failureThreshold 1");
     w.pass(None);
     assert_eq!(w.phase(), RolloutPhase::RolledBack);
     for _ in 0..3 {

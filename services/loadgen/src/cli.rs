@@ -1,6 +1,9 @@
-//! The command line: every flag, its default and its check. Parsing refuses bad input up front
-//! (clap exits with status 2), so a run never starts with a mix, duration or card it cannot use.
+//! The command line: every flag, its environment variable, its default and its check. Parsing
+//! refuses bad input up front (clap exits with status 2), so a run never starts with a mix,
+//! duration or card it cannot use. Every flag has a variable so that a pod is configured by its
+//! environment alone.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -14,6 +17,7 @@ use crate::mix::Mix;
 use crate::pacing::Think;
 use crate::run::{Config, Limit};
 use crate::scenario::Card;
+use crate::serve::ServeConfig;
 
 /// How long a run lasts when neither `--duration` nor `--requests` is given.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(30);
@@ -23,61 +27,78 @@ pub const DEFAULT_DURATION: Duration = Duration::from_secs(30);
 #[derive(Debug, Parser)]
 #[command(name = "storefront-loadgen", version)]
 pub struct Args {
+    /// `run` drives a bounded load and prints a report; `serve` runs until SIGTERM, serving
+    /// /healthz, /readyz and /metrics on --listen (how it runs in a cluster).
+    #[arg(long, env = "LOADGEN_MODE", value_enum, default_value_t = Mode::Run)]
+    pub mode: Mode,
+
+    /// Serve mode: address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "STOREFRONT_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+
     /// Base URL of the platform (the gateway).
     #[arg(long, env = "LOADGEN_URL", default_value = "http://127.0.0.1:8080", value_parser = parse_base_url)]
     pub url: Url,
 
     /// Number of virtual users running at once.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, env = "LOADGEN_USERS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub users: u32,
 
     /// Stop after this long, e.g. 30s, 5m [default: 30s unless --requests is given].
-    #[arg(long, value_parser = parse_positive_duration, conflicts_with = "requests")]
+    #[arg(long, env = "LOADGEN_DURATION", value_parser = parse_positive_duration, conflicts_with = "requests")]
     pub duration: Option<Duration>,
 
     /// Stop after this many mix operations in total (register and login are not counted).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "LOADGEN_REQUESTS", value_parser = clap::value_parser!(u64).range(1..))]
     pub requests: Option<u64>,
 
     /// Mean think time between a user's operations, e.g. 100ms; 0 for none.
-    #[arg(long, default_value = "100ms", value_parser = parse_duration_or_zero)]
+    #[arg(long, env = "LOADGEN_THINK", default_value = "100ms", value_parser = parse_duration_or_zero)]
     pub think: Duration,
 
     /// How think times vary around the mean.
-    #[arg(long, value_enum, default_value_t = ThinkDistribution::Exponential)]
+    #[arg(long, env = "LOADGEN_THINK_DISTRIBUTION", value_enum, default_value_t = ThinkDistribution::Exponential)]
     pub think_distribution: ThinkDistribution,
 
     /// Weights of the operations, as name=weight pairs.
-    #[arg(long, default_value_t = Mix::default())]
+    #[arg(long, env = "LOADGEN_MIX", default_value_t = Mix::default())]
     pub mix: Mix,
 
     /// Spread the users' start over this long, e.g. 10s; 0s starts them all at once.
-    #[arg(long, default_value = "0s", value_parser = parse_duration_or_zero)]
+    #[arg(long, env = "LOADGEN_RAMP_UP", default_value = "0s", value_parser = parse_duration_or_zero)]
     pub ramp_up: Duration,
 
     /// Write a JSON summary to this file; `-` writes it to stdout (the table then goes to stderr).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, env = "LOADGEN_JSON", value_name = "PATH")]
     pub json: Option<PathBuf>,
 
     /// No progress lines on stderr.
-    #[arg(long, short)]
+    #[arg(long, short, env = "LOADGEN_QUIET")]
     pub quiet: bool,
 
     /// Seed of the users' random choices, for a reproducible sequence per user [default: random].
-    #[arg(long)]
+    #[arg(long, env = "LOADGEN_SEED")]
     pub seed: Option<u64>,
 
     /// Card number used at checkout (4000000000000002 is always declined).
-    #[arg(long, default_value = "4242424242424242", value_parser = parse_card)]
+    #[arg(long, env = "LOADGEN_CARD", default_value = "4242424242424242", value_parser = parse_card)]
     pub card: Card,
 
     /// Give up on one request after this long; it then counts as a timeout error.
-    #[arg(long, default_value = "10s", value_parser = parse_positive_duration)]
+    #[arg(long, env = "LOADGEN_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
     pub timeout: Duration,
 
     /// How often the progress line is printed; hidden because only tests need it shorter.
-    #[arg(long, default_value = "5s", value_parser = parse_positive_duration, hide = true)]
+    #[arg(long, env = "LOADGEN_PROGRESS_INTERVAL", default_value = "5s", value_parser = parse_positive_duration, hide = true)]
     pub progress_interval: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// One bounded run (--duration or --requests), then the report.
+    Run,
+    /// Steady load until SIGTERM, with health endpoints and Prometheus metrics.
+    Serve,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -89,6 +110,43 @@ pub enum ThinkDistribution {
 }
 
 impl Args {
+    /// Refuses flags that mean nothing in the chosen mode, as clap refuses a bad value (exit 2):
+    /// a serve that silently ignored `--duration` would run forever against the user's intent.
+    pub fn check(&self) -> Result<(), clap::Error> {
+        if self.mode != Mode::Serve {
+            return Ok(());
+        }
+        let bounded = [
+            ("--duration", self.duration.is_some()),
+            ("--requests", self.requests.is_some()),
+            ("--json", self.json.is_some()),
+        ];
+        match bounded.iter().find(|(_, given)| *given) {
+            None => Ok(()),
+            Some((flag, _)) => Err(<Args as clap::CommandFactory>::command().error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!(
+                    "{flag} bounds a run; --mode serve runs until SIGTERM, so leave it out \
+                     (or use --mode run)"
+                ),
+            )),
+        }
+    }
+
+    /// The serve mode's configuration; a missing seed is drawn now.
+    pub fn into_serve_config(self) -> ServeConfig {
+        ServeConfig {
+            url: self.url,
+            users: self.users,
+            think: think(self.think_distribution, self.think),
+            mix: self.mix,
+            ramp_up: self.ramp_up,
+            seed: self.seed.unwrap_or_else(rand::random),
+            card: self.card,
+            request_timeout: self.timeout,
+        }
+    }
+
     /// The run's configuration; a missing seed is drawn now so the report can print it.
     pub fn into_config(self) -> Config {
         let limit = match (self.requests, self.duration) {
@@ -96,10 +154,7 @@ impl Args {
             (None, Some(d)) => Limit::Duration(d),
             (None, None) => Limit::Duration(DEFAULT_DURATION),
         };
-        let think = match self.think_distribution {
-            ThinkDistribution::Exponential => Think::Exponential(self.think),
-            ThinkDistribution::Uniform => Think::Uniform(self.think),
-        };
+        let think = think(self.think_distribution, self.think);
         Config {
             url: self.url,
             users: self.users,
@@ -112,6 +167,13 @@ impl Args {
             request_timeout: self.timeout,
             progress_every: (!self.quiet).then_some(self.progress_interval),
         }
+    }
+}
+
+fn think(distribution: ThinkDistribution, mean: Duration) -> Think {
+    match distribution {
+        ThinkDistribution::Exponential => Think::Exponential(mean),
+        ThinkDistribution::Uniform => Think::Uniform(mean),
     }
 }
 
@@ -239,6 +301,50 @@ mod tests {
             assert_ne!(err.kind(), ErrorKind::DisplayHelp, "{args:?}");
             assert_eq!(err.exit_code(), 2, "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn every_flag_can_be_set_from_the_environment() {
+        let command = <Args as clap::CommandFactory>::command();
+        let missing: Vec<&str> = command
+            .get_arguments()
+            .filter(|a| !matches!(a.get_id().as_str(), "help" | "version"))
+            .filter(|a| a.get_env().is_none())
+            .map(|a| a.get_id().as_str())
+            .collect();
+        assert!(missing.is_empty(), "flags without env: {missing:?}");
+    }
+
+    #[test]
+    fn serve_mode_reads_its_address_and_the_load_settings() {
+        let args = parse(&[
+            "--mode",
+            "serve",
+            "--listen",
+            "127.0.0.1:9100",
+            "--users",
+            "4",
+            "--think",
+            "1s",
+        ])
+        .unwrap();
+        args.check().unwrap();
+        assert_eq!(args.mode, Mode::Serve);
+        assert_eq!(args.listen, "127.0.0.1:9100".parse().unwrap());
+        let config = args.into_serve_config();
+        assert_eq!(config.users, 4);
+        assert_eq!(config.think, Think::Exponential(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn serve_mode_refuses_the_flags_that_bound_a_run() {
+        for extra in [["--duration", "10s"], ["--requests", "5"], ["--json", "-"]] {
+            let args = parse(&[&["--mode", "serve"][..], &extra[..]].concat()).unwrap();
+            let err = args.check().unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{extra:?}");
+            assert!(err.to_string().contains(extra[0]), "{err}");
+        }
+        parse(&["--duration", "10s"]).unwrap().check().unwrap();
     }
 
     #[test]

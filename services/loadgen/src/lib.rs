@@ -1,14 +1,17 @@
 //! Storefront's load generator: virtual users that register, log in and then browse, view their
 //! cart, add to it and check out in a weighted mix against the public API, with per-operation
 //! throughput and latency percentiles. Expected business answers (402, 409, 429) are counted
-//! apart from errors (transport failures, 5xx and any other unexpected status).
+//! apart from errors (transport failures, 5xx and any other unexpected status). `run` mode is one
+//! bounded run with a report; `serve` mode is the same load with no end, for a cluster.
 
 pub mod cli;
+pub mod metrics;
 pub mod mix;
 pub mod pacing;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod serve;
 pub mod stats;
 
 use std::fs::File;
@@ -16,8 +19,9 @@ use std::future::Future;
 use std::io::Write;
 use std::path::PathBuf;
 
-pub use cli::Args;
+pub use cli::{Args, Mode};
 pub use run::{Config, Limit, RunError, RunOutcome, StopReason, run};
+pub use serve::{ServeConfig, ServeError, serve};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {

@@ -1,6 +1,8 @@
 //! Runs the load generator against a small fake of the public API (an axum app on a random port)
 //! that answers some checkouts 409 (out of stock) and some 500, and checks that the figures add
-//! up, follow the mix, and count 409s as expected answers and 500s as errors.
+//! up, follow the mix, and count 409s as expected answers and 500s as errors; and that serve
+//! mode becomes ready once the fake answers, reports what it drives on /metrics, logs in again
+//! when its tokens are refused, and stops on SIGTERM.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,7 +20,7 @@ use storefront_loadgen::mix::{Mix, Operation};
 use storefront_loadgen::pacing::Think;
 use storefront_loadgen::scenario::Card;
 use storefront_loadgen::stats::Row;
-use storefront_loadgen::{Config, Limit, StopReason, run};
+use storefront_loadgen::{Config, Limit, ServeConfig, StopReason, run, serve};
 
 #[derive(Default)]
 struct Counters {
@@ -44,6 +46,8 @@ struct Fake {
     refuse_registration: AtomicBool,
     /// This many registrations are answered 429 first, as the gateway's per-IP limit would.
     rate_limited_registrations: AtomicU64,
+    /// Tokens from logins numbered below this are refused (401), as expired JWTs are.
+    valid_from_login: AtomicU64,
 }
 
 type Shared = Arc<Fake>;
@@ -104,9 +108,19 @@ async fn register(State(fake): State<Shared>, Json(body): Json<Value>) -> Respon
 }
 
 async fn login(State(fake): State<Shared>, Json(body): Json<Value>) -> Response {
-    fake.counters.login.fetch_add(1, Ordering::SeqCst);
+    let n = fake.counters.login.fetch_add(1, Ordering::SeqCst);
     let email = body["email"].as_str().unwrap_or_default();
-    Json(json!({"token": format!("t-{email}"), "expiresAt": "", "user": {}})).into_response()
+    Json(json!({"token": format!("t-{email}-{n}"), "expiresAt": "", "user": {}})).into_response()
+}
+
+/// Whether a token is still accepted: the login it came from is not below `valid_from_login`.
+fn accepted(fake: &Fake, token: &str) -> bool {
+    let login = token
+        .rsplit('-')
+        .next()
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    login >= fake.valid_from_login.load(Ordering::SeqCst)
 }
 
 async fn list(State(fake): State<Shared>) -> Response {
@@ -125,7 +139,7 @@ async fn detail(State(fake): State<Shared>, Path(id): Path<String>) -> Response 
 
 async fn view_cart(State(fake): State<Shared>, headers: HeaderMap) -> Response {
     fake.counters.cart_view.fetch_add(1, Ordering::SeqCst);
-    let Some(user) = token(&headers) else {
+    let Some(user) = token(&headers).filter(|t| accepted(&fake, t)) else {
         return error(StatusCode::UNAUTHORIZED, "unauthorized");
     };
     let units = fake.carts.lock().unwrap().get(&user).copied().unwrap_or(0);
@@ -198,6 +212,11 @@ async fn checkout(
 }
 
 async fn start_fake() -> (SocketAddr, Shared) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    start_fake_on(listener)
+}
+
+fn start_fake_on(listener: tokio::net::TcpListener) -> (SocketAddr, Shared) {
     let fake = Shared::default();
     let app = Router::new()
         .route("/api/users/register", post(register))
@@ -208,7 +227,6 @@ async fn start_fake() -> (SocketAddr, Shared) {
         .route("/api/cart/items", post(add_item))
         .route("/api/orders", post(checkout))
         .with_state(Arc::clone(&fake));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (addr, fake)
@@ -572,4 +590,247 @@ async fn ctrl_c_stops_the_binary_which_prints_the_summary_so_far_and_exits_0() {
     assert_eq!(json["stoppedBy"], "interrupted");
     assert!(json["total"]["count"].as_u64().unwrap() > 0);
     assert!(json["elapsedSeconds"].as_f64().unwrap() < 10.0);
+}
+
+fn serve_config(addr: SocketAddr, users: u32) -> ServeConfig {
+    let run = config(addr, users, Limit::Requests(1));
+    ServeConfig {
+        url: run.url,
+        users,
+        think: run.think,
+        mix: run.mix,
+        ramp_up: Duration::ZERO,
+        seed: 3,
+        card: run.card,
+        request_timeout: run.request_timeout,
+    }
+}
+
+/// A serve on a random port, stopped by sending on the returned channel.
+async fn start_serve(
+    config: ServeConfig,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), storefront_loadgen::ServeError>>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve(config, listener, async move {
+        let _ = stopped.await;
+    }));
+    (base, stop, task)
+}
+
+async fn fetch(url: &str) -> (u16, String) {
+    match reqwest::get(url).await {
+        Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+        Err(e) => (0, e.to_string()),
+    }
+}
+
+/// Polls `url` until `done` holds for its answer, or panics after `within`.
+async fn wait_for(url: &str, within: Duration, done: impl Fn(u16, &str) -> bool) -> String {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let (status, body) = fetch(url).await;
+        if done(status, &body) {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{url} still answers {status}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The value of the sample line starting with `series` (name and labels) in Prometheus text.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_mode_becomes_ready_and_reports_the_traffic_it_drives_on_metrics() {
+    let (addr, fake) = start_fake().await;
+    let (base, stop, task) = start_serve(serve_config(addr, 3)).await;
+    let (status, body) = fetch(&format!("{base}/healthz")).await;
+    assert_eq!(status, 200, "{body}");
+    wait_for(&format!("{base}/readyz"), Duration::from_secs(5), |s, _| {
+        s == 200
+    })
+    .await;
+
+    let browse_ok = r#"loadgen_operations_total{operation="browse",outcome="ok"}"#;
+    let checkout_409 = r#"loadgen_unsuccessful_operations_total{operation="checkout",outcome="expected",reason="409"}"#;
+    let metrics = wait_for(
+        &format!("{base}/metrics"),
+        Duration::from_secs(10),
+        |_, b| sample(b, browse_ok) >= 20.0 && sample(b, checkout_409) >= 1.0,
+    )
+    .await;
+    assert_eq!(sample(&metrics, "loadgen_users_ready"), 3.0, "{metrics}");
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"loadgen_operations_total{operation="register",outcome="ok"}"#
+        ),
+        3.0
+    );
+    assert!(
+        sample(
+            &metrics,
+            r#"loadgen_operation_duration_seconds_count{operation="browse"}"#
+        ) >= 20.0,
+        "{metrics}"
+    );
+    // What /metrics says is what the platform saw.
+    assert!(count(&fake.counters.list) > 20);
+    assert_eq!(count(&fake.counters.register), 3);
+
+    stop.send(()).unwrap();
+    let stopped = tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("serve stops soon after the signal");
+    stopped.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_mode_is_not_ready_until_the_target_answers_and_keeps_trying() {
+    // A port that was just free: nothing listens there yet.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (base, stop, task) = start_serve(serve_config(addr, 2)).await;
+    let body = wait_for(&format!("{base}/readyz"), Duration::from_secs(5), |s, b| {
+        s == 503 && b.contains("has not answered")
+    })
+    .await;
+    assert!(body.contains(&addr.to_string()), "{body}");
+    assert_eq!(fetch(&format!("{base}/healthz")).await.0, 200);
+
+    // The platform comes up later, on that address.
+    let (_, fake) = start_fake_on(tokio::net::TcpListener::bind(addr).await.unwrap());
+    wait_for(
+        &format!("{base}/readyz"),
+        Duration::from_secs(15),
+        |s, _| s == 200,
+    )
+    .await;
+    wait_for(
+        &format!("{base}/metrics"),
+        Duration::from_secs(5),
+        |_, b| sample(b, "loadgen_users_ready") == 2.0,
+    )
+    .await;
+    assert!(count(&fake.counters.list) >= 1);
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_mode_logs_in_again_when_its_tokens_are_refused() {
+    let (addr, fake) = start_fake().await;
+    let (base, stop, task) = start_serve(serve_config(addr, 2)).await;
+    wait_for(
+        &format!("{base}/metrics"),
+        Duration::from_secs(5),
+        |_, b| {
+            sample(
+                b,
+                r#"loadgen_operations_total{operation="view_cart",outcome="ok"}"#,
+            ) >= 2.0
+        },
+    )
+    .await;
+    let logins_before = count(&fake.counters.login);
+    // Every token issued so far expires.
+    fake.valid_from_login.store(logins_before, Ordering::SeqCst);
+    let view_ok = r#"loadgen_operations_total{operation="view_cart",outcome="ok"}"#;
+    let ok_at_expiry = sample(&fetch(&format!("{base}/metrics")).await.1, view_ok);
+    let metrics = wait_for(
+        &format!("{base}/metrics"),
+        Duration::from_secs(10),
+        |_, b| sample(b, view_ok) >= ok_at_expiry + 4.0,
+    )
+    .await;
+    assert!(
+        count(&fake.counters.login) >= logins_before + 2,
+        "each user logged in again"
+    );
+    assert_eq!(
+        count(&fake.counters.register),
+        2,
+        "without registering again"
+    );
+    assert!(
+        sample(
+            &metrics,
+            r#"loadgen_unsuccessful_operations_total{operation="view_cart",outcome="error",reason="401"}"#
+        ) >= 1.0,
+        "{metrics}"
+    );
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_serves_from_its_environment_and_stops_on_sigterm() {
+    let (addr, _fake) = start_fake().await;
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut child = tokio::process::Command::new(BIN)
+        .env("LOADGEN_MODE", "serve")
+        .env("STOREFRONT_HTTP_ADDR", listen.to_string())
+        .env("LOADGEN_URL", format!("http://{addr}"))
+        .env("LOADGEN_USERS", "2")
+        .env("LOADGEN_THINK", "5ms")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://{listen}");
+    wait_for(
+        &format!("{base}/readyz"),
+        Duration::from_secs(10),
+        |s, _| s == 200,
+    )
+    .await;
+    wait_for(
+        &format!("{base}/metrics"),
+        Duration::from_secs(5),
+        |_, b| sample(b, "loadgen_users_ready") == 2.0,
+    )
+    .await;
+    let pid = child.id().unwrap().to_string();
+    let killed = tokio::process::Command::new("sh")
+        .args(["-c", &format!("kill -TERM {pid}")])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("serve stops soon after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn the_binary_refuses_a_bounded_serve() {
+    let output = tokio::process::Command::new(BIN)
+        .env("LOADGEN_MODE", "serve")
+        .args(["--duration", "5s"])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--duration"), "{stderr}");
 }

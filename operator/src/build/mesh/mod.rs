@@ -3,7 +3,8 @@
 //! AuthorizationPolicies, the rate-limit EnvoyFilter, in `security.rs`).
 //!
 //! Invariants: weights are always written explicitly and sum to 100; a route names the canary
-//! subset only when `Traffic` says so (the canary engine decides when that is safe); a
+//! subset, or the stable subset of a service that just became tracked, only when `Traffic` says
+//! so (the canary engine decides when that is safe); a
 //! workload without a sidecar never gets an ISTIO_MUTUAL DestinationRule.
 
 pub mod routing;
@@ -66,4 +67,13 @@ pub fn read_weights(spec: &types::VirtualServiceSpec) -> Option<(i32, i32)> {
     };
     let canary = weight_of(super::traffic::CANARY);
     Some((100 - canary, canary))
+}
+
+/// Whether a VirtualService's primary route names `subset` (read back from a stored object).
+pub fn routes_subset(spec: &types::VirtualServiceSpec, subset: &str) -> bool {
+    spec.http
+        .iter()
+        .filter(|r| r.name.as_deref() == Some(PRIMARY_ROUTE))
+        .flat_map(|r| &r.route)
+        .any(|d| d.destination.subset.as_deref() == Some(subset))
 }

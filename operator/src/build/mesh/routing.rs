@@ -146,7 +146,8 @@ fn prefix(p: &str) -> StringMatch {
 }
 
 /// Weighted destinations of a service: subset `stable` (and `canary` when routed) for tracked
-/// services, the plain host otherwise. Weights are explicit and sum to 100.
+/// services once their stable pods carry the track label, the plain host otherwise. Weights are
+/// explicit and sum to 100.
 fn destinations(
     platform: &ValidatedPlatform,
     traffic: &Traffic,
@@ -166,16 +167,15 @@ fn destinations(
     if !service.is_tracked() {
         return vec![dest(None, 100)];
     }
-    let canary_weight = traffic
-        .of(service.component)
-        .and_then(|t| t.canary.as_ref())
-        .and_then(|c| c.weight);
+    let plan = traffic.of(service.component);
+    let canary_weight = plan.and_then(|t| t.canary.as_ref()).and_then(|c| c.weight);
     match canary_weight {
         Some(w) => {
             let w = w.clamp(0, 100);
             vec![dest(Some(STABLE), 100 - w), dest(Some(CANARY), w)]
         }
-        None => vec![dest(Some(STABLE), 100)],
+        None if plan.is_none_or(|t| t.routes_stable_subset()) => vec![dest(Some(STABLE), 100)],
+        None => vec![dest(None, 100)],
     }
 }
 

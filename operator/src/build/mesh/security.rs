@@ -1,8 +1,9 @@
-//! Security: PeerAuthentication (namespace mTLS mode, PERMISSIVE exception for sidecar-less
+//! Security: one PeerAuthentication per workload (the mTLS mode; PERMISSIVE for sidecar-less
 //! Jaeger), one ALLOW AuthorizationPolicy per workload listing the service-account principals
 //! of its callers, and the local rate-limit EnvoyFilter on the edge workloads.
 //!
-//! Invariants: a workload with no allowed caller gets an ALLOW policy with no rules (deny all),
+//! Invariants: nothing applies to the whole namespace (every policy selects this platform's
+//! workloads, so two platforms can share a namespace); a workload with no allowed caller gets an ALLOW policy with no rules (deny all),
 //! never an empty principal list (which Istio would read as "anyone"); the call graph lives in
 //! `callers` and nowhere else.
 
@@ -56,17 +57,7 @@ pub fn build(platform: &ValidatedPlatform) -> Vec<DesiredObject> {
         return Vec::new();
     };
     let o = &platform.ownership;
-    let mut out = vec![DesiredObject::PeerAuthentication(PeerAuthentication::new(
-        SECURITY_V1,
-        "PeerAuthentication",
-        o.platform_meta(o.object_name("mtls")),
-        PeerAuthenticationSpec {
-            selector: None,
-            mtls: PeerMtls {
-                mode: mtls_mode(mesh.mtls).to_owned(),
-            },
-        },
-    ))];
+    let mut out = Vec::new();
     let managed_jaeger = platform
         .tracing
         .as_ref()
@@ -101,6 +92,9 @@ pub fn build(platform: &ValidatedPlatform) -> Vec<DesiredObject> {
         workloads.push((Component::Redis, REDIS_PORT));
     }
     for (c, port) in workloads {
+        out.push(DesiredObject::PeerAuthentication(peer_authentication(
+            platform, mesh, c,
+        )));
         out.push(DesiredObject::AuthorizationPolicy(authorization_policy(
             platform, mesh, c, port,
         )));
@@ -117,6 +111,30 @@ fn mtls_mode(mode: MtlsMode) -> &'static str {
         MtlsMode::PERMISSIVE => "PERMISSIVE",
         MtlsMode::DISABLE => "DISABLE",
     }
+}
+
+/// The mTLS mode of one workload. Per workload, not for the namespace: another platform in the
+/// namespace may ask for another mode, and Istio settles two selectors matching one workload
+/// by age, so an instance-wide policy beside Jaeger's exception would be ambiguous.
+fn peer_authentication(
+    platform: &ValidatedPlatform,
+    mesh: &MeshPlan,
+    c: Component,
+) -> PeerAuthentication {
+    let o = &platform.ownership;
+    PeerAuthentication::new(
+        SECURITY_V1,
+        "PeerAuthentication",
+        o.meta(o.object_name(c.name()), c.name(), &o.platform_version),
+        PeerAuthenticationSpec {
+            selector: Some(WorkloadSelector {
+                match_labels: o.component_labels(c.name()),
+            }),
+            mtls: PeerMtls {
+                mode: mtls_mode(mesh.mtls).to_owned(),
+            },
+        },
+    )
 }
 
 /// SPIFFE principal of a service account: `<trust domain>/ns/<namespace>/sa/<name>`.
@@ -166,8 +184,9 @@ fn authorization_policy(
         "AuthorizationPolicy",
         o.meta(o.object_name(c.name()), c.name(), &o.platform_version),
         AuthorizationPolicySpec {
+            // Both tracks: a canary pod is as protected as a stable one.
             selector: WorkloadSelector {
-                match_labels: o.selector_labels(c.name()),
+                match_labels: o.component_labels(c.name()),
             },
             action: "ALLOW".to_owned(),
             rules,

@@ -372,6 +372,8 @@ pub struct EnvoyPatch {
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct TelemetrySpec {
+    /// The proxies it configures; never left out, which would mean the whole namespace.
+    pub selector: WorkloadSelector,
     pub tracing: Vec<TelemetryTracing>,
 }
 

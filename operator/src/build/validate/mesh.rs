@@ -104,6 +104,9 @@ pub(super) fn mesh_plan(platform: &EcommercePlatform) -> Result<Option<MeshPlan>
         )?;
         faults.insert(*c, fault.clone());
     }
+    if istio.ingress.as_ref().is_some_and(|i| i.hosts.is_empty()) {
+        return Err(ValidationError::IngressWithoutHosts);
+    }
     let ingress = istio.ingress.as_ref().map(|i| IngressPlan {
         hosts: i.hosts.clone(),
         tls_secret_name: i.tls_secret_name.clone(),

@@ -117,6 +117,18 @@ pub enum ValidationError {
         service: Component,
         strategy: RolloutStrategy,
     },
+    #[error(
+        "spec.services.loadgen drives traffic through the gateway; enable spec.services.gateway or disable loadgen"
+    )]
+    LoadgenWithoutGateway,
+    #[error(
+        "spec.mesh.istio.ingress.hosts is empty; name at least one host (e.g. shop.example.com) or remove ingress"
+    )]
+    IngressWithoutHosts,
+    #[error(
+        "{field} is {value}; a Deployment's progress deadline is whole seconds, so write 1s or more"
+    )]
+    DeadlineTooShort { field: String, value: String },
 }
 
 /// What the dereference step found in the cluster.
@@ -172,6 +184,8 @@ pub struct RolloutPlan {
     /// Highest p99 latency, milliseconds.
     pub max_p99_latency_ms: f64,
     pub min_requests: f64,
+    /// Failed checks (threshold missed, canary unavailable) that roll the canary back.
+    pub failure_threshold: u32,
     pub prometheus_url: String,
     /// Manual only: fixed canary weight.
     pub canary_weight: i32,
@@ -290,6 +304,11 @@ pub fn validate(
             enabled.then(|| service::validate_service(platform, c, service))
         })
         .collect::<Result<Vec<_>, _>>()?;
+
+    let runs = |c: Component| services.iter().any(|s| s.component == c);
+    if runs(Component::Loadgen) && !runs(Component::Gateway) {
+        return Err(ValidationError::LoadgenWithoutGateway);
+    }
 
     let [jwt_name, db_name, admin_name] = generated_secret_names(&ownership.instance);
     let existing = |name: &str| inputs.generated.get(name);

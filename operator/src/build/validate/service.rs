@@ -14,6 +14,8 @@ use crate::build::image::{ImageError, ImageRef};
 use crate::crd::{Duration, EcommercePlatform, RolloutSpec, RolloutStrategy, ServiceSpec};
 
 const DEFAULT_CANARY_STEPS: [i32; 3] = [10, 25, 50];
+/// Failed checks before a rollback, as Flagger's `threshold` and Argo Rollouts' `failureLimit`.
+const DEFAULT_FAILURE_THRESHOLD: u32 = 2;
 const MAX_LABEL_VALUE: usize = 63;
 
 pub(super) fn service_spec(platform: &EcommercePlatform, c: Component) -> Option<&ServiceSpec> {
@@ -108,11 +110,18 @@ pub(super) fn validate_service(
     let default_rollout = RolloutSpec::default();
     let rollout = spec.rollout.as_ref().unwrap_or(&default_rollout);
     let plan = check_rollout(service, rollout)?;
-    let deadline = duration(
-        rollout.progress_deadline.as_ref(),
-        "10m",
-        &format!("spec.services.{service}.rollout.progressDeadline"),
-    )?;
+    let deadline_field = format!("spec.services.{service}.rollout.progressDeadline");
+    let deadline = duration(rollout.progress_deadline.as_ref(), "10m", &deadline_field)?;
+    if deadline < std::time::Duration::from_secs(1) {
+        return Err(ValidationError::DeadlineTooShort {
+            field: deadline_field,
+            value: rollout
+                .progress_deadline
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        });
+    }
 
     Ok(ValidatedService {
         component,
@@ -170,6 +179,11 @@ fn check_rollout(
         #[allow(clippy::cast_precision_loss)]
         max_p99_latency_ms: p99.as_millis() as f64,
         min_requests: f64::from(analysis.and_then(|a| a.min_requests).unwrap_or(20)),
+        failure_threshold: analysis
+            .and_then(|a| a.failure_threshold)
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(DEFAULT_FAILURE_THRESHOLD)
+            .max(1),
         prometheus_url: analysis
             .and_then(|a| a.prometheus_url.clone())
             .unwrap_or_else(|| DEFAULT_PROMETHEUS_URL.to_owned()),
