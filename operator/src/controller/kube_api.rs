@@ -72,7 +72,8 @@ impl ClusterApi for KubeApi {
         };
         match listed {
             Ok(list) => Ok(list.resources.iter().any(|r| r.kind == kind_name)),
-            Err(kube::Error::Api(status)) if status.is_not_found() => Ok(false),
+            // A group that is not served answers a plain-text 404, not a Status with reason NotFound.
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
             Err(error) => Err(error.into()),
         }
     }
