@@ -92,6 +92,19 @@ fn the_full_example_becomes_ready_and_then_makes_no_writes() {
     let Some(c) = cluster() else { return };
     let ns = "example-full";
     reconcile_example_to_ready(c, "platform.yaml", ns);
+    // The HPA raises the gateway to its minReplicas (2) on its first sync: a real change the
+    // status reports. Steady state starts once that has happened and the platform is Ready.
+    support::eventually(
+        "the HPA has scaled the gateway to its minimum",
+        Duration::from_secs(90),
+        || {
+            let d = get(c, ns, &["deployment", "shop-gateway"])?;
+            (d["status"]["readyReplicas"].as_i64() >= Some(2)).then_some(())
+        },
+        || format!("{:#}", get(c, ns, &["hpa"]).unwrap_or_default()),
+    );
+    wait_ready(c, ns, "shop", "60s");
+    std::thread::sleep(Duration::from_secs(2));
 
     // Steady state: a minute of audit log, counting what the operator changes.
     let audit = c.audit();
