@@ -96,6 +96,15 @@ pub trait ClusterApi: Send + Sync {
     /// Delete one object (a missing object is not an error).
     async fn delete(&self, kind: OwnedKind, namespace: &str, name: &str) -> Result<(), ApiError>;
 
+    /// Delete one object but leave what it owns (a StatefulSet's pods and claims), so it can be
+    /// created again with immutable fields changed.
+    async fn delete_orphaning(
+        &self,
+        kind: OwnedKind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(), ApiError>;
+
     /// Replace the platform's status through the status subresource.
     async fn patch_status(
         &self,

@@ -39,6 +39,11 @@ pub struct FakeState {
     pub unserved: BTreeSet<OwnedKind>,
     /// The last resourceVersion handed out.
     pub resource_version: u64,
+    /// Refuse changes to a stored StatefulSet's volumeClaimTemplates with a 422, as the API
+    /// server does.
+    pub immutable_claim_templates: bool,
+    /// Objects deleted with their dependents orphaned.
+    pub orphaning_deletes: Vec<(OwnedKind, String)>,
 }
 
 /// One write the fake received.
@@ -147,6 +152,22 @@ impl ClusterApi for FakeCluster {
             ));
             s.applies.push((object.kind(), object.name().to_owned()));
             let old = s.objects.get(&key).cloned();
+            if s.immutable_claim_templates
+                && object.kind() == OwnedKind::StatefulSet
+                && let Some(old) = &old
+                && old["spec"]["volumeClaimTemplates"] != value["spec"]["volumeClaimTemplates"]
+            {
+                return Err(ApiError::status(
+                    422,
+                    format!(
+                        "StatefulSet.apps \"{}\" is invalid: spec: Forbidden: updates to statefulset \
+                         spec for fields other than 'replicas', 'ordinals', 'template', \
+                         'updateStrategy', 'revisionHistoryLimit', \
+                         'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden",
+                        object.name()
+                    ),
+                ));
+            }
             let without_server_fields = |v: &Value| {
                 let mut v = v.clone();
                 if let Some(meta) = v["metadata"].as_object_mut() {
@@ -223,6 +244,21 @@ impl ClusterApi for FakeCluster {
                 Some(_) => Ok(()),
                 None => Err(ApiError::status(404, "not found")),
             }
+        })
+    }
+
+    async fn delete_orphaning(
+        &self,
+        kind: OwnedKind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(), ApiError> {
+        self.with(|s| {
+            s.orphaning_deletes.push((kind, name.to_owned()));
+            s.log.push(Write::Delete(kind, name.to_owned()));
+            s.objects
+                .remove(&(kind, namespace.to_owned(), name.to_owned()));
+            Ok(())
         })
     }
 

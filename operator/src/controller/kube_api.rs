@@ -115,6 +115,23 @@ impl ClusterApi for KubeApi {
         }
     }
 
+    async fn delete_orphaning(
+        &self,
+        kind: OwnedKind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(), ApiError> {
+        match self
+            .dynamic(kind, namespace)
+            .delete(name, &DeleteParams::orphan())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
     async fn patch_status(
         &self,
         platform: &EcommercePlatform,

@@ -286,6 +286,52 @@ async fn a_refused_object_is_reported_by_name_and_the_others_are_still_applied()
 }
 
 #[tokio::test]
+async fn a_statefulset_whose_claim_templates_must_change_is_recreated_keeping_pods_and_claims() {
+    let (fake, ctx) = setup();
+    reconcile::reconcile(&minimal(), &ctx).await.unwrap();
+    // As an older operator left it: the version label inside the claim template.
+    fake.with(|s| {
+        s.immutable_claim_templates = true;
+        let sts = s
+            .objects
+            .get_mut(&(
+                OwnedKind::StatefulSet,
+                NS.to_owned(),
+                "shop-postgres".to_owned(),
+            ))
+            .unwrap();
+        sts["spec"]["volumeClaimTemplates"][0]["metadata"]["labels"]["app.kubernetes.io/version"] =
+            json!("16-alpine");
+    });
+    let other = platform(json!({"version": "0.1.0", "database": {"storage": "2Gi"}}));
+    reconcile::reconcile(&with_last_status(other, &fake), &ctx)
+        .await
+        .unwrap();
+    fake.with(|s| {
+        assert_eq!(
+            s.orphaning_deletes,
+            [(OwnedKind::StatefulSet, "shop-postgres".to_owned())],
+            "deleted leaving its pods and claims, and nothing else"
+        );
+        assert!(s.deletes.is_empty());
+        let status = s.status_writes.last().unwrap();
+        let degraded = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Degraded")
+            .unwrap();
+        assert_eq!(degraded.status, "False", "{}", degraded.message);
+    });
+    let sts = fake
+        .get(OwnedKind::StatefulSet, NS, "shop-postgres")
+        .unwrap();
+    assert_eq!(
+        sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
+        "2Gi"
+    );
+}
+
+#[tokio::test]
 async fn an_unchanged_platform_sends_no_writes_on_the_next_pass() {
     let (fake, ctx) = setup();
     reconcile::reconcile(&minimal(), &ctx).await.unwrap();

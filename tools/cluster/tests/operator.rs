@@ -271,6 +271,39 @@ fn a_retained_platform_keeps_its_volumes_and_passwords_and_comes_back_on_them() 
         Some(&passwords),
         "the re-created platform generated new passwords for the old data"
     );
+
+    // More storage changes the StatefulSet's immutable claim template: the operator recreates
+    // the StatefulSet, keeping its pod and its claim.
+    c.kubectl()
+        .args([
+            "patch",
+            "ecp",
+            "shop",
+            "-n",
+            &ns,
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"database":{"storage":"2Gi"}}}"#,
+        ])
+        .run()
+        .expect("patch storage");
+    support::eventually(
+        "the StatefulSet carries the new claim template",
+        Duration::from_secs(60),
+        || {
+            let sts = get(c, &ns, &["statefulset", "shop-postgres"])?;
+            (sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
+                == "2Gi")
+                .then_some(())
+        },
+        || format!("{:#}", platform_status(c, &ns, "shop")),
+    );
+    wait_ready(c, &ns, "shop", "120s");
+    assert_eq!(
+        claims(c, &ns),
+        volumes,
+        "recreating the StatefulSet replaced its claim"
+    );
 }
 
 #[test]

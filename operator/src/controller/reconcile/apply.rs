@@ -17,10 +17,10 @@ use std::sync::Mutex;
 
 use kube::api::DynamicObject;
 use serde_json::Value;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::build::{DesiredObject, OwnedKind};
-use crate::controller::api::ClusterApi;
+use crate::controller::api::{ApiError, ClusterApi};
 use crate::controller::status::Problem;
 
 /// Where a stored object stood right after this process applied it.
@@ -100,6 +100,15 @@ fn marker(object: &DynamicObject) -> String {
             object.metadata.resource_version.as_deref().unwrap_or("")
         ),
     }
+}
+
+/// Whether the API server refused a StatefulSet update for touching its immutable fields.
+fn needs_recreate(kind: OwnedKind, error: &ApiError) -> bool {
+    kind == OwnedKind::StatefulSet
+        && error.code == Some(422)
+        && error
+            .message
+            .contains("Forbidden: updates to statefulset spec")
 }
 
 /// The path of the first field of `desired` that `stored` does not hold with the same value
@@ -200,7 +209,20 @@ pub async fn apply(
         };
         debug!(kind = kind.kind(), %name, why, "applying");
         out.sent += 1;
-        match api.apply(object).await {
+        let mut result = api.apply(object).await;
+        if let Err(error) = &result
+            && needs_recreate(kind, error)
+        {
+            // A StatefulSet's claim templates cannot change in place (an older operator wrote
+            // the version label into them, or the storage changed): delete it leaving its pods
+            // and claims, and create it again; it adopts both by name and selector.
+            info!(%name, %error, "recreating the StatefulSet; its pods and volumes stay");
+            result = match api.delete_orphaning(kind, &key.0, &name).await {
+                Ok(()) => api.apply(object).await,
+                Err(delete_error) => Err(delete_error),
+            };
+        }
+        match result {
             Ok(stored) => {
                 memory.put(
                     key,
