@@ -1,6 +1,6 @@
-//! The rollout step of the pipeline: read what the cluster shows of each tracked service (its
-//! Deployments and the stored VirtualService), run the analysis when due, step the machine,
-//! and after apply fill the status weights from the VirtualServices read back.
+//! The rollout step of the pipeline: from what dereference read of each tracked service (its
+//! Deployments and the stored VirtualService), run the analysis when due and step the machine;
+//! after apply, fill the status weights from the VirtualServices that apply returned.
 //!
 //! Invariant: the weights in `status.rollouts` come from stored VirtualServices, never from
 //! what this pass intended.
@@ -12,7 +12,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::DynamicObject;
 use tracing::warn;
 
-use super::api::{ApiError, ClusterApi};
 use super::status;
 use crate::build::OwnedKind;
 use crate::build::labels::Ownership;
@@ -33,24 +32,13 @@ pub struct RolloutPlan {
     pub in_flight: bool,
 }
 
-/// Objects of `kind`, or none when the kind is not served (Istio absent) or not listable.
-pub async fn list_or_empty(
-    api: &dyn ClusterApi,
-    kind: OwnedKind,
-    ownership: &Ownership,
-) -> Result<Vec<DynamicObject>, ApiError> {
-    match api
-        .list_owned(
-            kind,
-            &ownership.namespace,
-            &ownership.owned_objects_selector(),
-        )
-        .await
-    {
-        Ok(list) => Ok(list),
-        Err(e) if e.is_not_found() || e.is_forbidden() => Ok(Vec::new()),
-        Err(e) => Err(e),
-    }
+/// The objects of `kind` among those dereference read.
+fn of_kind(owned: &[(OwnedKind, DynamicObject)], kind: OwnedKind) -> Vec<DynamicObject> {
+    owned
+        .iter()
+        .filter(|(k, _)| *k == kind)
+        .map(|(_, o)| o.clone())
+        .collect()
 }
 
 fn named<'a>(objects: &'a [DynamicObject], name: &str) -> Option<&'a DynamicObject> {
@@ -94,21 +82,22 @@ pub fn stored_weights(vss: &[DynamicObject], name: &str) -> Option<(i32, i32)> {
     read_weights(&stored_spec(vss, name)?)
 }
 
-/// Step every tracked service's rollout.
+/// Step every tracked service's rollout, from the Deployments and VirtualServices that
+/// dereference read (`owned`). The only I/O is the analysis' metrics query.
 pub async fn plan(
-    api: &dyn ClusterApi,
+    owned: &[(OwnedKind, DynamicObject)],
     platform: &EcommercePlatform,
     validated: &ValidatedPlatform,
     metrics: &dyn MetricsSource,
     now: &Time,
-) -> Result<RolloutPlan, ApiError> {
+) -> RolloutPlan {
     let mut out = RolloutPlan::default();
     if validated.mesh.is_none() || !validated.services.iter().any(|s| s.is_tracked()) {
-        return Ok(out);
+        return out;
     }
     let o = &validated.ownership;
-    let deployments = list_or_empty(api, OwnedKind::Deployment, o).await?;
-    let vss = list_or_empty(api, OwnedKind::VirtualService, o).await?;
+    let deployments = of_kind(owned, OwnedKind::Deployment);
+    let vss = of_kind(owned, OwnedKind::VirtualService);
     let previous = platform
         .status
         .as_ref()
@@ -160,7 +149,7 @@ pub async fn plan(
         }
         out.events.extend(decision.event);
     }
-    Ok(out)
+    out
 }
 
 /// Fill each rollout's weights from the VirtualServices as stored after apply.

@@ -166,19 +166,14 @@ async fn pipeline(cached: &EcommercePlatform, ctx: &Context) -> Result<Action, R
         }
     };
     let now = (ctx.clock)();
-    let rollouts =
-        match super::rollouts::plan(api, platform, &validated, ctx.canary_metrics.as_ref(), &now)
-            .await
-        {
-            Ok(plan) => plan,
-            Err(source) => {
-                let error = ReconcileError::List {
-                    kind: "Deployment/VirtualService",
-                    source,
-                };
-                return fail(platform, ctx, error).await;
-            }
-        };
+    let rollouts = super::rollouts::plan(
+        &found.owned,
+        platform,
+        &validated,
+        ctx.canary_metrics.as_ref(),
+        &now,
+    )
+    .await;
     let objects = build::build_with(&validated, &rollouts.traffic);
     let applied = apply::apply(api, &objects, found.owned, &found.unserved, &ctx.memory).await;
     let kept = match cleanup::cleanup_orphans(api, &validated.ownership, &applied).await {
