@@ -106,7 +106,13 @@ pub struct Decision {
 impl Decision {
     /// Whether the rollout still needs passes (the controller requeues soon).
     pub fn in_flight(&self) -> bool {
-        self.status.as_ref().is_some_and(|s| is_active(s.phase)) || self.traffic.canary.is_some()
+        match self.status.as_ref().map(|s| s.phase) {
+            // A Manual canary holds its weight: a spec edit (a new generation) or a change of
+            // its pods wakes the controller, so nothing needs a timer.
+            Some(RolloutPhase::Manual) => false,
+            Some(phase) if is_active(phase) => true,
+            _ => self.traffic.canary.is_some(),
+        }
     }
 }
 

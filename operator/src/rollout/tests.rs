@@ -626,6 +626,10 @@ fn manual_holds_the_fixed_weight_and_promotes_at_100() {
     w.now += 3600;
     let d = w.pass(None);
     assert_eq!(World::weight(&d), Some(20), "no analysis, no steps");
+    assert!(
+        !d.in_flight(),
+        "a held Manual weight needs no polling: a spec edit or a pod change wakes the controller"
+    );
     w.plan.canary_weight = 35;
     assert_eq!(World::weight(&w.pass(None)), Some(35));
     w.plan.canary_weight = 100;
