@@ -60,6 +60,13 @@ fn workloads(fake: &FakeCluster) -> Vec<(OwnedKind, String)> {
     out
 }
 
+/// Every owned workload reports one ready pod, rolled out.
+fn all_pods_ready(fake: &FakeCluster) {
+    for (kind, name) in workloads(fake) {
+        fake.set_ready(kind, NS, &name, 1);
+    }
+}
+
 #[tokio::test]
 async fn first_reconcile_applies_everything_and_reports_progressing() {
     let (fake, ctx) = setup();
@@ -113,9 +120,7 @@ async fn unchanged_second_reconcile_writes_no_status_and_no_event() {
 async fn status_is_ready_once_every_owned_workload_is_ready() {
     let (fake, ctx) = setup();
     reconcile::reconcile(&minimal(), &ctx).await.unwrap();
-    for (kind, name) in workloads(&fake) {
-        fake.set_ready(kind, NS, &name, 1);
-    }
+    all_pods_ready(&fake);
     reconcile::reconcile(&with_last_status(minimal(), &fake), &ctx)
         .await
         .unwrap();
@@ -139,9 +144,7 @@ async fn a_component_short_of_pods_keeps_the_platform_progressing() {
     let (fake, ctx) = setup();
     let p = platform(json!({"version": "0.1.0", "services": {"gateway": {"replicas": 2}}}));
     reconcile::reconcile(&p, &ctx).await.unwrap();
-    for (kind, name) in workloads(&fake) {
-        fake.set_ready(kind, NS, &name, 1);
-    }
+    all_pods_ready(&fake);
     reconcile::reconcile(&with_last_status(p, &fake), &ctx)
         .await
         .unwrap();
@@ -335,17 +338,13 @@ async fn a_statefulset_whose_claim_templates_must_change_is_recreated_keeping_po
 async fn an_unchanged_platform_sends_no_writes_on_the_next_pass() {
     let (fake, ctx) = setup();
     reconcile::reconcile(&minimal(), &ctx).await.unwrap();
-    for (kind, name) in workloads(&fake) {
-        fake.set_ready(kind, NS, &name, 1);
-    }
+    all_pods_ready(&fake);
     reconcile::reconcile(&with_last_status(minimal(), &fake), &ctx)
         .await
         .unwrap();
     let writes = fake.with(|s| (s.applies.len(), s.status_writes.len(), s.events.len()));
     // Workload status changes (a watch event) and a resync: nothing to write.
-    for (kind, name) in workloads(&fake) {
-        fake.set_ready(kind, NS, &name, 1);
-    }
+    all_pods_ready(&fake);
     reconcile::reconcile(&with_last_status(minimal(), &fake), &ctx)
         .await
         .unwrap();
@@ -440,9 +439,7 @@ async fn without_istio_a_mesh_platform_applies_the_rest_and_says_istio_is_missin
 async fn a_pass_on_a_stale_cached_platform_uses_the_status_it_wrote_last() {
     let (fake, ctx) = setup();
     reconcile::reconcile(&minimal(), &ctx).await.unwrap();
-    for (kind, name) in workloads(&fake) {
-        fake.set_ready(kind, NS, &name, 1);
-    }
+    all_pods_ready(&fake);
     reconcile::reconcile(&with_last_status(minimal(), &fake), &ctx)
         .await
         .unwrap();

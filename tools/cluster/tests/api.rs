@@ -19,15 +19,7 @@ fn install_crd(c: &storefront_cluster::LocalCluster) {
         .args(["apply", "--server-side", "-f", &crd_path()])
         .run()
         .expect("the CRD from crds/ is accepted");
-    c.kubectl()
-        .args([
-            "wait",
-            "--for=condition=Established",
-            "crd/ecommerceplatforms.storefront.dev",
-            "--timeout=60s",
-        ])
-        .run()
-        .expect("CRD established");
+    support::wait_crd_established(c);
     // A fresh discovery, as a user's kubectl does after a "resource not found".
     c.kubectl()
         .args(["api-resources", "--api-group=storefront.dev"])

@@ -89,19 +89,11 @@ fn exactly_one_of_two_operators_reconciles_and_the_other_takes_over_when_it_dies
         "took {took:?} for a {LEASE_SECONDS} s lease"
     );
     // And the new leader reconciles: a change is applied.
-    c.kubectl()
-        .args([
-            "patch",
-            "ecp",
-            "shop",
-            "-n",
-            &ns,
-            "--type=merge",
-            "-p",
-            r#"{"spec":{"services":{"web":{"enabled":true}}}}"#,
-        ])
-        .run()
-        .expect("patch");
+    support::patch_spec(
+        c,
+        &ns,
+        serde_json::json!({"services":{"web":{"enabled":true}}}),
+    );
     support::eventually(
         "the new leader creates web",
         Duration::from_secs(60),

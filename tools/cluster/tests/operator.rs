@@ -274,19 +274,7 @@ fn a_retained_platform_keeps_its_volumes_and_passwords_and_comes_back_on_them() 
 
     // More storage changes the StatefulSet's immutable claim template: the operator recreates
     // the StatefulSet, keeping its pod and its claim.
-    c.kubectl()
-        .args([
-            "patch",
-            "ecp",
-            "shop",
-            "-n",
-            &ns,
-            "--type=merge",
-            "-p",
-            r#"{"spec":{"database":{"storage":"2Gi"}}}"#,
-        ])
-        .run()
-        .expect("patch storage");
+    support::patch_spec(c, &ns, serde_json::json!({"database":{"storage":"2Gi"}}));
     support::eventually(
         "the StatefulSet carries the new claim template",
         Duration::from_secs(60),
@@ -334,19 +322,11 @@ fn disabling_a_component_leaves_no_object_of_it_behind() {
         !of_cart().trim().is_empty(),
         "cart has no objects to start with"
     );
-    c.kubectl()
-        .args([
-            "patch",
-            "ecp",
-            "shop",
-            "-n",
-            &ns,
-            "--type=merge",
-            "-p",
-            r#"{"spec":{"services":{"cart":{"enabled":false}}}}"#,
-        ])
-        .run()
-        .expect("disable cart");
+    support::patch_spec(
+        c,
+        &ns,
+        serde_json::json!({"services":{"cart":{"enabled":false}}}),
+    );
     support::eventually(
         "every object of cart is deleted",
         Duration::from_secs(60),

@@ -117,19 +117,11 @@ fn phase(status: &Value) -> &str {
 }
 
 fn set_version(c: &LocalCluster, version: &str) {
-    c.kubectl()
-        .args([
-            "patch",
-            "ecp",
-            "shop",
-            "-n",
-            NS,
-            "--type=merge",
-            "-p",
-            &format!(r#"{{"spec":{{"services":{{"catalog":{{"version":"{version}"}}}}}}}}"#),
-        ])
-        .run()
-        .expect("patch catalog version");
+    support::patch_spec(
+        c,
+        NS,
+        json!({"services": {"catalog": {"version": version}}}),
+    );
 }
 
 /// The status weights, once they agree with the stored VirtualService.

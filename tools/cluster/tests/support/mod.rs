@@ -201,17 +201,40 @@ pub fn install_chart(cluster: &LocalCluster) {
             ],
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        cluster
-            .kubectl()
-            .args([
-                "wait",
-                "--for=condition=Established",
-                "crd/ecommerceplatforms.storefront.dev",
-                "--timeout=60s",
-            ])
-            .run()
-            .expect("CRD established");
+        wait_crd_established(cluster);
     });
+}
+
+/// Waits until the EcommercePlatform CRD is served.
+pub fn wait_crd_established(cluster: &LocalCluster) {
+    cluster
+        .kubectl()
+        .args([
+            "wait",
+            "--for=condition=Established",
+            "crd/ecommerceplatforms.storefront.dev",
+            "--timeout=60s",
+        ])
+        .run()
+        .expect("CRD established");
+}
+
+/// A merge patch of platform `shop`'s spec, as `kubectl patch --type=merge` sends it.
+pub fn patch_spec(cluster: &LocalCluster, namespace: &str, spec: Value) {
+    cluster
+        .kubectl()
+        .args([
+            "patch",
+            "ecp",
+            "shop",
+            "-n",
+            namespace,
+            "--type=merge",
+            "-p",
+        ])
+        .arg(serde_json::json!({ "spec": spec }).to_string())
+        .run()
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// A kubeconfig that authenticates as the chart's ServiceAccount (a TokenRequest token), so the
