@@ -152,6 +152,38 @@ fn named<'a>(
         .map(|(_, o)| o)
 }
 
+/// Why `object` must be applied, or `None` when the cluster already holds what this process
+/// applied last (`last`) and nobody changed our fields since.
+fn reason_to_apply(
+    last: Option<&Applied>,
+    stored: Option<&DynamicObject>,
+    object: &DesiredObject,
+    desired_hash: u64,
+) -> Option<&'static str> {
+    let (last, stored) = match (last, stored) {
+        (None, _) => return Some("not applied by this process yet"),
+        (_, None) => return Some("missing"),
+        (Some(last), Some(stored)) => (last, stored),
+    };
+    if last.hash != desired_hash {
+        return Some("changed");
+    }
+    if marker(stored) == last.marker {
+        return None;
+    }
+    let stored = serde_json::to_value(stored).unwrap_or_default();
+    let mut desired = object.to_json();
+    // Items of a LIST carry no apiVersion and kind.
+    if let Some(map) = desired.as_object_mut() {
+        map.remove("apiVersion");
+        map.remove("kind");
+    }
+    difference(&stored, &desired, "").map(|field| {
+        debug!(kind = object.kind().kind(), name = object.name(), %field, "a field of ours was changed in the cluster");
+        "edited in the cluster"
+    })
+}
+
 /// Applies `objects`; see the module docs for what is skipped.
 pub async fn apply(
     api: &dyn ClusterApi,
@@ -184,25 +216,12 @@ pub async fn apply(
         let namespace = object.meta().namespace.clone().unwrap_or_default();
         let key = (namespace, kind, name.clone());
         let desired_hash = hash(object);
-        let why = match (memory.get(&key), named(&out.stored, kind, &name)) {
-            (None, _) => Some("not applied by this process yet"),
-            (_, None) => Some("missing"),
-            (Some(last), _) if last.hash != desired_hash => Some("changed"),
-            (Some(last), Some(stored)) if marker(stored) == last.marker => None,
-            (Some(_), Some(stored)) => {
-                let stored = serde_json::to_value(stored).unwrap_or_default();
-                let mut desired = object.to_json();
-                // Items of a LIST carry no apiVersion and kind.
-                if let Some(map) = desired.as_object_mut() {
-                    map.remove("apiVersion");
-                    map.remove("kind");
-                }
-                difference(&stored, &desired, "").map(|field| {
-                    debug!(kind = kind.kind(), %name, %field, "a field of ours was changed in the cluster");
-                    "edited in the cluster"
-                })
-            }
-        };
+        let why = reason_to_apply(
+            memory.get(&key).as_ref(),
+            named(&out.stored, kind, &name),
+            object,
+            desired_hash,
+        );
         let Some(why) = why else {
             out.applied.insert((kind, name));
             continue;
