@@ -67,6 +67,15 @@ fn all_pods_ready(fake: &FakeCluster) {
     }
 }
 
+/// The minimal platform applied, its pods ready, and reconciled again: Ready.
+async fn reconcile_to_ready(fake: &FakeCluster, ctx: &Context) {
+    reconcile::reconcile(&minimal(), ctx).await.unwrap();
+    all_pods_ready(fake);
+    reconcile::reconcile(&with_last_status(minimal(), fake), ctx)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn first_reconcile_applies_everything_and_reports_progressing() {
     let (fake, ctx) = setup();
@@ -119,11 +128,7 @@ async fn unchanged_second_reconcile_writes_no_status_and_no_event() {
 #[tokio::test]
 async fn status_is_ready_once_every_owned_workload_is_ready() {
     let (fake, ctx) = setup();
-    reconcile::reconcile(&minimal(), &ctx).await.unwrap();
-    all_pods_ready(&fake);
-    reconcile::reconcile(&with_last_status(minimal(), &fake), &ctx)
-        .await
-        .unwrap();
+    reconcile_to_ready(&fake, &ctx).await;
 
     fake.with(|s| {
         let status = s.status_writes.last().unwrap();
@@ -337,11 +342,7 @@ async fn a_statefulset_whose_claim_templates_must_change_is_recreated_keeping_po
 #[tokio::test]
 async fn an_unchanged_platform_sends_no_writes_on_the_next_pass() {
     let (fake, ctx) = setup();
-    reconcile::reconcile(&minimal(), &ctx).await.unwrap();
-    all_pods_ready(&fake);
-    reconcile::reconcile(&with_last_status(minimal(), &fake), &ctx)
-        .await
-        .unwrap();
+    reconcile_to_ready(&fake, &ctx).await;
     let writes = fake.with(|s| (s.applies.len(), s.status_writes.len(), s.events.len()));
     // Workload status changes (a watch event) and a resync: nothing to write.
     all_pods_ready(&fake);
@@ -438,11 +439,7 @@ async fn without_istio_a_mesh_platform_applies_the_rest_and_says_istio_is_missin
 #[tokio::test]
 async fn a_pass_on_a_stale_cached_platform_uses_the_status_it_wrote_last() {
     let (fake, ctx) = setup();
-    reconcile::reconcile(&minimal(), &ctx).await.unwrap();
-    all_pods_ready(&fake);
-    reconcile::reconcile(&with_last_status(minimal(), &fake), &ctx)
-        .await
-        .unwrap();
+    reconcile_to_ready(&fake, &ctx).await;
     let writes = fake.with(|s| s.status_writes.len());
     // The watch cache still holds the first status (Progressing), not the Ready one.
     let stale = {

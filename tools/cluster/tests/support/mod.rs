@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use storefront_cluster::{ClusterOptions, Kubectl, LocalCluster, tools};
+use storefront_cluster::{ClusterOptions, LocalCluster, tools};
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -272,7 +272,7 @@ pub struct Operator {
 }
 
 impl Operator {
-    /// Starts the real operator binary as the chart's ServiceAccount. `extra_env` is passed
+    /// Starts the real operator binary as the chart's ServiceAccount. `args` are passed
     /// through (e.g. a short lease for the leader-election test).
     pub fn start(cluster: &LocalCluster, identity: &str, args: &[&str]) -> Self {
         let kubeconfig = operator_kubeconfig(cluster);
@@ -385,9 +385,4 @@ pub fn secret(namespace: &str, name: &str, data: &[(&str, &str)]) -> Value {
         "metadata": {"name": name, "namespace": namespace},
         "stringData": string_data,
     })
-}
-
-/// kubectl as someone else (a kubeconfig file).
-pub fn kubectl_as(kubeconfig: &Path) -> Kubectl {
-    Kubectl::new(kubeconfig)
 }
