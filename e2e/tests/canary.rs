@@ -4,6 +4,8 @@
 //!
 //! Both run in one test, in order, because they change the same service of the same platform.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use std::time::Duration;
 
 use storefront_e2e::platform::{self, wait_for};

@@ -3,6 +3,8 @@
 //! against the kinds the operator owns, and install.yaml against the chart's defaults.
 //! (CI also renders the chart with `helm template` and compares; see .github/workflows/ci.yml.)
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,8 @@
 //! A customer buys through the Istio ingress, and the purchase is one trace in Jaeger that
 //! crosses the services of the checkout saga.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use std::time::Duration;
 
 use storefront_e2e::platform::{self, wait_for};

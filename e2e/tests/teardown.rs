@@ -1,6 +1,8 @@
 //! Deleting the platform removes everything it created except the database volumes it was told
 //! to retain. Destructive: it runs only with STOREFRONT_E2E_TEARDOWN=1 (e2e/run.sh runs it last).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use std::time::Duration;
 
 use storefront_e2e::cluster_or_skip;

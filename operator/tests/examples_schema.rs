@@ -2,6 +2,8 @@
 //! (types, enums, ranges, patterns), its CEL rules, and no field the schema does not know (the
 //! API server would silently prune those, so a typo would go unnoticed).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use std::path::PathBuf;
 
 use serde::Deserialize;

@@ -2,6 +2,8 @@
 //! (review their diffs like code; regenerate with `UPDATE_SNAPSHOTS=1 cargo test -p
 //! storefront-operator --test render`), plus invariants every rendered object must hold.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 

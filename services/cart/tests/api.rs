@@ -1,6 +1,8 @@
 //! The cart over HTTP, next to a real catalog (seeded with the demo products) on throwaway
 //! PostgreSQL and Redis.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use std::collections::HashMap;
 use std::time::Duration;
 

@@ -1,6 +1,8 @@
 //! The catalog over HTTP: a real app on a random port against throwaway PostgreSQL and Redis,
 //! seeded with the demo products.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 

@@ -20,9 +20,13 @@ pub const ISSUER: &str = "storefront";
 
 /// What a caller may do. `Service` is held only by short-lived tokens services mint for calls to
 /// each other's internal routes; the gateway never routes those.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "postgres",
+    derive(sqlx::Type),
+    sqlx(type_name = "text", rename_all = "lowercase")
+)]
 #[serde(rename_all = "lowercase")]
-#[sqlx(type_name = "text", rename_all = "lowercase")]
 pub enum Role {
     Customer,
     Admin,

@@ -131,6 +131,7 @@ impl IntoResponse for ApiError {
     }
 }
 
+#[cfg(feature = "postgres")]
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         // PostgreSQL text cannot hold a NUL character (22021) nor bytes that are not UTF-8
@@ -153,6 +154,7 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+#[cfg(feature = "redis")]
 impl From<redis::RedisError> for ApiError {
     fn from(err: redis::RedisError) -> Self {
         tracing::error!(error = %err, "redis unavailable");

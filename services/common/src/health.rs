@@ -9,9 +9,6 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use futures::future::BoxFuture;
 use serde_json::json;
-use sqlx::PgPool;
-
-use crate::redis_store::Redis;
 
 type CheckFn = dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync;
 
@@ -37,7 +34,8 @@ impl Readiness {
         self
     }
 
-    pub fn postgres(mut self, pool: PgPool) -> Self {
+    #[cfg(feature = "postgres")]
+    pub fn postgres(mut self, pool: sqlx::PgPool) -> Self {
         self.checks.push((
             "postgres",
             std::sync::Arc::new(move || {
@@ -54,7 +52,8 @@ impl Readiness {
         self
     }
 
-    pub fn redis(mut self, redis: Redis) -> Self {
+    #[cfg(feature = "redis")]
+    pub fn redis(mut self, redis: crate::redis_store::Redis) -> Self {
         self.checks.push((
             "redis",
             std::sync::Arc::new(move || {

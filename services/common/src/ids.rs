@@ -9,10 +9,9 @@ macro_rules! id_type {
         $(#[$doc])*
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-            sqlx::Type,
         )]
+        #[cfg_attr(feature = "postgres", derive(sqlx::Type), sqlx(transparent))]
         #[serde(transparent)]
-        #[sqlx(transparent)]
         pub struct $name(pub Uuid);
 
         impl $name {

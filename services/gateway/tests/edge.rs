@@ -1,6 +1,8 @@
 //! The gateway over real HTTP in front of recording stub backends: routing, authentication at the
 //! edge, header hygiene, rate limiting, caching rules, retries, the circuit breaker and CORS.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 mod support;
 
 use std::sync::Arc;

@@ -1,6 +1,8 @@
 //! The gateway in front of the real users and catalog services (throwaway PostgreSQL and Redis):
 //! accounts through the gateway, logout honoured at the edge, and the catalog read cache.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 mod support;
 
 use std::collections::HashMap;

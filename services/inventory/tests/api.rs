@@ -1,6 +1,8 @@
 //! The inventory HTTP contract end to end: stock, reservations and their transitions, and every
 //! way a request can be refused.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 mod support;
 
 use serde_json::json;

@@ -1,5 +1,7 @@
 //! Holds expire: the sweeper gives their units back, and a late commit is refused.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 mod support;
 
 use std::time::Duration;

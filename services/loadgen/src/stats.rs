@@ -103,8 +103,11 @@ impl Default for OpStats {
     }
 }
 
+#[expect(
+    clippy::expect_used,
+    reason = "the bounds are constants, not input: a refusal would be a bug that every test catches"
+)]
 fn new_histogram() -> Histogram<u64> {
-    // The bounds are constants, not input: a refusal would be a bug that every test catches.
     Histogram::new_with_bounds(1, HIGHEST_MICROS, SIGNIFICANT_DIGITS)
         .expect("constant histogram bounds are valid")
 }

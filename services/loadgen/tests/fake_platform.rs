@@ -4,6 +4,8 @@
 //! mode becomes ready once the fake answers, reports what it drives on /metrics, logs in again
 //! when its tokens are refused, and stops on SIGTERM.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -1,5 +1,7 @@
 //! The checkout saga across the real catalog, cart, inventory, payments and orders services.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 mod support;
 
 use reqwest::{Method, StatusCode};

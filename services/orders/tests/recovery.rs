@@ -1,5 +1,7 @@
 //! Orders a crash (or a lost answer) left `pending` are resolved by recovery, never stuck.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 mod support;
 
 use std::time::Duration;

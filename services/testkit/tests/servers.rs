@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 use storefront_testkit::{shared_postgres, shared_redis};
 
 #[tokio::test]

@@ -1,5 +1,7 @@
 //! The users service over real HTTP against a throwaway PostgreSQL and Redis.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use std::collections::HashMap;
 
 use reqwest::StatusCode;

@@ -1,6 +1,8 @@
 //! The web front over real HTTP, against a fake public API on a random port: what pages show,
 //! what they send to the API, and how they fail.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 mod fake_gateway;
 
 use std::collections::HashMap;

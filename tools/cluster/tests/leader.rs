@@ -2,6 +2,8 @@
 //! reconciles, and when it is killed (no graceful release) the other takes over within the
 //! Lease's duration.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 mod support;
 
 use std::io::{Read, Write};

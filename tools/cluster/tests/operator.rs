@@ -4,6 +4,8 @@
 //! leaving nothing behind. One operator serves every test of this binary, each in its own
 //! namespace, as one install serves many shops.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 mod support;
 
 use std::sync::OnceLock;

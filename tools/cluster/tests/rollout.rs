@@ -5,6 +5,8 @@
 //! ones, abort when the version is set back, and resume at the same step after the operator is
 //! killed mid-step.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 mod support;
 
 use std::time::{Duration, Instant};

@@ -9,6 +9,8 @@
 //! `STOREFRONT_SCHEMATHESIS_EXAMPLES` (default 50) bounds the cases per operation and
 //! `STOREFRONT_SCHEMATHESIS_SEED` (default 1) fixes the generated data.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 mod support;
 
 use std::path::Path;

@@ -5,6 +5,8 @@
 //! Skips with a message when node, Chromium or `tests/browser/node_modules` is missing, unless
 //! `STOREFRONT_BROWSER_TESTS=1`, where a missing piece fails the test (CI installs them).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 mod support;
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,8 @@
 //! End to end through the gateway against the local platform: every service a real process
 //! (the debug binaries cargo built), real PostgreSQL and Redis, real HTTP between them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use std::time::Duration;
 
 mod support;
