@@ -456,7 +456,7 @@ async fn demo_stock_is_seeded_once_and_never_overwritten() {
     assert_eq!(seeded.levels(first.id()).await, (i64::from(first.stock), 0));
     seeded.stock(first.id(), 1).await;
 
-    let restarted: App = start_on(&seeded.database_url, &[("STOREFRONT_SEED_DEMO", "true")]).await;
+    let restarted: App = start_on(seeded.database_url(), &[("STOREFRONT_SEED_DEMO", "true")]).await;
     assert_eq!(restarted.levels(first.id()).await, (1, 0));
     let last = &PRODUCTS[PRODUCTS.len() - 1];
     assert_eq!(

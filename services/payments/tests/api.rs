@@ -267,7 +267,7 @@ async fn refund_is_full_once_and_idempotent() {
         assert_eq!(status, 200);
         assert_eq!(again, refunded);
     }
-    let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+    let pool = sqlx::PgPool::connect(app.database_url()).await.unwrap();
     let refunds: i64 = sqlx::query_scalar("SELECT count(*) FROM refunds")
         .fetch_one(&pool)
         .await

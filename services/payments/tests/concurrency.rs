@@ -44,7 +44,7 @@ async fn concurrent_refunds_refund_once() {
             .all(|(s, b)| *s == 200 && b["status"] == "refunded"),
         "{answers:?}"
     );
-    let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+    let pool = sqlx::PgPool::connect(app.database_url()).await.unwrap();
     let refunds: i64 = sqlx::query_scalar("SELECT count(*) FROM refunds")
         .fetch_one(&pool)
         .await

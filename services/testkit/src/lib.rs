@@ -5,9 +5,13 @@
 //!
 //! Tests share one PostgreSQL and one Redis per test process ([`shared_postgres`],
 //! [`shared_redis`]) and isolate themselves with a fresh database / Redis database index each.
+//!
+//! With the feature `app`, [`app::TestApp`] starts a service under test against them.
 
 #![allow(unsafe_code)] // pre_exec and atexit: the only way to tie a child's life to ours.
 
+#[cfg(feature = "app")]
+pub mod app;
 mod binaries;
 mod postgres;
 mod process;

@@ -2,50 +2,31 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use std::collections::HashMap;
-
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use storefront_testkit::app::{TestApp, error_code as code};
 use storefront_testkit::{shared_postgres, shared_redis};
 use storefront_users::{Config, build};
 
-const SECRET: &str = "test-secret-test-secret-test-secret!";
+/// The users app under test.
+struct Users(TestApp);
 
-struct Users {
-    base: String,
-    http: reqwest::Client,
-    database_url: String,
-    redis_url: String,
-}
-
-fn env(database_url: &str, redis_url: &str, extra: &[(&str, &str)]) -> HashMap<String, String> {
-    let mut map: HashMap<String, String> = [
-        ("STOREFRONT_JWT_SECRET", SECRET),
-        ("DATABASE_URL", database_url),
-        ("REDIS_URL", redis_url),
-        ("STOREFRONT_MAX_BODY_BYTES", "4096"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    for (k, v) in extra {
-        map.insert(k.to_string(), v.to_string());
+impl std::ops::Deref for Users {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.0
     }
-    map
 }
 
 async fn start_with(database_url: String, redis_url: String, extra: &[(&str, &str)]) -> Users {
-    let config = Config::from_source(&env(&database_url, &redis_url, extra)).unwrap();
-    let built = build(config).await.unwrap();
-    let base = storefront_common::service::spawn_local(built.router)
-        .await
-        .unwrap();
-    Users {
-        base,
-        http: reqwest::Client::new(),
-        database_url,
-        redis_url,
-    }
+    let app = TestApp::builder("users")
+        .database_url(&database_url)
+        .redis_url(&redis_url)
+        .env("STOREFRONT_MAX_BODY_BYTES", "4096")
+        .envs(extra)
+        .start(|env| async move { Ok(build(Config::from_source(&env)?).await?) })
+        .await;
+    Users(app)
 }
 
 async fn start() -> Users {
@@ -54,37 +35,27 @@ async fn start() -> Users {
 }
 
 impl Users {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let reply = self.send(method, path, token, body).await;
+        (reply.status, reply.body)
+    }
+
     async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
-        let mut req = self.http.post(format!("{}{path}", self.base)).json(&body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        self.call(Method::POST, path, token, Some(&body)).await
     }
 
     async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
-        let mut req = self.http.get(format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        self.call(Method::GET, path, token, None).await
     }
 
     async fn put(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        let resp = self
-            .http
-            .put(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        self.call(Method::PUT, path, Some(token), Some(&body)).await
     }
 
     async fn register(&self, email: &str, password: &str) -> Value {
@@ -110,10 +81,6 @@ impl Users {
         assert_eq!(status, StatusCode::OK, "{body}");
         body["token"].as_str().unwrap().to_string()
     }
-}
-
-fn code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or("<no error code>")
 }
 
 #[tokio::test]
@@ -314,7 +281,7 @@ async fn bad_input_is_a_clear_client_error_and_creates_nothing() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
 
-    let pool = sqlx::PgPool::connect(&users.database_url).await.unwrap();
+    let pool = sqlx::PgPool::connect(&users.database_url()).await.unwrap();
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
         .fetch_one(&pool)
         .await
@@ -369,7 +336,7 @@ async fn admin_is_created_once_and_keeps_a_changed_password_across_restarts() {
         .await;
     assert_eq!(status, StatusCode::OK);
 
-    let second = start_with(first.database_url.clone(), first.redis_url.clone(), &admin).await;
+    let second = start_with(first.database_url().to_string(), first.redis_url().to_string(), &admin).await;
     second.login("admin@shop.test", "rotated-password").await;
     let (status, _) = second
         .post(

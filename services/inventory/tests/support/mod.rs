@@ -1,28 +1,32 @@
-//! Starts the real inventory app on a random port against a throwaway PostgreSQL, and mints
-//! tokens for each kind of caller.
+//! The inventory tests' vocabulary: the app (started by the testkit harness) with the tokens the
+//! tests act with, stock levels, and the reservation calls.
 
-#![allow(dead_code)] // each test file uses a different part of this
+#![allow(dead_code, unused_imports)] // each test file uses a different part of this
 
-use std::collections::HashMap;
-use std::time::Duration;
-
-use reqwest::{Client, Response};
+use reqwest::Response;
 use serde_json::{Value, json};
-use storefront_common::auth::{Authenticator, Role};
-use storefront_common::ids::{ProductId, UserId};
-use storefront_common::service::spawn_local;
+use storefront_common::auth::Role;
+use storefront_common::ids::ProductId;
 use storefront_inventory::{Config, build};
+use storefront_testkit::app::{TestApp, service_token, token};
 use uuid::Uuid;
 
-pub const SECRET: &str = "inventory-tests-secret-0123456789abcdef";
+pub use storefront_testkit::app::status_and_body as read;
 
+/// The inventory app, and the tokens the tests act with.
 pub struct App {
-    pub base: String,
-    pub http: Client,
-    pub database_url: String,
+    pub app: TestApp,
+    /// The orders service's token, for the internal routes.
     pub service: String,
     pub admin: String,
     pub customer: String,
+}
+
+impl std::ops::Deref for App {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
 }
 
 pub async fn start() -> App {
@@ -30,48 +34,27 @@ pub async fn start() -> App {
 }
 
 pub async fn start_with(extra: &[(&str, &str)]) -> App {
-    let database_url = storefront_testkit::shared_postgres()
-        .create_database("inventory")
-        .await;
-    start_on(&database_url, extra).await
+    launch(TestApp::builder("inventory").postgres().envs(extra)).await
 }
 
 /// Starts an app on an existing database, as a restart or a second replica would.
 pub async fn start_on(database_url: &str, extra: &[(&str, &str)]) -> App {
-    let database_url = database_url.to_string();
-    let mut env: HashMap<String, String> = HashMap::from([
-        ("STOREFRONT_JWT_SECRET".into(), SECRET.into()),
-        ("DATABASE_URL".into(), database_url.clone()),
-        ("STOREFRONT_HTTP_ADDR".into(), "127.0.0.1:0".into()),
-    ]);
-    for (k, v) in extra {
-        env.insert((*k).into(), (*v).into());
-    }
-    let config = Config::from_source(&env).unwrap();
-    let base = spawn_local(build(config).await.unwrap().router)
-        .await
-        .unwrap();
-    let auth = Authenticator::new(SECRET, None);
-    let token = |role| {
-        auth.issue(UserId::new(), role, Duration::from_secs(600))
-            .unwrap()
-            .token
-    };
+    launch(TestApp::builder("inventory").database_url(database_url).envs(extra)).await
+}
+
+async fn launch(builder: storefront_testkit::app::TestAppBuilder) -> App {
+    let app = builder
+        .start(|env| async move { Ok(build(Config::from_source(&env)?).await?) })
+        .await;
     App {
-        base,
-        http: Client::new(),
-        database_url,
-        service: auth.service_token("orders").unwrap(),
+        app,
+        service: service_token("orders"),
         admin: token(Role::Admin),
         customer: token(Role::Customer),
     }
 }
 
 impl App {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
     /// Sets a product's stock as an admin would.
     pub async fn stock(&self, product: ProductId, available: i64) {
         let res = self
@@ -138,12 +121,4 @@ impl App {
             .await
             .unwrap()
     }
-}
-
-/// Status and JSON body of a response.
-pub async fn read(res: Response) -> (u16, Value) {
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, body)
 }

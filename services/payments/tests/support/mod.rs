@@ -1,66 +1,43 @@
-//! Starts the real payments app on a random port against a throwaway PostgreSQL, mints tokens
-//! for each kind of caller, and builds card bodies.
+//! The payments tests' vocabulary: the app (started by the testkit harness) with the callers
+//! the tests act as, the three calls (pay, charge, refund), card bodies, and what is stored.
 
-#![allow(dead_code)] // each test file uses a different part of this
-
-use std::collections::HashMap;
-use std::time::Duration;
+#![allow(dead_code, unused_imports)] // each test file uses a different part of this
 
 use chrono::Datelike;
-use reqwest::{Client, Response};
+use reqwest::Response;
 use serde_json::{Value, json};
-use storefront_common::auth::{Authenticator, Role};
+use storefront_common::auth::Role;
 use storefront_common::ids::{OrderId, UserId};
-use storefront_common::service::spawn_local;
 use storefront_payments::{Config, build};
+use storefront_testkit::app::{Caller, TestApp, caller, service_token};
 
-pub const SECRET: &str = "payments-tests-secret-0123456789abcdef";
 pub const GOOD: &str = "4242424242424242";
 
-pub struct Caller {
-    pub id: UserId,
-    pub token: String,
-}
-
+/// The payments app, and the callers the tests act as.
 pub struct App {
-    pub base: String,
-    pub http: Client,
-    pub database_url: String,
+    pub app: TestApp,
+    /// The orders service's token, for the internal routes.
     pub service: String,
     pub admin: Caller,
     pub alice: Caller,
     pub bob: Caller,
 }
 
+impl std::ops::Deref for App {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
+}
+
 pub async fn start() -> App {
-    let database_url = storefront_testkit::shared_postgres()
-        .create_database("payments")
+    let app = TestApp::builder("payments")
+        .postgres()
+        .start(|env| async move { Ok(build(Config::from_source(&env)?).await?) })
         .await;
-    let env: HashMap<String, String> = HashMap::from([
-        ("STOREFRONT_JWT_SECRET".into(), SECRET.into()),
-        ("DATABASE_URL".into(), database_url.clone()),
-        ("STOREFRONT_HTTP_ADDR".into(), "127.0.0.1:0".into()),
-    ]);
-    let config = Config::from_source(&env).unwrap();
-    let base = spawn_local(build(config).await.unwrap().router)
-        .await
-        .unwrap();
-    let auth = Authenticator::new(SECRET, None);
-    let caller = |role| {
-        let id = UserId::new();
-        Caller {
-            id,
-            token: auth
-                .issue(id, role, Duration::from_secs(600))
-                .unwrap()
-                .token,
-        }
-    };
     App {
-        base,
-        http: Client::new(),
-        database_url,
-        service: auth.service_token("orders").unwrap(),
+        app,
+        service: service_token("orders"),
         admin: caller(Role::Admin),
         alice: caller(Role::Customer),
         bob: caller(Role::Customer),
@@ -82,10 +59,6 @@ pub fn usd(amount: i64) -> Value {
 }
 
 impl App {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
     /// `POST /api/payments` as `who` with an idempotency key.
     pub async fn pay(&self, who: &Caller, key: &str, body: Value) -> Response {
         self.http
@@ -134,7 +107,7 @@ impl App {
 
     /// Every stored row of every table, as text, straight from the database.
     pub async fn database_text(&self) -> String {
-        let pool = sqlx::PgPool::connect(&self.database_url).await.unwrap();
+        let pool = sqlx::PgPool::connect(self.database_url()).await.unwrap();
         let mut text = String::new();
         for table in ["payments", "refunds"] {
             let rows: Vec<String> =
@@ -149,7 +122,7 @@ impl App {
     }
 
     pub async fn payment_rows(&self) -> i64 {
-        let pool = sqlx::PgPool::connect(&self.database_url).await.unwrap();
+        let pool = sqlx::PgPool::connect(self.database_url()).await.unwrap();
         let n = sqlx::query_scalar("SELECT count(*) FROM payments")
             .fetch_one(&pool)
             .await
@@ -159,10 +132,4 @@ impl App {
     }
 }
 
-/// Status and JSON body of a response.
-pub async fn read(res: Response) -> (u16, Value) {
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, body)
-}
+pub use storefront_testkit::app::status_and_body as read;
