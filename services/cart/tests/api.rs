@@ -4,65 +4,46 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use storefront_cart::{MAX_QUANTITY, cart_key};
-use storefront_common::auth::{Authenticator, Role};
+use storefront_common::auth::Role;
 use storefront_common::demo::PRODUCTS;
-use storefront_common::ids::{ProductId, UserId};
-use storefront_common::service::spawn_local;
-use storefront_testkit::{free_port, shared_postgres, shared_redis};
-
-const SECRET: &str = "0123456789abcdef0123456789abcdef";
-
-fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
+use storefront_common::ids::ProductId;
+use storefront_testkit::app::{Caller, TestApp, caller, service_token, token, token_for};
+use storefront_testkit::free_port;
 
 async fn start_catalog() -> String {
-    let database = shared_postgres().create_database("cart_catalog").await;
-    let redis = shared_redis().fresh_url();
-    let config = storefront_catalog::Config::from_source(&env(&[
-        ("STOREFRONT_JWT_SECRET", SECRET),
-        ("DATABASE_URL", &database),
-        ("REDIS_URL", &redis),
-        ("STOREFRONT_SEED_DEMO", "true"),
-    ]))
-    .unwrap();
-    spawn_local(storefront_catalog::build(config).await.unwrap().router)
-        .await
-        .unwrap()
+    let catalog = TestApp::builder("cart_catalog")
+        .postgres()
+        .redis()
+        .env("STOREFRONT_SEED_DEMO", "true")
+        .start(|env| async move {
+            let config = storefront_catalog::Config::from_source(&env)?;
+            Ok(storefront_catalog::build(config).await?)
+        })
+        .await;
+    catalog.base
 }
 
+/// The cart under test, and the catalog it prices from.
 struct Shop {
-    cart: String,
+    cart: TestApp,
     catalog: String,
-    redis_url: String,
-    http: reqwest::Client,
 }
 
 async fn start_cart(catalog: String) -> Shop {
-    let redis_url = shared_redis().fresh_url();
-    let config = storefront_cart::Config::from_source(&env(&[
-        ("STOREFRONT_JWT_SECRET", SECRET),
-        ("REDIS_URL", &redis_url),
-        ("CATALOG_URL", &catalog),
-        ("CART_CATALOG_TIMEOUT", "1s"),
-    ]))
-    .unwrap();
-    Shop {
-        cart: spawn_local(storefront_cart::build(config).await.unwrap().router)
-            .await
-            .unwrap(),
-        catalog,
-        redis_url,
-        http: reqwest::Client::new(),
-    }
+    let cart = TestApp::builder("cart")
+        .redis()
+        .env("CATALOG_URL", catalog.as_str())
+        .env("CART_CATALOG_TIMEOUT", "1s")
+        .start(|env| async move {
+            let config = storefront_cart::Config::from_source(&env)?;
+            Ok(storefront_cart::build(config).await?)
+        })
+        .await;
+    Shop { cart, catalog }
 }
 
 async fn start() -> Shop {
@@ -74,24 +55,10 @@ async fn start_without_catalog() -> Shop {
     start_cart(format!("http://127.0.0.1:{}", free_port())).await
 }
 
-fn token(user: UserId, role: Role) -> String {
-    Authenticator::new(SECRET, None)
-        .issue(user, role, Duration::from_secs(600))
-        .unwrap()
-        .token
-}
-
-struct Customer {
-    id: UserId,
-    token: String,
-}
+type Customer = Caller;
 
 fn customer() -> Customer {
-    let id = UserId::new();
-    Customer {
-        id,
-        token: token(id, Role::Customer),
-    }
+    caller(Role::Customer)
 }
 
 impl Shop {
@@ -102,16 +69,8 @@ impl Shop {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.cart));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+        let reply = self.cart.send(method, path, token, body.as_ref()).await;
+        (reply.status, reply.body)
     }
 
     async fn add(&self, who: &Customer, product: ProductId, quantity: i64) -> (StatusCode, Value) {
@@ -133,7 +92,7 @@ impl Shop {
     }
 
     async fn redis(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.redis_url.as_str())
+        redis::Client::open(self.cart.redis_url())
             .unwrap()
             .get_multiplexed_async_connection()
             .await
@@ -288,8 +247,9 @@ async fn the_view_follows_a_catalog_price_change() {
         product.price_cents * 2
     );
 
-    let admin = token(UserId::new(), Role::Admin);
+    let admin = token(Role::Admin);
     let updated = shop
+        .cart
         .http
         .put(format!("{}/api/products/{}", shop.catalog, product.id()))
         .bearer_auth(admin)
@@ -317,9 +277,10 @@ async fn products_deleted_from_the_catalog_drop_out_of_the_cart() {
     shop.add(&me, kept, 1).await;
     shop.add(&me, deleted, 1).await;
     let gone = shop
+        .cart
         .http
         .delete(format!("{}/api/products/{deleted}", shop.catalog))
-        .bearer_auth(token(UserId::new(), Role::Admin))
+        .bearer_auth(token(Role::Admin))
         .send()
         .await
         .unwrap();
@@ -461,8 +422,9 @@ async fn bad_requests_are_refused_with_clear_statuses() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     let malformed = shop
+        .cart
         .http
-        .post(format!("{}/api/cart/items", shop.cart))
+        .post(shop.cart.url("/api/cart/items"))
         .bearer_auth(&me.token)
         .header("content-type", "application/json")
         .body("{\"productId\":")
@@ -510,14 +472,12 @@ async fn only_services_may_clear_a_cart_through_the_internal_route() {
     let path = format!("/internal/carts/{}", me.id);
     for role in [Role::Customer, Role::Admin] {
         let (status, _) = shop
-            .call(Method::DELETE, &path, Some(&token(me.id, role)), None)
+            .call(Method::DELETE, &path, Some(&token_for(me.id, role)), None)
             .await;
         assert_eq!(status, StatusCode::FORBIDDEN);
     }
     assert_eq!(shop.view(&me).await["itemCount"], 1);
-    let service = Authenticator::new(SECRET, None)
-        .service_token("orders")
-        .unwrap();
+    let service = service_token("orders");
     let (status, _) = shop.call(Method::DELETE, &path, Some(&service), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(shop.view(&me).await["itemCount"], 0);

@@ -9,43 +9,30 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use storefront_catalog::{Config, GENERATION_KEY, build};
-use storefront_common::auth::{Authenticator, Role};
+use storefront_common::auth::Role;
 use storefront_common::demo::PRODUCTS;
 use storefront_common::ids::UserId;
-use storefront_common::service::spawn_local;
+use storefront_testkit::app::{TestApp, token};
 use storefront_testkit::{RedisServer, shared_postgres, shared_redis};
 
-const SECRET: &str = "0123456789abcdef0123456789abcdef";
+/// The catalog app under test, seeded with the demo products.
+struct App(TestApp);
 
-struct App {
-    url: String,
-    http: reqwest::Client,
-    redis_url: String,
-    database_url: String,
-}
-
-fn config(database_url: &str, redis_url: &str) -> Config {
-    let env: HashMap<String, String> = [
-        ("STOREFRONT_JWT_SECRET", SECRET),
-        ("STOREFRONT_HTTP_ADDR", "127.0.0.1:0"),
-        ("DATABASE_URL", database_url),
-        ("REDIS_URL", redis_url),
-        ("STOREFRONT_SEED_DEMO", "true"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    Config::from_source(&env).unwrap()
+impl std::ops::Deref for App {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.0
+    }
 }
 
 async fn start_on(database_url: String, redis_url: String) -> App {
-    let built = build(config(&database_url, &redis_url)).await.unwrap();
-    App {
-        url: spawn_local(built.router).await.unwrap(),
-        http: reqwest::Client::new(),
-        redis_url,
-        database_url,
-    }
+    let app = TestApp::builder("catalog")
+        .database_url(&database_url)
+        .redis_url(&redis_url)
+        .env("STOREFRONT_SEED_DEMO", "true")
+        .start(|env| async move { Ok(build(Config::from_source(&env)?).await?) })
+        .await;
+    App(app)
 }
 
 async fn start() -> App {
@@ -56,25 +43,12 @@ async fn start() -> App {
     .await
 }
 
-fn token(role: Role) -> String {
-    Authenticator::new(SECRET, None)
-        .issue(UserId::new(), role, Duration::from_secs(600))
-        .unwrap()
-        .token
-}
-
 impl App {
     async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.url))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+        self.send(reqwest::Method::GET, path, None, None).await
     }
 
+    /// A request as a new caller with `role` (anonymous without one).
     async fn send(
         &self,
         method: reqwest::Method,
@@ -82,16 +56,9 @@ impl App {
         role: Option<Role>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.url));
-        if let Some(role) = role {
-            request = request.bearer_auth(token(role));
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+        let token = role.map(token);
+        let reply = self.0.send(method, path, token.as_deref(), body.as_ref()).await;
+        (reply.status, reply.body)
     }
 
     async fn list(&self, query: &str) -> Value {
@@ -101,7 +68,7 @@ impl App {
     }
 
     async fn redis(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.redis_url.as_str())
+        redis::Client::open(self.redis_url())
             .unwrap()
             .get_multiplexed_async_connection()
             .await
@@ -406,7 +373,7 @@ async fn invalid_products_are_refused_and_nothing_is_written() {
 
     let malformed = app
         .http
-        .post(format!("{}/api/products", app.url))
+        .post(app.url("/api/products"))
         .bearer_auth(token(Role::Admin))
         .header("content-type", "application/json")
         .body("{\"name\": ")
@@ -417,7 +384,7 @@ async fn invalid_products_are_refused_and_nothing_is_written() {
 
     let not_json = app
         .http
-        .post(format!("{}/api/products", app.url))
+        .post(app.url("/api/products"))
         .bearer_auth(token(Role::Admin))
         .body(new_product().to_string())
         .send()
@@ -468,7 +435,7 @@ async fn writes_need_an_admin_token() {
     }
     let bad_token = app
         .http
-        .delete(format!("{}{path}", app.url))
+        .delete(app.url(&path))
         .bearer_auth("not.a.token")
         .send()
         .await
@@ -640,8 +607,8 @@ async fn seeding_is_idempotent_and_does_not_resurrect_deleted_products() {
         .await;
     // A restart, and a second replica, against the same database.
     let (a, b) = tokio::join!(
-        start_on(first.database_url.clone(), first.redis_url.clone()),
-        start_on(first.database_url.clone(), first.redis_url.clone()),
+        start_on(first.database_url().into(), first.redis_url().into()),
+        start_on(first.database_url().into(), first.redis_url().into()),
     );
     for app in [&a, &b] {
         assert_eq!(app.list("").await["total"], PRODUCTS.len() - 1);

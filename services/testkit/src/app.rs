@@ -55,8 +55,15 @@ pub struct Caller {
 /// A new caller with `role`, signed with [`TEST_JWT_SECRET`].
 pub fn caller(role: Role) -> Caller {
     let id = UserId::new();
-    let token = authenticator().issue(id, role, TOKEN_TTL).unwrap().token;
-    Caller { id, token }
+    Caller {
+        id,
+        token: token_for(id, role),
+    }
+}
+
+/// A token that says `user` has `role`.
+pub fn token_for(user: UserId, role: Role) -> String {
+    authenticator().issue(user, role, TOKEN_TTL).unwrap().token
 }
 
 /// A token for a new caller with `role`.
