@@ -124,17 +124,11 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        let mut map: HashMap<String, String> = [
-            ("STOREFRONT_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        let mut map = storefront_testkit::app::test_env(&[
             ("REDIS_URL", "redis://localhost/0"),
             ("CATALOG_URL", "http://catalog:8080"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        for (k, v) in pairs {
-            map.insert(k.to_string(), v.to_string());
-        }
+        ]);
+        map.extend(storefront_testkit::app::test_env(pairs));
         map
     }
 

@@ -57,7 +57,10 @@ impl App {
         body: Option<Value>,
     ) -> (StatusCode, Value) {
         let token = role.map(token);
-        let reply = self.0.send(method, path, token.as_deref(), body.as_ref()).await;
+        let reply = self
+            .0
+            .send(method, path, token.as_deref(), body.as_ref())
+            .await;
         (reply.status, reply.body)
     }
 

@@ -289,18 +289,11 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        let mut map: HashMap<String, String> = Backend::ALL
-            .iter()
-            .map(|b| (b.url_variable().to_string(), "http://x:8080".to_string()))
-            .collect();
-        map.insert(
-            "STOREFRONT_JWT_SECRET".into(),
-            "0123456789abcdef0123456789abcdef".into(),
-        );
-        map.insert("REDIS_URL".into(), "redis://localhost/0".into());
-        for (k, v) in pairs {
-            map.insert(k.to_string(), v.to_string());
+        let mut map = storefront_testkit::app::test_env(&[("REDIS_URL", "redis://localhost/0")]);
+        for backend in Backend::ALL {
+            map.insert(backend.url_variable().into(), "http://x:8080".into());
         }
+        map.extend(storefront_testkit::app::test_env(pairs));
         map
     }
 

@@ -5,50 +5,39 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use reqwest::Method;
 use serde_json::json;
 use storefront_gateway::Backend;
-use storefront_testkit::{shared_postgres, shared_redis};
-use support::{SECRET, Stub, code, gateway};
-
-fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
+use storefront_testkit::app::TestApp;
+use storefront_testkit::shared_redis;
+use support::{Stub, code, gateway};
 
 async fn users(redis_url: &str) -> String {
-    let database = shared_postgres().create_database("gwusers").await;
-    let config = storefront_users::Config::from_source(&env(&[
-        ("STOREFRONT_JWT_SECRET", SECRET),
-        ("DATABASE_URL", &database),
-        ("REDIS_URL", redis_url),
-    ]))
-    .unwrap();
-    let built = storefront_users::build(config).await.unwrap();
-    storefront_common::service::spawn_local(built.router)
-        .await
-        .unwrap()
+    let users = TestApp::builder("gwusers")
+        .postgres()
+        .redis_url(redis_url)
+        .start(|env| async move {
+            let config = storefront_users::Config::from_source(&env)?;
+            Ok(storefront_users::build(config).await?)
+        })
+        .await;
+    users.base
 }
 
 async fn catalog() -> String {
-    let database = shared_postgres().create_database("gwcatalog").await;
-    let config = storefront_catalog::Config::from_source(&env(&[
-        ("STOREFRONT_JWT_SECRET", SECRET),
-        ("DATABASE_URL", &database),
-        ("REDIS_URL", &shared_redis().fresh_url()),
-        ("STOREFRONT_SEED_DEMO", "true"),
-    ]))
-    .unwrap();
-    let built = storefront_catalog::build(config).await.unwrap();
-    storefront_common::service::spawn_local(built.router)
-        .await
-        .unwrap()
+    let catalog = TestApp::builder("gwcatalog")
+        .postgres()
+        .redis()
+        .env("STOREFRONT_SEED_DEMO", "true")
+        .start(|env| async move {
+            let config = storefront_catalog::Config::from_source(&env)?;
+            Ok(storefront_catalog::build(config).await?)
+        })
+        .await;
+    catalog.base
 }
 
 #[tokio::test]

@@ -106,16 +106,7 @@ pub async fn build(config: Config) -> Result<Built, StartupError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        let mut map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        map.insert("STOREFRONT_JWT_SECRET".into(), "s".repeat(32));
-        map
-    }
+    use storefront_testkit::app::test_env as env;
 
     #[test]
     fn defaults_are_fifteen_minute_holds_swept_every_five_seconds() {

@@ -214,16 +214,7 @@ async fn concurrent_requests_with_one_key_place_one_order() {
             "{status} {body}"
         );
     }
-    assert_eq!(
-        shop.count(&shop.orders_db, "SELECT count(*) FROM orders")
-            .await,
-        1
-    );
-    assert_eq!(
-        shop.count(&shop.payments_db, "SELECT count(*) FROM payments")
-            .await,
-        1
-    );
+    assert_eq!(shop.orders_and_payments().await, (1, 1));
     assert_eq!(shop.stock(p).await, (9, 0));
 }
 
@@ -348,16 +339,7 @@ async fn bad_checkout_input_is_refused_before_anything_is_written() {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
-    assert_eq!(
-        shop.count(&shop.orders_db, "SELECT count(*) FROM orders")
-            .await,
-        0
-    );
-    assert_eq!(
-        shop.count(&shop.payments_db, "SELECT count(*) FROM payments")
-            .await,
-        0
-    );
+    assert_eq!(shop.orders_and_payments().await, (0, 0));
     assert_eq!(shop.stock(p).await, (5, 0));
 }
 

@@ -67,12 +67,9 @@ pub async fn build(config: Config) -> Result<Built, StartupError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
     #[test]
     fn missing_database_url_is_named() {
-        let env = HashMap::from([("STOREFRONT_JWT_SECRET".to_string(), "s".repeat(32))]);
-        let err = Config::from_source(&env).unwrap_err();
+        let err = Config::from_source(&storefront_testkit::app::test_env(&[])).unwrap_err();
         assert!(err.to_string().contains("DATABASE_URL"), "{err}");
     }
 }

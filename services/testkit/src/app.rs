@@ -36,8 +36,14 @@ const TOKEN_TTL: Duration = Duration::from_secs(600);
 /// requires, plus `pairs`.
 pub fn test_env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     let mut env = HashMap::from([
-        ("STOREFRONT_JWT_SECRET".to_string(), TEST_JWT_SECRET.to_string()),
-        ("STOREFRONT_HTTP_ADDR".to_string(), "127.0.0.1:0".to_string()),
+        (
+            "STOREFRONT_JWT_SECRET".to_string(),
+            TEST_JWT_SECRET.to_string(),
+        ),
+        (
+            "STOREFRONT_HTTP_ADDR".to_string(),
+            "127.0.0.1:0".to_string(),
+        ),
     ]);
     for (k, v) in pairs {
         env.insert((*k).to_string(), (*v).to_string());

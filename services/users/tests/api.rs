@@ -281,7 +281,7 @@ async fn bad_input_is_a_clear_client_error_and_creates_nothing() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
 
-    let pool = sqlx::PgPool::connect(&users.database_url()).await.unwrap();
+    let pool = sqlx::PgPool::connect(users.database_url()).await.unwrap();
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
         .fetch_one(&pool)
         .await
@@ -336,7 +336,12 @@ async fn admin_is_created_once_and_keeps_a_changed_password_across_restarts() {
         .await;
     assert_eq!(status, StatusCode::OK);
 
-    let second = start_with(first.database_url().to_string(), first.redis_url().to_string(), &admin).await;
+    let second = start_with(
+        first.database_url().to_string(),
+        first.redis_url().to_string(),
+        &admin,
+    )
+    .await;
     second.login("admin@shop.test", "rotated-password").await;
     let (status, _) = second
         .post(

@@ -5,40 +5,37 @@
 
 mod fake_gateway;
 
-use std::collections::HashMap;
-
 use fake_gateway::{Log, ORDER_ID, PASSWORD, SNEAKY_NAME, TOKEN};
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
+use storefront_testkit::app::TestApp;
 use storefront_web::{Config, build};
-
-const SECRET: &str = "test-secret-test-secret-test-secret!";
 
 struct Web {
     base: String,
+    /// Follows no redirects, so that a test sees each one.
     http: reqwest::Client,
     log: Log,
 }
 
 async fn start_against(gateway: &str, log: Log) -> Web {
-    let env: HashMap<String, String> = [
-        ("STOREFRONT_JWT_SECRET", SECRET),
-        ("GATEWAY_URL", gateway),
-        ("WEB_SHOP_NAME", "Test Shop"),
-        ("STOREFRONT_REQUEST_TIMEOUT", "5s"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let built = build(Config::from_source(&env).unwrap()).await.unwrap();
-    let base = storefront_common::service::spawn_local(built.router)
-        .await
-        .unwrap();
+    let app = TestApp::builder("web")
+        .envs(&[
+            ("GATEWAY_URL", gateway),
+            ("WEB_SHOP_NAME", "Test Shop"),
+            ("STOREFRONT_REQUEST_TIMEOUT", "5s"),
+        ])
+        .start(|env| async move { Ok(build(Config::from_source(&env)?).await?) })
+        .await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    Web { base, http, log }
+    Web {
+        base: app.base,
+        http,
+        log,
+    }
 }
 
 async fn start() -> Web {
@@ -62,6 +59,26 @@ impl Page {
 }
 
 impl Web {
+    /// The checkout form's idempotency key, as a browser receives it.
+    async fn checkout_key(&self) -> String {
+        idempotency_field(&self.get("/checkout", true).await.body)
+    }
+
+    /// Logs in (anonymous) with these form fields.
+    async fn login(&self, form: &[(&str, &str)]) -> Page {
+        self.post("/login", false, form).await
+    }
+
+    /// Registers (anonymous) with these form fields.
+    async fn register(&self, form: &[(&str, &str)]) -> Page {
+        self.post("/register", false, form).await
+    }
+
+    /// Adds to the cart (logged in) with these form fields.
+    async fn add_to_cart(&self, form: &[(&str, &str)]) -> Page {
+        self.post("/cart/items", true, form).await
+    }
+
     async fn get(&self, path: &str, logged_in: bool) -> Page {
         let mut req = self.http.get(format!("{}{path}", self.base));
         if logged_in {
@@ -186,15 +203,11 @@ async fn unknown_product_and_path_give_the_html_404_page() {
 async fn login_sets_an_httponly_cookie_and_redirects_to_next() {
     let web = start().await;
     let page = web
-        .post(
-            "/login",
-            false,
-            &[
-                ("email", "a@example.com"),
-                ("password", PASSWORD),
-                ("next", "/cart"),
-            ],
-        )
+        .login(&[
+            ("email", "a@example.com"),
+            ("password", PASSWORD),
+            ("next", "/cart"),
+        ])
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     assert_eq!(page.location(), "/cart");
@@ -211,15 +224,11 @@ async fn login_sets_an_httponly_cookie_and_redirects_to_next() {
 async fn login_refuses_a_redirect_to_another_site() {
     let web = start().await;
     let page = web
-        .post(
-            "/login",
-            false,
-            &[
-                ("email", "a@example.com"),
-                ("password", PASSWORD),
-                ("next", "//evil.example"),
-            ],
-        )
+        .login(&[
+            ("email", "a@example.com"),
+            ("password", PASSWORD),
+            ("next", "//evil.example"),
+        ])
         .await;
     assert_eq!(page.location(), "/");
 }
@@ -228,11 +237,7 @@ async fn login_refuses_a_redirect_to_another_site() {
 async fn wrong_password_shows_the_error_and_keeps_the_email_only() {
     let web = start().await;
     let page = web
-        .post(
-            "/login",
-            false,
-            &[("email", "a@example.com"), ("password", "wrong-secret")],
-        )
+        .login(&[("email", "a@example.com"), ("password", "wrong-secret")])
         .await;
     assert_eq!(page.status, StatusCode::UNAUTHORIZED);
     assert!(page.body.contains("do not match an account"));
@@ -245,15 +250,11 @@ async fn wrong_password_shows_the_error_and_keeps_the_email_only() {
 async fn register_with_a_taken_email_says_so_beside_the_field() {
     let web = start().await;
     let page = web
-        .post(
-            "/register",
-            false,
-            &[
-                ("name", "Ada"),
-                ("email", "taken@example.com"),
-                ("password", "long enough pw"),
-            ],
-        )
+        .register(&[
+            ("name", "Ada"),
+            ("email", "taken@example.com"),
+            ("password", "long enough pw"),
+        ])
         .await;
     assert_eq!(page.status, StatusCode::CONFLICT);
     assert!(page.body.contains(r#"id="email-error""#));
@@ -267,15 +268,11 @@ async fn register_with_a_taken_email_says_so_beside_the_field() {
 async fn register_logs_the_new_shopper_in() {
     let web = start().await;
     let page = web
-        .post(
-            "/register",
-            false,
-            &[
-                ("name", "Ada"),
-                ("email", "new@example.com"),
-                ("password", PASSWORD),
-            ],
-        )
+        .register(&[
+            ("name", "Ada"),
+            ("email", "new@example.com"),
+            ("password", PASSWORD),
+        ])
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     assert!(page.headers.get(SET_COOKIE).is_some());
@@ -321,11 +318,7 @@ async fn a_refused_token_sends_the_shopper_to_login_and_drops_the_cookie() {
 async fn add_to_cart_sends_product_and_quantity_and_redirects_to_the_cart() {
     let web = start().await;
     let page = web
-        .post(
-            "/cart/items",
-            true,
-            &[("productId", "p-in"), ("quantity", "3")],
-        )
+        .add_to_cart(&[("productId", "p-in"), ("quantity", "3")])
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     assert_eq!(page.location(), "/cart?added=1");
@@ -390,8 +383,8 @@ async fn cancelling_a_paid_order_redirects_to_it_with_a_notice() {
 #[tokio::test]
 async fn each_checkout_form_carries_a_fresh_idempotency_key() {
     let web = start().await;
-    let first = idempotency_field(&web.get("/checkout", true).await.body);
-    let second = idempotency_field(&web.get("/checkout", true).await.body);
+    let first = web.checkout_key().await;
+    let second = web.checkout_key().await;
     assert!(uuid::Uuid::parse_str(&first).is_ok(), "{first}");
     assert_ne!(first, second);
 }
@@ -414,7 +407,7 @@ async fn checkout(web: &Web, form: &[(&'static str, String)]) -> Page {
 #[tokio::test]
 async fn checkout_success_posts_the_key_and_redirects_to_the_order() {
     let web = start().await;
-    let key = idempotency_field(&web.get("/checkout", true).await.body);
+    let key = web.checkout_key().await;
     let page = checkout(&web, &card(&key, "4242 4242 4242 4242")).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     assert_eq!(page.location(), format!("/orders/{ORDER_ID}?placed=1"));
@@ -438,7 +431,7 @@ async fn checkout_success_posts_the_key_and_redirects_to_the_order() {
 #[tokio::test]
 async fn a_double_submit_of_one_form_sends_the_same_key() {
     let web = start().await;
-    let key = idempotency_field(&web.get("/checkout", true).await.body);
+    let key = web.checkout_key().await;
     checkout(&web, &card(&key, "4242 4242 4242 4242")).await;
     checkout(&web, &card(&key, "4242 4242 4242 4242")).await;
     let keys: Vec<_> = web
@@ -453,7 +446,7 @@ async fn a_double_submit_of_one_form_sends_the_same_key() {
 #[tokio::test]
 async fn checkout_shows_the_decline_message_and_a_new_key_on_402() {
     let web = start().await;
-    let key = idempotency_field(&web.get("/checkout", true).await.body);
+    let key = web.checkout_key().await;
     let page = checkout(&web, &card(&key, "4000 0000 0000 0002")).await;
     assert_eq!(page.status, StatusCode::PAYMENT_REQUIRED);
     assert!(page.body.contains("Your card was declined"));
@@ -468,7 +461,7 @@ async fn checkout_shows_the_decline_message_and_a_new_key_on_402() {
 #[tokio::test]
 async fn checkout_names_out_of_stock_products_on_409() {
     let web = start().await;
-    let key = idempotency_field(&web.get("/checkout", true).await.body);
+    let key = web.checkout_key().await;
     let page = checkout(&web, &card(&key, "4111 1111 1111 1111")).await;
     assert_eq!(page.status, StatusCode::CONFLICT);
     assert!(
@@ -480,7 +473,7 @@ async fn checkout_names_out_of_stock_products_on_409() {
 #[tokio::test]
 async fn checkout_explains_an_invalid_card_on_422() {
     let web = start().await;
-    let key = idempotency_field(&web.get("/checkout", true).await.body);
+    let key = web.checkout_key().await;
     let page = checkout(&web, &card(&key, "1234")).await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.body.contains("Please check your card details"));
@@ -489,7 +482,7 @@ async fn checkout_explains_an_invalid_card_on_422() {
 #[tokio::test]
 async fn checkout_keeps_the_key_when_the_outcome_is_unknown() {
     let web = start().await;
-    let key = idempotency_field(&web.get("/checkout", true).await.body);
+    let key = web.checkout_key().await;
     let page = checkout(&web, &card(&key, "4000 0000 0000 0503")).await;
     assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(page.body.contains("Submitting again is safe"));

@@ -1,24 +1,23 @@
 //! What the gateway tests share: a recording stub backend, a gateway started on a random port
-//! against a fresh Redis database, and token helpers.
+//! against a fresh Redis database (through the testkit harness), and token helpers.
 
-#![allow(dead_code)] // each test binary uses its own part of this module
+#![allow(dead_code, unused_imports)] // each test binary uses its own part of this module
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use storefront_common::auth::{Authenticator, Role};
+use storefront_common::auth::Role;
 use storefront_common::ids::UserId;
 use storefront_gateway::{Backend, Config, build};
-use storefront_testkit::shared_redis;
+use storefront_testkit::app::{TestApp, caller};
 
-pub const SECRET: &str = "gateway-test-secret-gateway-test-secret";
+pub use storefront_testkit::app::error_code as code;
 
 /// A request as a stub backend saw it.
 #[derive(Debug, Clone)]
@@ -123,56 +122,44 @@ pub fn dead_url() -> String {
     format!("http://127.0.0.1:{port}")
 }
 
+/// A gateway under test.
 pub struct Gateway {
-    pub base: String,
-    pub http: reqwest::Client,
-    pub redis_url: String,
+    pub app: TestApp,
+}
+
+impl std::ops::Deref for Gateway {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
 }
 
 /// Starts a gateway whose backends are `urls` (the rest point nowhere) with generous limits
 /// unless `extra` says otherwise.
 pub async fn gateway(urls: &[(Backend, &str)], extra: &[(&str, &str)]) -> Gateway {
-    let redis_url = shared_redis().fresh_url();
-    let mut env: HashMap<String, String> = [
-        ("STOREFRONT_JWT_SECRET", SECRET),
-        ("REDIS_URL", redis_url.as_str()),
+    let mut builder = TestApp::builder("gateway").redis().envs(&[
         ("STOREFRONT_MAX_BODY_BYTES", "4096"),
         ("GATEWAY_RATE_LIMIT_IP", "1000/s"),
         ("GATEWAY_RATE_LIMIT_BURST_IP", "1000"),
         ("GATEWAY_RATE_LIMIT_USER", "1000/s"),
         ("GATEWAY_RATE_LIMIT_BURST_USER", "1000"),
         ("GATEWAY_RETRY_BACKOFF", "10ms"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    ]);
     let nowhere = dead_url();
     for backend in Backend::ALL {
-        env.insert(backend.url_variable().to_string(), nowhere.clone());
+        builder = builder.env(backend.url_variable(), nowhere.as_str());
     }
     for (backend, url) in urls {
-        env.insert(backend.url_variable().to_string(), url.to_string());
+        builder = builder.env(backend.url_variable(), *url);
     }
-    for (k, v) in extra {
-        env.insert(k.to_string(), v.to_string());
-    }
-    let config = Config::from_source(&env).unwrap();
-    let built = build(config).await.unwrap();
-    let base = storefront_common::service::spawn_local(built.router)
-        .await
-        .unwrap();
-    Gateway {
-        base,
-        http: reqwest::Client::new(),
-        redis_url,
-    }
+    let app = builder
+        .envs(extra)
+        .start(|env| async move { Ok(build(Config::from_source(&env)?).await?) })
+        .await;
+    Gateway { app }
 }
 
 impl Gateway {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
     pub async fn send(
         &self,
         method: reqwest::Method,
@@ -180,18 +167,8 @@ impl Gateway {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-        let mut request = self.http.request(method, self.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.json().await.unwrap_or(Value::Null);
-        (status, headers, body)
+        let reply = self.app.send(method, path, token, body.as_ref()).await;
+        (reply.status, reply.headers, reply.body)
     }
 
     pub async fn get(
@@ -204,13 +181,6 @@ impl Gateway {
 }
 
 pub fn token(role: Role) -> (UserId, String) {
-    let user = UserId::new();
-    let issued = Authenticator::new(SECRET, None)
-        .issue(user, role, Duration::from_secs(300))
-        .unwrap();
-    (user, issued.token)
-}
-
-pub fn code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or("<no error code>")
+    let caller = caller(role);
+    (caller.id, caller.token)
 }

@@ -39,7 +39,12 @@ pub async fn start_with(extra: &[(&str, &str)]) -> App {
 
 /// Starts an app on an existing database, as a restart or a second replica would.
 pub async fn start_on(database_url: &str, extra: &[(&str, &str)]) -> App {
-    launch(TestApp::builder("inventory").database_url(database_url).envs(extra)).await
+    launch(
+        TestApp::builder("inventory")
+            .database_url(database_url)
+            .envs(extra),
+    )
+    .await
 }
 
 async fn launch(builder: storefront_testkit::app::TestAppBuilder) -> App {

@@ -3,26 +3,26 @@
 //! PostgreSQL (a database each) and Redis. Tokens are minted directly; the users service is not
 //! needed here.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)] // each test file uses a different part of this
+
+pub use storefront_testkit::app::eventually;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use storefront_common::auth::{Authenticator, Role};
+use storefront_common::auth::Role;
 use storefront_common::demo::{DemoProduct, PRODUCTS};
 use storefront_common::ids::UserId;
-use storefront_common::service::spawn_local;
+use storefront_testkit::app::{Reply, TestApp, caller, service_token, token, token_for};
 use storefront_testkit::{shared_postgres, shared_redis};
 
-pub const SECRET: &str = "saga-test-secret-saga-test-secret!!";
 pub const GOOD_CARD: &str = "4242424242424242";
 pub const DECLINED_CARD: &str = "4000000000000002";
 
 pub struct Shop {
     pub http: reqwest::Client,
-    pub auth: Authenticator,
     pub orders: String,
     pub cart: String,
     pub inventory: String,
@@ -42,136 +42,90 @@ pub struct Options {
     pub extra: Vec<(&'static str, String)>,
 }
 
-fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
 pub async fn start() -> Shop {
     start_with(Options::default()).await
 }
 
+/// Starts service crate `$krate` as its `main` would, from the environment `$builder` collects.
+macro_rules! start {
+    ($krate:ident, $builder:expr) => {
+        $builder
+            .start(
+                |env| async move { Ok($krate::build($krate::Config::from_source(&env)?).await?) },
+            )
+            .await
+    };
+}
+
 pub async fn start_with(options: Options) -> Shop {
-    let pg = shared_postgres();
     let redis_url = shared_redis().fresh_url();
-    let (catalog_db, inventory_db, payments_db, orders_db) = (
-        pg.create_database("catalog").await,
-        pg.create_database("inventory").await,
-        pg.create_database("payments").await,
-        pg.create_database("orders").await,
+    let with_stores = |name| TestApp::builder(name).postgres().redis_url(&redis_url);
+    let seeded = |name| with_stores(name).env("STOREFRONT_SEED_DEMO", "true");
+    let catalog = start!(storefront_catalog, seeded("catalog"));
+    let inventory = start!(storefront_inventory, seeded("inventory"));
+    let payments = start!(storefront_payments, with_stores("payments"));
+    let cart = start!(
+        storefront_cart,
+        TestApp::builder("cart")
+            .redis_url(&redis_url)
+            .env("CATALOG_URL", catalog.base.as_str())
     );
-    let common = [
-        ("STOREFRONT_JWT_SECRET", SECRET),
-        ("REDIS_URL", redis_url.as_str()),
-    ];
-
-    let mut e = env(&common);
-    e.extend(env(&[
-        ("DATABASE_URL", &catalog_db),
-        ("STOREFRONT_SEED_DEMO", "true"),
-    ]));
-    let catalog = serve(
-        storefront_catalog::build(storefront_catalog::Config::from_source(&e).unwrap())
-            .await
-            .unwrap()
-            .router,
-    )
-    .await;
-
-    let mut e = env(&common);
-    e.extend(env(&[
-        ("DATABASE_URL", &inventory_db),
-        ("STOREFRONT_SEED_DEMO", "true"),
-    ]));
-    let inventory = serve(
-        storefront_inventory::build(storefront_inventory::Config::from_source(&e).unwrap())
-            .await
-            .unwrap()
-            .router,
-    )
-    .await;
-
-    let mut e = env(&common);
-    e.extend(env(&[("DATABASE_URL", &payments_db)]));
-    let payments = serve(
-        storefront_payments::build(storefront_payments::Config::from_source(&e).unwrap())
-            .await
-            .unwrap()
-            .router,
-    )
-    .await;
-
-    let mut e = env(&common);
-    e.extend(env(&[("CATALOG_URL", &catalog)]));
-    let cart = serve(
-        storefront_cart::build(storefront_cart::Config::from_source(&e).unwrap())
-            .await
-            .unwrap()
-            .router,
-    )
-    .await;
-
     let payments_for_orders = options
         .payments_override
         .clone()
-        .unwrap_or_else(|| payments.clone());
+        .unwrap_or_else(|| payments.base.clone());
     let mut shop = Shop {
         http: reqwest::Client::new(),
-        auth: Authenticator::new(SECRET, None),
         orders: String::new(),
-        cart,
-        inventory,
-        payments,
-        catalog,
-        redis_url,
-        orders_db,
-        payments_db,
-        inventory_db,
-        admin: String::new(),
+        cart: cart.base,
+        inventory: inventory.base.clone(),
+        payments: payments.base.clone(),
+        catalog: catalog.base,
+        redis_url: redis_url.clone(),
+        orders_db: shared_postgres().create_database("orders").await,
+        payments_db: payments.database_url().to_string(),
+        inventory_db: inventory.database_url().to_string(),
+        admin: token(Role::Admin),
     };
-    shop.admin = shop.token_for(UserId::new(), Role::Admin);
     shop.orders = shop
         .start_orders(&payments_for_orders, &options.extra)
         .await;
     shop
 }
 
+/// Serves a stand-in router (a failing payments service, say) on a random port.
 pub async fn serve(router: axum::Router) -> String {
-    spawn_local(router).await.unwrap()
+    storefront_common::service::spawn_local(router)
+        .await
+        .unwrap()
 }
 
 impl Shop {
     /// Starts (another) orders instance on the same database.
     pub async fn start_orders(&self, payments: &str, extra: &[(&'static str, String)]) -> String {
-        let mut e = env(&[
-            ("STOREFRONT_JWT_SECRET", SECRET),
-            ("REDIS_URL", &self.redis_url),
-            ("DATABASE_URL", &self.orders_db),
-            ("CATALOG_URL", &self.catalog),
-            ("CART_URL", &self.cart),
-            ("INVENTORY_URL", &self.inventory),
-            ("PAYMENTS_URL", payments),
-            ("ORDERS_OUTBOX_INTERVAL", "50ms"),
-        ]);
+        let mut builder = TestApp::builder("orders")
+            .database_url(&self.orders_db)
+            .redis_url(&self.redis_url)
+            .envs(&[
+                ("CATALOG_URL", &self.catalog),
+                ("CART_URL", &self.cart),
+                ("INVENTORY_URL", &self.inventory),
+                ("PAYMENTS_URL", payments),
+                ("ORDERS_OUTBOX_INTERVAL", "50ms"),
+            ]);
         for (k, v) in extra {
-            e.insert(k.to_string(), v.clone());
+            builder = builder.env(k, v.as_str());
         }
-        let config = storefront_orders::Config::from_source(&e).unwrap();
-        serve(storefront_orders::build(config).await.unwrap().router).await
+        start!(storefront_orders, builder).base
     }
 
     pub fn token_for(&self, user: UserId, role: Role) -> String {
-        self.auth
-            .issue(user, role, Duration::from_secs(3600))
-            .unwrap()
-            .token
+        token_for(user, role)
     }
 
     pub fn customer(&self) -> (UserId, String) {
-        let id = UserId::new();
-        (id, self.token_for(id, Role::Customer))
+        let customer = caller(Role::Customer);
+        (customer.id, customer.token)
     }
 
     pub async fn call(
@@ -192,9 +146,8 @@ impl Shop {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        let reply = Reply::read(req.send().await.unwrap()).await;
+        (reply.status, reply.body)
     }
 
     pub async fn checkout(
@@ -265,7 +218,7 @@ impl Shop {
     }
 
     pub async fn payments_of(&self, order: &str) -> Vec<Value> {
-        let token = self.auth.service_token("test").unwrap();
+        let token = service_token("test");
         let (status, body) = self
             .call(
                 reqwest::Method::GET,
@@ -277,6 +230,16 @@ impl Shop {
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// How many orders and how many payments are stored.
+    pub async fn orders_and_payments(&self) -> (i64, i64) {
+        (
+            self.count(&self.orders_db, "SELECT count(*) FROM orders")
+                .await,
+            self.count(&self.payments_db, "SELECT count(*) FROM payments")
+                .await,
+        )
     }
 
     pub async fn count(&self, database_url: &str, sql: &str) -> i64 {
@@ -297,20 +260,4 @@ pub fn items(list: &[(&DemoProduct, i64)]) -> Value {
             .map(|(p, q)| json!({"productId": p.id(), "quantity": q}))
             .collect(),
     )
-}
-
-/// Polls `check` until it returns true or `limit` passes.
-pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = tokio::time::Instant::now();
-    while started.elapsed() < limit {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
 }
