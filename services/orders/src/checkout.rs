@@ -1,5 +1,5 @@
-//! A checkout request, checked before anything is reserved or charged: the Idempotency-Key, the
-//! items (merged per product, bounded), the card's format, and a fingerprint of the request so a
+//! A checkout request, checked before anything is reserved or charged (the Idempotency-Key is
+//! checked before this, by its extractor): the items (merged per product, bounded), the card's format, and a fingerprint of the request so a
 //! repeated key with a different body is refused rather than answered with another order's
 //! result. Pure.
 
@@ -11,7 +11,6 @@ use storefront_common::ids::ProductId;
 
 pub const MAX_LINES: usize = 50;
 pub const MAX_QUANTITY: i64 = 99;
-pub const MAX_KEY_CHARS: usize = 200;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -29,10 +28,6 @@ pub struct ItemInput {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CheckoutError {
-    #[error(
-        "send an Idempotency-Key header (1 to {MAX_KEY_CHARS} visible ASCII characters) so a retried checkout places one order"
-    )]
-    MissingKey,
     #[error("items must not be empty; leave items out to order the cart")]
     NoItems,
     #[error("at most {MAX_LINES} different products per order")]
@@ -56,17 +51,6 @@ pub struct Checkout {
     pub source: Source,
     pub card: ValidCard,
     pub fingerprint: String,
-}
-
-pub fn idempotency_key(header: Option<&str>) -> Result<String, CheckoutError> {
-    let key = header.map(str::trim).unwrap_or_default();
-    let ok =
-        !key.is_empty() && key.len() <= MAX_KEY_CHARS && key.bytes().all(|b| b.is_ascii_graphic());
-    if ok {
-        Ok(key.to_string())
-    } else {
-        Err(CheckoutError::MissingKey)
-    }
 }
 
 impl Checkout {
@@ -219,13 +203,5 @@ mod tests {
         assert_eq!(one.fingerprint, same.fingerprint);
         assert_ne!(one.fingerprint, other.fingerprint);
         assert_ne!(one.fingerprint, cart.fingerprint);
-    }
-
-    #[test]
-    fn idempotency_key_must_be_present_and_printable() {
-        assert_eq!(idempotency_key(None), Err(CheckoutError::MissingKey));
-        assert_eq!(idempotency_key(Some("  ")), Err(CheckoutError::MissingKey));
-        assert_eq!(idempotency_key(Some("a b")), Err(CheckoutError::MissingKey));
-        assert_eq!(idempotency_key(Some(" abc-123 ")).unwrap(), "abc-123");
     }
 }

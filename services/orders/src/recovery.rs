@@ -95,22 +95,20 @@ async fn resolve_one(
         let declined = payments
             .iter()
             .find(|p| p.status == PaymentStatus::Declined);
-        let (reason, status, code, message) = match declined {
+        let (reason, code, message) = match declined {
             Some(p) => (
                 FailureReason::from_decline_code(p.decline_code.as_deref()),
-                StatusCode::PAYMENT_REQUIRED,
                 "payment_declined",
                 "the card was declined; no money was taken",
             ),
             None => (
                 FailureReason::Abandoned,
-                StatusCode::CONFLICT,
                 "order_abandoned",
                 "the order could not be completed and was abandoned; no money was taken",
             ),
         };
         let body = error_body(code, message, id, None);
-        finish_failed(state, id, reason, status, body)
+        finish_failed(state, id, reason, body)
             .await
             .map_err(|e| e.to_string())?;
         tracing::info!(order_id = %id, reason = reason.as_str(), "recovered order: failed, stock released");

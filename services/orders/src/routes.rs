@@ -2,17 +2,17 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::json;
 use storefront_common::auth::{AuthUser, Role};
-use storefront_common::extract::{Json, Path};
+use storefront_common::extract::{IdempotencyKey, Json, Path};
 use storefront_common::ids::{OrderId, UserId};
 use storefront_common::{ApiError, ApiResult};
 
-use crate::checkout::{Checkout, CheckoutBody, CheckoutError, idempotency_key};
+use crate::checkout::{Checkout, CheckoutBody, CheckoutError};
 use crate::model::{Order, OrderStatus};
 use crate::store::{self, Change};
 use crate::{AppState, saga};
@@ -32,9 +32,6 @@ pub(crate) fn router(state: AppState) -> Router {
 impl From<CheckoutError> for ApiError {
     fn from(e: CheckoutError) -> Self {
         match e {
-            CheckoutError::MissingKey => {
-                ApiError::bad_request("idempotency_key_required", e.to_string())
-            }
             CheckoutError::Card(_) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_card",
@@ -57,14 +54,13 @@ fn people_only(caller: &AuthUser) -> ApiResult<()> {
 async fn place_order(
     State(state): State<AppState>,
     caller: AuthUser,
-    headers: HeaderMap,
+    key: IdempotencyKey,
     Json(body): Json<CheckoutBody>,
 ) -> ApiResult<Response> {
     people_only(&caller)?;
-    let key = idempotency_key(headers.get("idempotency-key").and_then(|v| v.to_str().ok()))?;
-    let checkout = Checkout::parse(key, &body)?;
-    let (status, body) = saga::place(&state, &caller, checkout).await?;
-    Ok((status, axum::Json(body)).into_response())
+    let checkout = Checkout::parse(key.into_string(), &body)?;
+    let outcome = saga::place(&state, &caller, checkout).await?;
+    Ok((outcome.status(), axum::Json(outcome.into_body())).into_response())
 }
 
 async fn my_orders(

@@ -7,12 +7,18 @@
 //! been charged, the order stays `pending` and [`crate::recovery`] resolves it from the payment
 //! record; before that point the order is removed and the reservation released, so a retry
 //! with the same key starts afresh.
+//!
+//! Undoing a step is a compensation with a name: [`compensate_reservation`] gives the stock back
+//! (a failure is logged with the order id; the reservation expires by itself) and
+//! [`compensate_charge`] refunds (a failure leaves the order `pending` for recovery). The saga
+//! returns a [`CheckoutOutcome`]; `routes` turns it into the answer.
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use storefront_common::ApiError;
 use storefront_common::auth::AuthUser;
 use storefront_common::client::UpstreamError;
+use storefront_common::extract::IdempotencyKey;
 use storefront_common::ids::{OrderId, ProductId};
 use storefront_common::money::Money;
 
@@ -22,14 +28,56 @@ use crate::clients::{PaymentStatus, ReserveError};
 use crate::model::{FailureReason, OrderLine, OrderStatus};
 use crate::store::{self, Change, Keyed, NewOrder};
 
-/// The HTTP answer of a checkout: status and JSON body, as stored for replays.
-pub type Answer = (StatusCode, Value);
+/// How a checkout ended. [`crate::routes`] answers with [`CheckoutOutcome::status`] and the
+/// body; the same status is stored with the order, so a retry with the key answers alike.
+/// Errors (`ApiError`) are what left no order behind, or left it `pending` for recovery.
+#[derive(Debug)]
+pub enum CheckoutOutcome {
+    /// Charged and the stock committed: the order, `paid`.
+    Paid(Value),
+    /// The order is `failed` and nothing is owed (out of stock before any charge, the card
+    /// declined, or the reservation lapsed and the charge was refunded): the error body.
+    Failed { reason: FailureReason, body: Value },
+    /// The same key and request as before: the answer stored then.
+    Replayed { status: StatusCode, body: Value },
+}
+
+impl CheckoutOutcome {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            CheckoutOutcome::Paid(_) => StatusCode::CREATED,
+            CheckoutOutcome::Failed { reason, .. } => failure_status(*reason),
+            CheckoutOutcome::Replayed { status, .. } => *status,
+        }
+    }
+
+    pub fn into_body(self) -> Value {
+        match self {
+            CheckoutOutcome::Paid(body)
+            | CheckoutOutcome::Failed { body, .. }
+            | CheckoutOutcome::Replayed { body, .. } => body,
+        }
+    }
+}
+
+/// The status a failed order answers with: 402 for a card that was not charged, 409 for every
+/// other conflict with the shop's state.
+pub(crate) fn failure_status(reason: FailureReason) -> StatusCode {
+    match reason {
+        FailureReason::CardDeclined | FailureReason::InsufficientFunds => {
+            StatusCode::PAYMENT_REQUIRED
+        }
+        FailureReason::OutOfStock
+        | FailureReason::ReservationExpired
+        | FailureReason::Abandoned => StatusCode::CONFLICT,
+    }
+}
 
 pub async fn place(
     state: &AppState,
     caller: &AuthUser,
     checkout: Checkout,
-) -> Result<Answer, ApiError> {
+) -> Result<CheckoutOutcome, ApiError> {
     if let Some(existing) = store::find_by_key(&state.pool, caller.id, &checkout.key).await? {
         return replay(existing, &checkout.fingerprint);
     }
@@ -65,19 +113,11 @@ pub async fn place(
         Ok(()) => {}
         Err(ReserveError::OutOfStock { message, details }) => {
             let body = error_body("out_of_stock", &message, id, details);
-            finish_failed(
-                state,
-                id,
-                FailureReason::OutOfStock,
-                StatusCode::CONFLICT,
-                body.clone(),
-            )
-            .await?;
-            return Ok((StatusCode::CONFLICT, body));
+            return finish_failed(state, id, FailureReason::OutOfStock, body).await;
         }
         Err(e) => {
             tracing::warn!(order_id = %id, error = %e, "reserving stock failed before any charge; undoing the order");
-            let _ = state.backends.reservation(id, "release").await;
+            compensate_reservation(state, id, "reserving failed").await;
             store::delete_pending(&state.pool, id).await?;
             return Err(ApiError::unavailable(
                 "inventory is unavailable; nothing was charged, try again",
@@ -95,10 +135,7 @@ pub async fn place(
         }
         Ok(payment) => {
             let reason = FailureReason::from_decline_code(payment.decline_code.as_deref());
-            if let Err(e) = state.backends.reservation(id, "release").await {
-                // The reservation expires by itself; stock is never lost.
-                tracing::warn!(order_id = %id, error = %e, "releasing stock after a decline failed; it will expire");
-            }
+            compensate_reservation(state, id, "the card was declined").await;
             let body = error_body(
                 "payment_declined",
                 &format!(
@@ -108,21 +145,13 @@ pub async fn place(
                 id,
                 Some(json!({"reason": reason.as_str()})),
             );
-            finish_failed(
-                state,
-                id,
-                reason,
-                StatusCode::PAYMENT_REQUIRED,
-                body.clone(),
-            )
-            .await?;
             tracing::info!(order_id = %id, reason = reason.as_str(), "order failed: card declined");
-            Ok((StatusCode::PAYMENT_REQUIRED, body))
+            finish_failed(state, id, reason, body).await
         }
         Err(e) if e.is_ambiguous() => Err(still_pending(id, &e)),
         Err(e) => {
             // The payments service refused the request itself (it validates more than we do).
-            let _ = state.backends.reservation(id, "release").await;
+            compensate_reservation(state, id, "payments refused the charge").await;
             store::delete_pending(&state.pool, id).await?;
             Err(refused_by_payments(e))
         }
@@ -136,7 +165,7 @@ async fn confirm(
     id: OrderId,
     from_cart: bool,
     caller: &AuthUser,
-) -> Result<Answer, ApiError> {
+) -> Result<CheckoutOutcome, ApiError> {
     match state.backends.reservation(id, "commit").await {
         Ok(()) => {}
         Err(e) if e.status() == Some(StatusCode::CONFLICT) => {
@@ -160,54 +189,59 @@ async fn confirm(
     if from_cart && let Err(e) = state.backends.clear_cart(caller.id).await {
         tracing::warn!(order_id = %id, error = %e, "clearing the cart after payment failed");
     }
-    Ok((
-        StatusCode::CREATED,
+    Ok(CheckoutOutcome::Paid(
         serde_json::to_value(order).map_err(ApiError::internal)?,
     ))
+}
+
+/// Gives back a reservation the order no longer needs. A release that fails is logged and
+/// left: the reservation expires by itself, so stock is never lost.
+async fn compensate_reservation(state: &AppState, id: OrderId, why: &str) {
+    if let Err(e) = state.backends.reservation(id, "release").await {
+        tracing::warn!(order_id = %id, error = %e, why, "releasing the reservation failed; it will expire by itself");
+    }
+}
+
+/// Refunds the charge of an order that cannot be fulfilled. A refund that fails leaves the
+/// order `pending`, for recovery to refund later: money is never kept for nothing.
+async fn compensate_charge(state: &AppState, id: OrderId) -> Result<(), ApiError> {
+    state
+        .backends
+        .refund(id)
+        .await
+        .map_err(|e| still_pending(id, &e))
 }
 
 /// The stock reservation lapsed before we could commit it, though the card was charged.
 pub(crate) async fn expired_after_charge(
     state: &AppState,
     id: OrderId,
-) -> Result<Answer, ApiError> {
-    state
-        .backends
-        .refund(id)
-        .await
-        .map_err(|e| still_pending(id, &e))?;
+) -> Result<CheckoutOutcome, ApiError> {
+    compensate_charge(state, id).await?;
     let body = error_body(
         "reservation_expired",
         "the stock reservation expired before payment completed; the charge was refunded",
         id,
         None,
     );
-    finish_failed(
-        state,
-        id,
-        FailureReason::ReservationExpired,
-        StatusCode::CONFLICT,
-        body.clone(),
-    )
-    .await?;
-    Ok((StatusCode::CONFLICT, body))
+    finish_failed(state, id, FailureReason::ReservationExpired, body).await
 }
 
+/// Marks a pending order `failed` for `reason`, storing the answer a retry will get.
 pub(crate) async fn finish_failed(
     state: &AppState,
     id: OrderId,
     reason: FailureReason,
-    status: StatusCode,
     body: Value,
-) -> Result<(), ApiError> {
+) -> Result<CheckoutOutcome, ApiError> {
     let change = Change {
         from: OrderStatus::Pending,
         to: OrderStatus::Failed,
         failure_reason: Some(reason.as_str()),
-        response: Some((status.as_u16(), Some(body))),
+        response: Some((failure_status(reason).as_u16(), Some(body.clone()))),
     };
     store::change_status(&state.pool, id, change).await?;
-    Ok(())
+    Ok(CheckoutOutcome::Failed { reason, body })
 }
 
 pub(crate) fn error_body(
@@ -235,8 +269,11 @@ fn still_pending(id: OrderId, cause: &UpstreamError) -> ApiError {
 fn refused_by_payments(e: UpstreamError) -> ApiError {
     match e {
         UpstreamError::Status {
-            status, message, ..
-        } if status == StatusCode::UNPROCESSABLE_ENTITY => {
+            status,
+            code,
+            message,
+            ..
+        } if status == StatusCode::UNPROCESSABLE_ENTITY && code == "invalid_card" => {
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_card", message)
         }
         other => ApiError::internal(other),
@@ -244,16 +281,15 @@ fn refused_by_payments(e: UpstreamError) -> ApiError {
 }
 
 /// The answer for a key seen before: the stored one, or "still working" while it is pending.
-fn replay(existing: Keyed, fingerprint: &str) -> Result<Answer, ApiError> {
+fn replay(existing: Keyed, fingerprint: &str) -> Result<CheckoutOutcome, ApiError> {
     if existing.request_hash != fingerprint {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_key_reused",
-            "this Idempotency-Key was used for a different order; use a new key for a new order",
-        ));
+        return Err(IdempotencyKey::reused("order"));
     }
     match existing.response {
-        Some((status, body)) => Ok((StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body)),
+        Some((status, body)) => Ok(CheckoutOutcome::Replayed {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+            body,
+        }),
         None => Err(ApiError::conflict(
             "order_in_progress",
             "an order with this Idempotency-Key is still being processed; retry shortly",
@@ -330,4 +366,40 @@ fn line(
         quantity,
         line_total,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_card_that_was_not_charged_is_402_and_every_other_failure_409() {
+        for (reason, status) in [
+            (FailureReason::CardDeclined, 402),
+            (FailureReason::InsufficientFunds, 402),
+            (FailureReason::OutOfStock, 409),
+            (FailureReason::ReservationExpired, 409),
+            (FailureReason::Abandoned, 409),
+        ] {
+            let outcome = CheckoutOutcome::Failed {
+                reason,
+                body: json!({}),
+            };
+            assert_eq!(outcome.status().as_u16(), status, "{reason:?}");
+        }
+    }
+
+    #[test]
+    fn paid_is_201_and_a_replay_answers_what_was_stored() {
+        assert_eq!(
+            CheckoutOutcome::Paid(json!({})).status(),
+            StatusCode::CREATED
+        );
+        let replay = CheckoutOutcome::Replayed {
+            status: StatusCode::PAYMENT_REQUIRED,
+            body: json!({"error": {"code": "payment_declined"}}),
+        };
+        assert_eq!(replay.status(), StatusCode::PAYMENT_REQUIRED);
+        assert_eq!(replay.into_body()["error"]["code"], "payment_declined");
+    }
 }

@@ -301,7 +301,7 @@ async fn bad_checkout_input_is_refused_before_anything_is_written() {
             None,
             json!({"items": [{"productId": p.id(), "quantity": 1}], "payment": card}),
             StatusCode::BAD_REQUEST,
-            "idempotency_key_required",
+            "missing_idempotency_key",
         ),
     ];
     for (key, body, status, code) in cases {

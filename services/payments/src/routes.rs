@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{FromRef, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -15,7 +15,7 @@ use serde_json::json;
 use sqlx::PgPool;
 use storefront_common::ApiError;
 use storefront_common::auth::{AuthUser, Authenticator, Role};
-use storefront_common::extract::{Json, Path, Query};
+use storefront_common::extract::{IdempotencyKey, Json, Path, Query};
 use storefront_common::ids::{OrderId, UserId};
 use storefront_common::money::Money;
 
@@ -24,9 +24,6 @@ use crate::store::{self, Charged, NewCharge, StoreError};
 
 /// Largest single charge, in minor units (one million dollars).
 pub const MAX_AMOUNT: i64 = 100_000_000;
-/// Longest idempotency key accepted.
-pub const MAX_KEY_LEN: usize = 200;
-pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 #[derive(Clone)]
 pub struct AppState {
@@ -61,7 +58,7 @@ struct CustomerCharge {
 async fn charge_as_customer(
     State(state): State<AppState>,
     user: AuthUser,
-    headers: HeaderMap,
+    key: IdempotencyKey,
     Json(input): Json<CustomerCharge>,
 ) -> Result<Response, ApiError> {
     if user.role == Role::Service {
@@ -69,18 +66,6 @@ async fn charge_as_customer(
             "services charge through /internal/charges",
         ));
     }
-    let key = headers
-        .get(IDEMPOTENCY_KEY)
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "missing_idempotency_key",
-                "send an Idempotency-Key header, unique per payment attempt",
-            )
-        })?
-        .to_str()
-        .ok()
-        .filter(|k| key_is_valid(k))
-        .ok_or_else(|| ApiError::bad_request("bad_idempotency_key", key_rule()))?;
     let scoped = format!("user:{}:{key}", user.id);
     charge(
         &state,
@@ -109,10 +94,8 @@ async fn charge_for_service(
     Json(input): Json<ServiceCharge>,
 ) -> Result<Response, ApiError> {
     caller.require_service()?;
-    if !key_is_valid(&input.idempotency_key) {
-        return Err(ApiError::validation(key_rule()));
-    }
-    let scoped = format!("service:{}", input.idempotency_key);
+    let key = IdempotencyKey::parse(&input.idempotency_key)?;
+    let scoped = format!("service:{key}");
     charge(
         &state,
         &scoped,
@@ -217,29 +200,16 @@ async fn refund(
     Json(input): Json<RefundInput>,
 ) -> Result<Response, ApiError> {
     caller.require_service()?;
-    if !key_is_valid(&input.idempotency_key) {
-        return Err(ApiError::validation(key_rule()));
-    }
-    let payment = store::refund(&state.pool, input.order_id, &input.idempotency_key).await?;
+    let key = IdempotencyKey::parse(&input.idempotency_key)?;
+    let payment = store::refund(&state.pool, input.order_id, key.as_str()).await?;
     Ok(axum::Json(payment).into_response())
-}
-
-fn key_is_valid(key: &str) -> bool {
-    !key.is_empty() && key.len() <= MAX_KEY_LEN && key.bytes().all(|b| b.is_ascii_graphic())
-}
-
-fn key_rule() -> String {
-    format!("the idempotency key must be 1 to {MAX_KEY_LEN} visible ASCII characters")
 }
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Db(e) => e.into(),
-            StoreError::KeyReused => ApiError::conflict(
-                "idempotency_key_reused",
-                "this idempotency key was already used for a different request; use a new key",
-            ),
+            StoreError::KeyReused => IdempotencyKey::reused("request"),
             StoreError::AlreadyPaid => ApiError::conflict(
                 "order_already_paid",
                 "this order already has a successful payment; refund it before charging again",

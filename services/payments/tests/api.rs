@@ -190,7 +190,7 @@ async fn reusing_a_key_for_another_amount_or_order_is_a_conflict() {
     for (o, amount) in [(order, 1001), (OrderId::new(), 1000)] {
         let (status, body) =
             read(app.charge("key", o, app.alice.id, amount, card(GOOD)).await).await;
-        assert_eq!(status, 409);
+        assert_eq!(status, 422);
         assert_eq!(body["error"]["code"], "idempotency_key_reused");
     }
     assert_eq!(app.payment_rows().await, 1);
@@ -287,7 +287,7 @@ async fn refund_is_full_once_and_idempotent() {
     app.charge("pay-2", other, app.alice.id, 100, card(GOOD))
         .await;
     let (status, body) = read(app.refund(other, "refund-1").await).await;
-    assert_eq!(status, 409, "a refund key belongs to one order");
+    assert_eq!(status, 422, "a refund key belongs to one order");
     assert_eq!(body["error"]["code"], "idempotency_key_reused");
 }
 
