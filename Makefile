@@ -34,6 +34,7 @@ demo: release
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	scripts/module-cycles.py
 
 # STOREFRONT_CLUSTER_TESTS=1: the tests on the local control plane (tools/cluster/tests) fail
 # instead of skipping when its binaries are missing.

@@ -8,5 +8,4 @@ pub mod controller;
 pub mod crd;
 pub mod render;
 pub mod rollout;
-pub mod server;
 pub mod yaml;

@@ -17,6 +17,7 @@ pub mod reconcile;
 mod rollout_tests;
 pub mod rollouts;
 pub mod run;
+pub mod server;
 pub mod status;
 #[cfg(test)]
 mod tests;

@@ -30,7 +30,7 @@ use super::leader::{Elector, LeaseConfig};
 use super::reconcile::{self, Context, ReconcileError};
 use crate::build::labels::{MANAGED_BY, MANAGER};
 use crate::crd::EcommercePlatform;
-use crate::server::{self, Health};
+use super::server::{self, Health};
 
 /// Settings of `run`.
 #[derive(Clone, Debug)]

@@ -15,7 +15,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::sync::watch;
 
-use crate::controller::Metrics;
+use super::metrics::Metrics;
 
 /// Shared state of the endpoints.
 #[derive(Clone)]
