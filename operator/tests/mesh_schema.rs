@@ -152,7 +152,7 @@ fn mesh_objects() -> Vec<Value> {
             stable: Some(track("0.1.0")),
             canary: Some(Canary {
                 track: track("0.2.0"),
-                weight: Some(25),
+                weight: Some(storefront_operator::crd::Percent::new(25).unwrap()),
             }),
             stable_subset: true,
             stable_replicas: None,

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 use storefront_operator::build::secrets::CountingSecrets;
 use storefront_operator::build::{self, ClusterInputs, DesiredObject, ValidationError};
-use storefront_operator::crd::EcommercePlatform;
+use storefront_operator::crd::{EcommercePlatform, Percent};
 use storefront_operator::render;
 
 fn root() -> PathBuf {
@@ -789,9 +789,9 @@ fn canary_phase_stream() -> String {
             Component::Catalog,
             ServiceTraffic {
                 stable: Some(track("1.0.0")),
-                canary: canary.map(|weight| Canary {
+                canary: canary.map(|weight: Option<u8>| Canary {
                     track: track("2.0.0"),
-                    weight,
+                    weight: weight.map(percent),
                 }),
                 stable_subset,
                 stable_replicas: None,
@@ -813,11 +813,11 @@ fn canary_phase_stream() -> String {
     out
 }
 
-fn rollout_objects(
-    spec: Value,
-    weight: Option<i32>,
-    stable_now: Option<i32>,
-) -> Vec<DesiredObject> {
+fn percent(value: u8) -> Percent {
+    Percent::new(value).unwrap()
+}
+
+fn rollout_objects(spec: Value, weight: Option<u8>, stable_now: Option<i32>) -> Vec<DesiredObject> {
     use storefront_operator::build::Component;
     use storefront_operator::build::traffic::{Canary, ServiceTraffic, Track, Traffic};
     let validated = build::validate(
@@ -836,7 +836,7 @@ fn rollout_objects(
             stable: Some(track("1.0.0")),
             canary: Some(Canary {
                 track: track("2.0.0"),
-                weight,
+                weight: weight.map(percent),
             }),
             stable_subset: true,
             stable_replicas: stable_now,
@@ -856,7 +856,7 @@ fn canary_spec(scaling: Value) -> Value {
 
 #[test]
 fn the_canary_runs_its_weight_s_share_of_the_stable_pods() {
-    let replicas = |scaling: Value, weight: Option<i32>, stable_now: Option<i32>| {
+    let replicas = |scaling: Value, weight: Option<u8>, stable_now: Option<i32>| {
         let objects = rollout_objects(canary_spec(scaling), weight, stable_now);
         deployment(&objects, "shop-catalog-canary")
             .spec

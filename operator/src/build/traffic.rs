@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use super::component::Component;
+use crate::crd::Percent;
 
 /// Label on the pods of a tracked service saying which track they belong to; the
 /// DestinationRule subsets select on it.
@@ -48,7 +49,7 @@ pub struct Canary {
     pub track: Track,
     /// Percent of traffic routed to the canary; `None` while no route may point at it (pods
     /// not ready yet, or the route is being removed before the subset).
-    pub weight: Option<i32>,
+    pub weight: Option<Percent>,
 }
 
 /// Traffic of one tracked service.

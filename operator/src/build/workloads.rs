@@ -20,7 +20,7 @@ use super::object::DesiredObject;
 use super::pod;
 use super::traffic::{CANARY, STABLE, TRACK_LABEL, Track, Traffic};
 use super::validate::{Scaling, ValidatedPlatform, ValidatedService};
-use crate::crd::RolloutStrategy;
+use crate::crd::{Percent, RolloutStrategy};
 
 /// UID the service images run as (distroless "nonroot").
 const SERVICE_UID: i64 = 65532;
@@ -96,13 +96,13 @@ struct Pod {
 
 /// Pods of a canary: its weight's share of the stable pods, rounded up, and at least one (one
 /// while no route points at it). Autoscaled stable pods count as their HPA has them now.
-pub fn canary_replicas(scaling: Scaling, stable_now: Option<i32>, weight: Option<i32>) -> i32 {
+pub fn canary_replicas(scaling: Scaling, stable_now: Option<i32>, weight: Option<Percent>) -> i32 {
     let stable = match scaling {
         Scaling::Fixed(n) => n,
         Scaling::Autoscaled { min, .. } => stable_now.unwrap_or(min),
     }
     .clamp(0, 1000);
-    let weight = weight.unwrap_or(0).clamp(0, 100);
+    let weight = i32::from(weight.unwrap_or(Percent::ZERO));
     ((stable * weight + 99) / 100).max(1)
 }
 

@@ -15,10 +15,18 @@ use super::metrics::Metrics;
 use super::reconcile::{self, Context};
 use crate::build::OwnedKind;
 use crate::build::secrets::CountingSecrets;
-use crate::crd::{EcommercePlatform, RolloutPhase};
+use crate::crd::{EcommercePlatform, Percent, RolloutPhase, RolloutStatus};
 use crate::rollout::{CanaryMetrics, ScriptedMetrics};
 
 const NS: &str = "shop";
+
+/// Status weights of a rollout as (stable, canary) numbers.
+fn weights(r: &RolloutStatus) -> (Option<u8>, Option<u8>) {
+    (
+        r.stable_weight.map(Percent::get),
+        r.canary_weight.map(Percent::get),
+    )
+}
 
 fn platform_with(strategy: &str, catalog_version: &str) -> EcommercePlatform {
     serde_json::from_value(json!({
@@ -153,10 +161,7 @@ async fn a_canary_is_promoted_step_by_step_in_a_safe_order() {
 
     h.pass("2.0.0").await;
     assert_eq!(h.rollout().phase, RolloutPhase::Initializing);
-    assert_eq!(
-        (h.rollout().stable_weight, h.rollout().canary_weight),
-        (Some(100), Some(0))
-    );
+    assert_eq!(weights(&h.rollout()), (Some(100), Some(0)));
     let canary = h
         .fake
         .get(OwnedKind::Deployment, NS, "shop-catalog-canary")
@@ -179,14 +184,11 @@ async fn a_canary_is_promoted_step_by_step_in_a_safe_order() {
         (h.rollout().phase, h.rollout().step),
         (RolloutPhase::Progressing, Some(1))
     );
-    assert_eq!(
-        (h.rollout().stable_weight, h.rollout().canary_weight),
-        (Some(80), Some(20))
-    );
+    assert_eq!(weights(&h.rollout()), (Some(80), Some(20)));
 
     h.advance(60);
     h.pass("2.0.0").await;
-    assert_eq!(h.rollout().canary_weight, Some(60));
+    assert_eq!(weights(&h.rollout()).1, Some(60));
     assert_eq!(
         h.rollout().last_analysis.as_ref().unwrap().requests,
         Some(500.0)
@@ -205,7 +207,7 @@ async fn a_canary_is_promoted_step_by_step_in_a_safe_order() {
     );
     h.pass("2.0.0").await; // stable ready → route removed
     assert_eq!(h.rollout().phase, RolloutPhase::Finalizing);
-    assert_eq!(h.rollout().canary_weight, Some(0));
+    assert_eq!(weights(&h.rollout()).1, Some(0));
     h.pass("2.0.0").await; // subset and canary go
     assert_eq!(h.rollout().phase, RolloutPhase::Succeeded);
     assert_eq!(h.rollout().stable.as_deref(), Some("2.0.0"));
@@ -243,7 +245,7 @@ async fn a_failing_canary_is_rolled_back_with_a_warning() {
     h.pass("1.0.0").await;
     h.pass("2.0.0").await;
     h.pass("2.0.0").await;
-    assert_eq!(h.rollout().canary_weight, Some(20));
+    assert_eq!(weights(&h.rollout()).1, Some(20));
     h.advance(60);
     h.pass("2.0.0").await;
     assert_eq!(
@@ -255,7 +257,7 @@ async fn a_failing_canary_is_rolled_back_with_a_warning() {
     h.pass("2.0.0").await;
     let r = h.rollout();
     assert_eq!(r.phase, RolloutPhase::RollingBack);
-    assert_eq!((r.stable_weight, r.canary_weight), (Some(100), Some(0)));
+    assert_eq!(weights(&r), (Some(100), Some(0)));
     assert!(
         r.message.as_ref().unwrap().contains("success rate 90%"),
         "{:?}",
@@ -323,7 +325,7 @@ async fn status_weights_come_from_the_stored_virtual_service() {
     });
     h.pass("2.0.0").await;
     assert_eq!(
-        (h.rollout().stable_weight, h.rollout().canary_weight),
+        weights(&h.rollout()),
         (Some(95), Some(5)),
         "intended 80/20, stored 95/5"
     );

@@ -15,16 +15,17 @@ use tracing::warn;
 use super::status;
 use crate::build::OwnedKind;
 use crate::build::labels::Ownership;
-use crate::build::mesh::{read_weights, routes_subset, types::VirtualServiceSpec};
+use crate::build::mesh::{RouteWeights, read_weights, routes_subset, types::VirtualServiceSpec};
 use crate::build::traffic::{CANARY, STABLE, TRACK_LABEL, Track, Traffic};
 use crate::build::validate::ValidatedPlatform;
-use crate::crd::{EcommercePlatform, RolloutStatus};
+use crate::crd::{EcommercePlatform, Percent, RolloutStatus};
 use crate::rollout::analysis::{CanaryQuery, MetricsSource, evaluate};
 use crate::rollout::machine::{self, Input, LiveTrack, Observed, RolloutEvent};
 
-/// What the rollout step decided for every tracked service.
+/// What the rollout step decided for every tracked service in this pass, from what the cluster
+/// showed: the traffic the builders render, the statuses and events to publish.
 #[derive(Debug, Default)]
-pub struct RolloutPlan {
+pub struct RolloutDecisions {
     pub traffic: Traffic,
     pub statuses: BTreeMap<String, RolloutStatus>,
     pub events: Vec<RolloutEvent>,
@@ -77,21 +78,22 @@ fn stored_spec(vss: &[DynamicObject], name: &str) -> Option<VirtualServiceSpec> 
     serde_json::from_value(named(vss, name)?.data["spec"].clone()).ok()
 }
 
-/// Canary weight of a stored VirtualService (0 when absent or without a canary route).
-pub fn stored_weights(vss: &[DynamicObject], name: &str) -> Option<(i32, i32)> {
+/// Weights of a stored VirtualService's primary route (`None` when there is no such
+/// VirtualService or route).
+pub fn stored_weights(vss: &[DynamicObject], name: &str) -> Option<RouteWeights> {
     read_weights(&stored_spec(vss, name)?)
 }
 
 /// Step every tracked service's rollout, from the Deployments and VirtualServices that
 /// dereference read (`owned`). The only I/O is the analysis' metrics query.
-pub async fn plan(
+pub async fn decide(
     owned: &[(OwnedKind, DynamicObject)],
     platform: &EcommercePlatform,
     validated: &ValidatedPlatform,
     metrics: &dyn MetricsSource,
     now: &Time,
-) -> RolloutPlan {
-    let mut out = RolloutPlan::default();
+) -> RolloutDecisions {
+    let mut out = RolloutDecisions::default();
     if validated.mesh.is_none() || !validated.services.iter().any(|s| s.is_tracked()) {
         return out;
     }
@@ -110,13 +112,13 @@ pub async fn plan(
         let observed = Observed {
             stable: named(&deployments, &stable_name).and_then(|d| live(d, STABLE)),
             canary: named(&deployments, &canary_name).and_then(|d| live(d, CANARY)),
-            canary_weight: stored_weights(&vss, &stable_name).map_or(0, |(_, c)| c),
+            canary_weight: stored_weights(&vss, &stable_name).map_or(Percent::ZERO, |w| w.canary),
             routes_stable_subset: stored_spec(&vss, &stable_name)
                 .is_some_and(|spec| routes_subset(&spec, STABLE)),
         };
         let mut input = Input {
             strategy: service.strategy,
-            plan: &service.rollout,
+            settings: &service.rollout,
             desired: Track {
                 image: service.image.to_string(),
                 version: service.version.clone(),
@@ -165,7 +167,7 @@ pub fn read_back(
         .collect();
     for (service, status) in statuses.iter_mut() {
         let weights = stored_weights(&vss, &ownership.object_name(service));
-        status.stable_weight = weights.map(|w| w.0);
-        status.canary_weight = weights.map(|w| w.1);
+        status.stable_weight = weights.map(|w| w.stable);
+        status.canary_weight = weights.map(|w| w.canary);
     }
 }

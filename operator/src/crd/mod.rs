@@ -6,6 +6,7 @@
 
 mod duration;
 mod mesh;
+mod percent;
 mod service;
 mod status;
 mod stores;
@@ -20,6 +21,7 @@ pub use mesh::{
     FaultSpec, IngressSpec, IstioSpec, JaegerMode, JaegerSpec, MeshSpec, MtlsMode,
     OutlierDetectionSpec, RateLimitSpec, RetrySpec, TracingSpec,
 };
+pub use percent::{Percent, PercentError};
 pub use service::{
     AnalysisSpec, AutoscalingSpec, RolloutSpec, RolloutStrategy, ServiceSpec, Services,
 };

@@ -10,7 +10,7 @@ use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Duration;
+use super::{Duration, Percent};
 
 /// The services of the platform. Each one is enabled by default except `loadgen`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -133,7 +133,7 @@ pub struct RolloutSpec {
     #[schemars(length(max = 10))]
     #[x_kube(validation = Rule::new("self.all(s, s >= 1 && s <= 99)").message("rollout.steps must each be between 1 and 99 percent"))]
     #[x_kube(validation = Rule::new("self.isSorted() && self.all(s, self.exists_one(t, t == s))").message("rollout.steps must be strictly increasing, e.g. [10, 25, 50]"))]
-    pub steps: Vec<i32>,
+    pub steps: Vec<Percent>,
     /// Canary only: time spent at each step before the analysis decides. Defaults to 1m.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<Duration>,
@@ -148,7 +148,7 @@ pub struct RolloutSpec {
     /// Manual only: percent of traffic (0-100) sent to the new version; 100 promotes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 100))]
-    pub canary_weight: Option<i32>,
+    pub canary_weight: Option<Percent>,
 }
 
 /// Thresholds a canary must meet at every step.

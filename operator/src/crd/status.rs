@@ -9,6 +9,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::Percent;
+
 /// Observed state of the platform.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -69,10 +71,10 @@ pub struct RolloutStatus {
     pub phase: RolloutPhase,
     /// Percent of traffic on the canary, as read back from the applied VirtualService.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub canary_weight: Option<i32>,
+    pub canary_weight: Option<Percent>,
     /// Percent of traffic on the stable version, as read back from the applied VirtualService.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stable_weight: Option<i32>,
+    pub stable_weight: Option<Percent>,
     /// Current step (1-based; 0 while the canary pods start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<i32>,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::build::validate::RolloutPlan;
+use crate::build::validate::CanarySettings;
 use crate::crd::{AnalysisResult, AnalysisStatus};
 
 /// Which requests to measure: those the canary's sidecars received in the last `window`.
@@ -73,10 +73,10 @@ pub enum Verdict {
     Held(String),
 }
 
-/// Judge the canary's figures (or the error reading them) against the plan.
+/// Judge the canary's figures (or the error reading them) against its settings.
 pub fn evaluate(
     result: &Result<CanaryMetrics, MetricsError>,
-    plan: &RolloutPlan,
+    settings: &CanarySettings,
     now: &Time,
 ) -> (Verdict, AnalysisStatus) {
     let m = match result {
@@ -104,27 +104,27 @@ pub fn evaluate(
         success_rate: success,
         p99_latency_ms: m.p99_ms.map(round2),
     };
-    let verdict = if m.requests < plan.min_requests {
+    let verdict = if m.requests < settings.min_requests {
         status.result = AnalysisResult::Held;
         Verdict::Held(format!(
             "{} requests in the interval, fewer than minRequests {}",
             round2(m.requests),
-            plan.min_requests
+            settings.min_requests
         ))
-    } else if let Some(rate) = success.filter(|r| *r < plan.min_success_rate) {
+    } else if let Some(rate) = success.filter(|r| *r < settings.min_success_rate) {
         status.result = AnalysisResult::Failed;
         Verdict::Failed(format!(
             "success rate {rate}% below minSuccessRate {}% ({} of {} requests failed)",
-            plan.min_success_rate,
+            settings.min_success_rate,
             round2(m.errors),
             round2(m.requests)
         ))
-    } else if let Some(p99) = m.p99_ms.filter(|p| *p > plan.max_p99_latency_ms) {
+    } else if let Some(p99) = m.p99_ms.filter(|p| *p > settings.max_p99_latency_ms) {
         status.result = AnalysisResult::Failed;
         Verdict::Failed(format!(
             "p99 latency {}ms above maxP99Latency {}ms",
             round2(p99),
-            plan.max_p99_latency_ms
+            settings.max_p99_latency_ms
         ))
     } else {
         Verdict::Passed

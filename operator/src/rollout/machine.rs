@@ -14,8 +14,10 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::analysis::Verdict;
 use crate::build::traffic::{Canary, STABLE, ServiceTraffic, TRACK_LABEL, Track};
-use crate::build::validate::RolloutPlan;
-use crate::crd::{AnalysisResult, AnalysisStatus, RolloutPhase, RolloutStatus, RolloutStrategy};
+use crate::build::validate::CanarySettings;
+use crate::crd::{
+    AnalysisResult, AnalysisStatus, Percent, RolloutPhase, RolloutStatus, RolloutStrategy,
+};
 
 /// A Deployment of the service as the cluster shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,7 +39,7 @@ pub struct Observed {
     pub canary: Option<LiveTrack>,
     /// Canary weight of the stored VirtualService's primary route (0 when there is no route to
     /// the canary or no VirtualService).
-    pub canary_weight: i32,
+    pub canary_weight: Percent,
     /// The stored VirtualService's primary route names the subset `stable`.
     pub routes_stable_subset: bool,
 }
@@ -69,7 +71,7 @@ impl Observed {
 #[derive(Clone, Debug)]
 pub struct Input<'a> {
     pub strategy: RolloutStrategy,
-    pub plan: &'a RolloutPlan,
+    pub settings: &'a CanarySettings,
     /// The version (and image) the spec asks for.
     pub desired: Track,
     pub previous: Option<&'a RolloutStatus>,
@@ -150,7 +152,7 @@ pub fn analysis_due(input: &Input<'_>) -> bool {
             };
             s.phase == RolloutPhase::Progressing
                 && canary_track(s).same_as(&input.desired)
-                && elapsed(since, input.now) >= input.plan.interval
+                && elapsed(since, input.now) >= input.settings.interval
         })
 }
 
@@ -250,8 +252,10 @@ fn decide(input: &Input<'_>) -> Decision {
                 .is_some_and(|c| c.ready && c.runs(&canary));
             if ready {
                 let (phase, weight, step) = match input.strategy {
-                    RolloutStrategy::Manual => (RolloutPhase::Manual, input.plan.canary_weight, 0),
-                    _ => (RolloutPhase::Progressing, input.plan.steps[0], 1),
+                    RolloutStrategy::Manual => {
+                        (RolloutPhase::Manual, input.settings.canary_weight, 0)
+                    }
+                    _ => (RolloutPhase::Progressing, input.settings.steps.first(), 1),
                 };
                 s.phase = phase;
                 s.step = Some(step);
@@ -262,7 +266,7 @@ fn decide(input: &Input<'_>) -> Decision {
                 ));
                 return routed(s, stable, canary, weight, event_none());
             }
-            if elapsed(prev.step_started_at.as_ref(), now) > input.plan.progress_deadline {
+            if elapsed(prev.step_started_at.as_ref(), now) > input.settings.progress_deadline {
                 return roll_back(
                     s,
                     stable,
@@ -275,12 +279,12 @@ fn decide(input: &Input<'_>) -> Decision {
             canary_unrouted(s, stable, canary, event_none())
         }
         RolloutPhase::Manual => {
-            let weight = input.plan.canary_weight;
-            if weight >= 100 {
+            let weight = input.settings.canary_weight;
+            if weight == Percent::HUNDRED {
                 s.phase = RolloutPhase::Promoting;
                 s.step_started_at = Some(time(now));
                 s.message = Some(format!("canaryWeight 100: promoting {}", canary.version));
-                return promoting(s, canary, input.observed, 100);
+                return promoting(s, canary, input.observed, Percent::HUNDRED);
             }
             s.message = Some(format!(
                 "manual: {weight}% of traffic on {}",
@@ -294,7 +298,7 @@ fn decide(input: &Input<'_>) -> Decision {
             promoting(s, canary, input.observed, weight)
         }
         RolloutPhase::Finalizing => {
-            if input.observed.canary_weight == 0 {
+            if input.observed.canary_weight == Percent::ZERO {
                 s.phase = RolloutPhase::Succeeded;
                 s.stable = Some(canary.version.clone());
                 s.stable_image = Some(canary.image.clone());
@@ -311,7 +315,7 @@ fn decide(input: &Input<'_>) -> Decision {
             unroute(s, canary.clone(), canary, event_none())
         }
         RolloutPhase::RollingBack => {
-            if input.observed.canary_weight == 0 {
+            if input.observed.canary_weight == Percent::ZERO {
                 s.phase = RolloutPhase::RolledBack;
                 return settled(s, stable, input.observed, event_none());
             }
@@ -410,10 +414,10 @@ fn waiting_for_stable(s: RolloutStatus, stable: Track) -> Decision {
 }
 
 fn progressing(input: &Input<'_>, mut s: RolloutStatus, stable: Track, canary: Track) -> Decision {
-    let plan = input.plan;
+    let settings = input.settings;
     let now = input.now;
     let step = usize::try_from(s.step.unwrap_or(1).max(1)).unwrap_or(1);
-    let weight = plan.steps[(step - 1).min(plan.steps.len() - 1)];
+    let weight = settings.steps.weight_of(step);
     let Some((verdict, figures)) = &input.analysis else {
         return routed(s, stable, canary, weight, event_none());
     };
@@ -434,15 +438,14 @@ fn progressing(input: &Input<'_>, mut s: RolloutStatus, stable: Track, canary: T
     match &verdict {
         Verdict::Passed => {
             s.step_started_at = Some(time(now));
-            if step >= plan.steps.len() {
+            let Some(next) = settings.steps.after(step) else {
                 s.phase = RolloutPhase::Promoting;
                 s.message = Some(format!(
                     "every step passed; promoting {} to stable",
                     canary.version
                 ));
                 return promoting(s, canary, input.observed, weight);
-            }
-            let next = plan.steps[step];
+            };
             s.step = Some(i32::try_from(step + 1).unwrap_or(i32::MAX));
             s.message = Some(format!("step {} passed; {next}% of traffic", step));
             routed(s, stable, canary, next, event_none())
@@ -450,7 +453,7 @@ fn progressing(input: &Input<'_>, mut s: RolloutStatus, stable: Track, canary: T
         Verdict::Failed(reason) => {
             let failed = s.failed_checks.unwrap_or(0).saturating_add(1);
             s.failed_checks = Some(failed);
-            let threshold = plan.failure_threshold;
+            let threshold = settings.failure_threshold;
             let count = format!("failed check {failed} of failureThreshold {threshold}");
             if u32::try_from(failed).unwrap_or(u32::MAX) >= threshold {
                 return roll_back(s, stable, canary, now, format!("{reason} ({count})"));
@@ -459,7 +462,7 @@ fn progressing(input: &Input<'_>, mut s: RolloutStatus, stable: Track, canary: T
             routed(s, stable, canary, weight, event_none())
         }
         Verdict::Held(reason) => {
-            if elapsed(s.step_started_at.as_ref(), now) > plan.progress_deadline {
+            if elapsed(s.step_started_at.as_ref(), now) > settings.progress_deadline {
                 return roll_back(
                     s,
                     stable,
@@ -494,7 +497,12 @@ fn roll_back(
 }
 
 /// Stable Deployment moves to the canary's version; traffic split unchanged until it is ready.
-fn promoting(mut s: RolloutStatus, canary: Track, observed: &Observed, weight: i32) -> Decision {
+fn promoting(
+    mut s: RolloutStatus,
+    canary: Track,
+    observed: &Observed,
+    weight: Percent,
+) -> Decision {
     let stable_ready = observed
         .stable
         .as_ref()
@@ -514,7 +522,7 @@ fn routed(
     s: RolloutStatus,
     stable: Track,
     canary: Track,
-    weight: i32,
+    weight: Percent,
     event: Option<RolloutEvent>,
 ) -> Decision {
     Decision {
@@ -571,7 +579,7 @@ fn settled(
     observed: &Observed,
     event: Option<RolloutEvent>,
 ) -> Decision {
-    if observed.canary_weight != 0 {
+    if observed.canary_weight != Percent::ZERO {
         let canary = canary_track(&s);
         return unroute(s, stable, canary, event);
     }

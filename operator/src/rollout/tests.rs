@@ -8,12 +8,16 @@ use k8s_openapi::jiff::Timestamp;
 use super::analysis::{CanaryMetrics, evaluate};
 use super::machine::{Decision, Input, LiveTrack, Observed, Severity, analysis_due, step};
 use crate::build::traffic::Track;
-use crate::build::validate::RolloutPlan;
-use crate::crd::{RolloutPhase, RolloutStatus, RolloutStrategy};
+use crate::build::validate::{CanarySettings, CanarySteps};
+use crate::crd::{Percent, RolloutPhase, RolloutStatus, RolloutStrategy};
 
-fn plan() -> RolloutPlan {
-    RolloutPlan {
-        steps: vec![10, 25, 50],
+fn percent(value: u8) -> Percent {
+    Percent::new(value).unwrap()
+}
+
+fn settings() -> CanarySettings {
+    CanarySettings {
+        steps: CanarySteps::new(vec![percent(10), percent(25), percent(50)]).unwrap(),
         interval: Duration::from_secs(60),
         progress_deadline: Duration::from_secs(600),
         min_success_rate: 99.0,
@@ -21,7 +25,7 @@ fn plan() -> RolloutPlan {
         min_requests: 20.0,
         failure_threshold: 2,
         prometheus_url: "http://prom:9090".into(),
-        canary_weight: 20,
+        canary_weight: percent(20),
     }
 }
 
@@ -53,7 +57,7 @@ fn at(secs: i64) -> Timestamp {
 /// A scripted world: the machine's status plus what the cluster shows.
 struct World {
     strategy: RolloutStrategy,
-    plan: RolloutPlan,
+    settings: CanarySettings,
     desired: Track,
     status: Option<RolloutStatus>,
     observed: Observed,
@@ -64,13 +68,13 @@ impl World {
     fn new(strategy: RolloutStrategy) -> Self {
         Self {
             strategy,
-            plan: plan(),
+            settings: settings(),
             desired: track("1.0"),
             status: None,
             observed: Observed {
                 stable: Some(live("1.0", true)),
                 canary: None,
-                canary_weight: 0,
+                canary_weight: Percent::ZERO,
                 routes_stable_subset: false,
             },
             now: 0,
@@ -82,7 +86,7 @@ impl World {
     fn pass(&mut self, metrics: Option<CanaryMetrics>) -> Decision {
         let mut input = Input {
             strategy: self.strategy,
-            plan: &self.plan,
+            settings: &self.settings,
             desired: self.desired.clone(),
             previous: self.status.as_ref(),
             observed: &self.observed,
@@ -91,7 +95,7 @@ impl World {
         };
         if analysis_due(&input) {
             let m = metrics.expect("an analysis is due; script its metrics");
-            input.analysis = Some(evaluate(&Ok(m), &self.plan, &Time(at(self.now))));
+            input.analysis = Some(evaluate(&Ok(m), &self.settings, &Time(at(self.now))));
         }
         let d = step(&input);
         self.status = d.status.clone();
@@ -100,7 +104,7 @@ impl World {
             .canary
             .as_ref()
             .and_then(|c| c.weight)
-            .unwrap_or(0);
+            .unwrap_or(Percent::ZERO);
         match &d.traffic.canary {
             Some(c) => {
                 let ready = self
@@ -149,8 +153,12 @@ impl World {
         self.status.as_ref().unwrap().phase
     }
 
-    fn weight(d: &Decision) -> Option<i32> {
-        d.traffic.canary.as_ref().and_then(|c| c.weight)
+    fn weight(d: &Decision) -> Option<u8> {
+        d.traffic
+            .canary
+            .as_ref()
+            .and_then(|c| c.weight)
+            .map(Percent::get)
     }
 }
 
@@ -498,7 +506,7 @@ fn a_switch_to_canary_with_a_new_version_labels_the_stable_pods_before_the_canar
 
 /// From Progressing at step 1: every check passes, the stable pods roll, the canary goes.
 fn promote(w: &mut World) {
-    for _ in 0..w.plan.steps.len() {
+    for _ in 0..w.settings.steps.count() {
         w.now += 60;
         w.pass(good());
     }
@@ -538,7 +546,7 @@ fn a_new_image_under_the_same_version_goes_through_a_canary() {
     w.canary_pods_ready();
     w.pass(None);
     assert_eq!(w.phase(), RolloutPhase::Progressing);
-    for _ in 0..w.plan.steps.len() {
+    for _ in 0..w.settings.steps.count() {
         w.now += 60;
         w.pass(good());
     }
@@ -630,9 +638,9 @@ fn manual_holds_the_fixed_weight_and_promotes_at_100() {
         !d.in_flight(),
         "a held Manual weight needs no polling: a spec edit or a pod change wakes the controller"
     );
-    w.plan.canary_weight = 35;
+    w.settings.canary_weight = percent(35);
     assert_eq!(World::weight(&w.pass(None)), Some(35));
-    w.plan.canary_weight = 100;
+    w.settings.canary_weight = Percent::HUNDRED;
     w.pass(None);
     assert_eq!(w.phase(), RolloutPhase::Promoting);
 }
@@ -640,7 +648,7 @@ fn manual_holds_the_fixed_weight_and_promotes_at_100() {
 #[test]
 fn a_failed_version_is_not_retried_until_the_spec_changes() {
     let mut w = started(RolloutStrategy::Canary);
-    w.plan.failure_threshold = 1;
+    w.settings.failure_threshold = 1;
     w.now += 60;
     w.pass(Some(CanaryMetrics {
         requests: 100.0,

@@ -15,6 +15,7 @@ use super::component::Component;
 use super::object::DesiredObject;
 use super::traffic::Traffic;
 use super::validate::ValidatedPlatform;
+use crate::crd::Percent;
 
 /// Name of the route that carries the weighted split (read back for status).
 pub const PRIMARY_ROUTE: &str = "primary";
@@ -46,10 +47,19 @@ pub fn component_host(platform: &ValidatedPlatform, c: Component) -> String {
     host(platform, &platform.ownership.object_name(c.name()))
 }
 
-/// Canary and stable weights of a VirtualService's primary route, as (stable, canary): what the
-/// mesh actually does, read back from a stored object. A route without a canary destination is
-/// (100, 0); a VirtualService without a primary route is `None`.
-pub fn read_weights(spec: &types::VirtualServiceSpec) -> Option<(i32, i32)> {
+/// The split of a VirtualService's primary route between the stable and the canary track.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouteWeights {
+    pub stable: Percent,
+    pub canary: Percent,
+}
+
+/// Stable and canary weights of a VirtualService's primary route: what the mesh actually does,
+/// read back from a stored object. A route without a canary destination is 100 / 0; a
+/// VirtualService without a primary route is `None`. This is where Istio's int32 weights
+/// become a `Percent` (clamped: Istio rejects weights outside 0..=100, so clamping changes
+/// nothing it would store).
+pub fn read_weights(spec: &types::VirtualServiceSpec) -> Option<RouteWeights> {
     let route = spec
         .http
         .iter()
@@ -60,13 +70,18 @@ pub fn read_weights(spec: &types::VirtualServiceSpec) -> Option<(i32, i32)> {
             .iter()
             .filter(|d| d.destination.subset.as_deref() == Some(subset))
             .map(|d| {
-                d.weight
-                    .unwrap_or(if route.route.len() == 1 { 100 } else { 0 })
+                i64::from(
+                    d.weight
+                        .unwrap_or(if route.route.len() == 1 { 100 } else { 0 }),
+                )
             })
-            .sum::<i32>()
+            .sum::<i64>()
     };
-    let canary = weight_of(super::traffic::CANARY);
-    Some((100 - canary, canary))
+    let canary = Percent::saturating_from(weight_of(super::traffic::CANARY));
+    Some(RouteWeights {
+        stable: canary.complement(),
+        canary,
+    })
 }
 
 /// Whether a VirtualService's primary route names `subset` (read back from a stored object).

@@ -17,7 +17,7 @@ use crate::build::traffic::{CANARY, STABLE, TRACK_LABEL, Traffic};
 use crate::build::validate::{
     CachePlan, DatabasePlan, JaegerPlan, MeshPlan, ValidatedPlatform, ValidatedService,
 };
-use crate::crd::MtlsMode;
+use crate::crd::{MtlsMode, Percent};
 
 /// Retry only what cannot have reached the application: checkout and payments are not
 /// idempotent without a key, so an application 5xx is never replayed by the mesh.
@@ -154,28 +154,28 @@ fn destinations(
     service: &ValidatedService,
 ) -> Vec<RouteDestination> {
     let host = component_host(platform, service.component);
-    let dest = |subset: Option<&str>, weight: i32| RouteDestination {
-        destination: Destination {
-            host: host.clone(),
-            subset: subset.map(str::to_owned),
-            port: Some(PortSelector {
-                number: HTTP_PORT as u32,
-            }),
-        },
-        weight: Some(weight),
+    let dest = |subset: Option<&str>, weight: Percent| {
+        RouteDestination::weighted(
+            Destination {
+                host: host.clone(),
+                subset: subset.map(str::to_owned),
+                port: Some(PortSelector {
+                    number: HTTP_PORT as u32,
+                }),
+            },
+            weight,
+        )
     };
+    let all = Percent::HUNDRED;
     if !service.is_tracked() {
-        return vec![dest(None, 100)];
+        return vec![dest(None, all)];
     }
     let plan = traffic.of(service.component);
     let canary_weight = plan.and_then(|t| t.canary.as_ref()).and_then(|c| c.weight);
     match canary_weight {
-        Some(w) => {
-            let w = w.clamp(0, 100);
-            vec![dest(Some(STABLE), 100 - w), dest(Some(CANARY), w)]
-        }
-        None if plan.is_none_or(|t| t.routes_stable_subset()) => vec![dest(Some(STABLE), 100)],
-        None => vec![dest(None, 100)],
+        Some(w) => vec![dest(Some(STABLE), w.complement()), dest(Some(CANARY), w)],
+        None if plan.is_none_or(|t| t.routes_stable_subset()) => vec![dest(Some(STABLE), all)],
+        None => vec![dest(None, all)],
     }
 }
 
@@ -189,16 +189,16 @@ fn header_route(
     traffic.of(service.component)?.canary.as_ref()?.weight?;
     let mut r = route(
         mesh,
-        vec![RouteDestination {
-            destination: Destination {
+        vec![RouteDestination::weighted(
+            Destination {
                 host: component_host(platform, service.component),
                 subset: Some(CANARY.to_owned()),
                 port: Some(PortSelector {
                     number: HTTP_PORT as u32,
                 }),
             },
-            weight: Some(100),
-        }],
+            Percent::HUNDRED,
+        )],
         service.component,
     );
     r.name = Some(CANARY_HEADER_ROUTE.to_owned());

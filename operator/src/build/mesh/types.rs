@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Serialize};
 
+use crate::crd::Percent;
+
 /// An Istio custom object: apiVersion, kind, metadata and a typed spec.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -132,8 +134,20 @@ pub struct StringMatch {
 #[serde(rename_all = "camelCase")]
 pub struct RouteDestination {
     pub destination: Destination,
+    /// Istio's int32; written only through [`RouteDestination::weighted`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<i32>,
+}
+
+impl RouteDestination {
+    /// A destination with an explicit weight: where a `Percent` becomes Istio's int32 (the
+    /// way back is `mesh::read_weights`).
+    pub fn weighted(destination: Destination, weight: Percent) -> Self {
+        Self {
+            destination,
+            weight: Some(weight.into()),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]

@@ -16,15 +16,17 @@ use super::component::Component;
 use super::image::{ImageError, ImageRef, check_tag};
 use super::labels::Ownership;
 use super::secrets::{self, GeneratedSecret, KeyValue, SecretSource};
-use crate::crd::{DurationError, EcommercePlatform, RolloutStrategy, StoreMode};
+use crate::crd::{DurationError, EcommercePlatform, Percent, RolloutStrategy, StoreMode};
 
 /// Owner UID used by offline rendering, where the object was never stored.
 pub const OFFLINE_UID: &str = "00000000-0000-0000-0000-000000000000";
 
+mod canary_steps;
 mod mesh;
 mod service;
 mod stores;
 
+pub use canary_steps::{CanarySteps, CanaryStepsError};
 pub use mesh::{
     DEFAULT_MESH_PROVIDER, IngressPlan, JaegerPlan, MeshPlan, TracingPlan, istio_duration,
 };
@@ -64,10 +66,11 @@ pub enum ValidationError {
         min: i32,
         max: i32,
     },
-    #[error(
-        "spec.services.{service}.rollout.steps {steps:?}: steps must be strictly increasing and each between 1 and 99"
-    )]
-    CanarySteps { service: Component, steps: Vec<i32> },
+    #[error("spec.services.{service}.rollout.steps {source}")]
+    CanarySteps {
+        service: Component,
+        source: CanaryStepsError,
+    },
     #[error("spec.services.{service}.rollout: canaryWeight is required when strategy is Manual")]
     ManualWithoutWeight { service: Component },
     #[error("{field}: {source}")]
@@ -169,14 +172,15 @@ pub struct ValidatedService {
     pub strategy: RolloutStrategy,
     pub progress_deadline_seconds: i32,
     /// Canary and Manual settings, defaulted.
-    pub rollout: RolloutPlan,
+    pub rollout: CanarySettings,
 }
 
-/// Checked, defaulted rollout settings of a service.
+/// Checked, defaulted canary settings of a service from its spec's `rollout` (Canary and
+/// Manual strategies; filled in for every service, used only by those two).
 #[derive(Clone, Debug, PartialEq)]
-pub struct RolloutPlan {
-    /// Canary weight of each step, strictly increasing within 1..=99.
-    pub steps: Vec<i32>,
+pub struct CanarySettings {
+    /// Canary weight of each step.
+    pub steps: CanarySteps,
     pub interval: std::time::Duration,
     pub progress_deadline: std::time::Duration,
     /// Lowest success rate, percent.
@@ -188,7 +192,7 @@ pub struct RolloutPlan {
     pub failure_threshold: u32,
     pub prometheus_url: String,
     /// Manual only: fixed canary weight.
-    pub canary_weight: i32,
+    pub canary_weight: Percent,
 }
 
 impl ValidatedService {

@@ -8,12 +8,11 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use super::{RolloutPlan, Scaling, ValidatedService, ValidationError};
+use super::{CanarySettings, CanarySteps, Scaling, ValidatedService, ValidationError};
 use crate::build::component::Component;
 use crate::build::image::{ImageError, ImageRef};
-use crate::crd::{Duration, EcommercePlatform, RolloutSpec, RolloutStrategy, ServiceSpec};
+use crate::crd::{Duration, EcommercePlatform, Percent, RolloutSpec, RolloutStrategy, ServiceSpec};
 
-const DEFAULT_CANARY_STEPS: [i32; 3] = [10, 25, 50];
 /// Failed checks before a rollback, as Flagger's `threshold` and Argo Rollouts' `failureLimit`.
 const DEFAULT_FAILURE_THRESHOLD: u32 = 2;
 const MAX_LABEL_VALUE: usize = 63;
@@ -109,7 +108,7 @@ pub(super) fn validate_service(
 
     let default_rollout = RolloutSpec::default();
     let rollout = spec.rollout.as_ref().unwrap_or(&default_rollout);
-    let plan = check_rollout(service, rollout)?;
+    let settings = check_rollout(service, rollout)?;
     let deadline_field = format!("spec.services.{service}.rollout.progressDeadline");
     let deadline = duration(rollout.progress_deadline.as_ref(), "10m", &deadline_field)?;
     if deadline < std::time::Duration::from_secs(1) {
@@ -132,9 +131,9 @@ pub(super) fn validate_service(
         extra_env: spec.env.clone(),
         strategy: rollout.strategy,
         progress_deadline_seconds: i32::try_from(deadline.as_secs()).unwrap_or(i32::MAX),
-        rollout: RolloutPlan {
+        rollout: CanarySettings {
             progress_deadline: deadline,
-            ..plan
+            ..settings
         },
     })
 }
@@ -145,17 +144,13 @@ pub const DEFAULT_PROMETHEUS_URL: &str = "http://prometheus.istio-system:9090";
 fn check_rollout(
     service: Component,
     rollout: &RolloutSpec,
-) -> Result<RolloutPlan, ValidationError> {
+) -> Result<CanarySettings, ValidationError> {
     let steps = if rollout.steps.is_empty() {
-        DEFAULT_CANARY_STEPS.to_vec()
+        CanarySteps::default()
     } else {
-        rollout.steps.clone()
+        CanarySteps::new(rollout.steps.clone())
+            .map_err(|source| ValidationError::CanarySteps { service, source })?
     };
-    let in_range = steps.iter().all(|s| (1..=99).contains(s));
-    let increasing = steps.windows(2).all(|w| w[0] < w[1]);
-    if !in_range || !increasing {
-        return Err(ValidationError::CanarySteps { service, steps });
-    }
     if rollout.strategy == RolloutStrategy::Manual && rollout.canary_weight.is_none() {
         return Err(ValidationError::ManualWithoutWeight { service });
     }
@@ -171,7 +166,7 @@ fn check_rollout(
         "500ms",
         &format!("{prefix}.analysis.maxP99Latency"),
     )?;
-    Ok(RolloutPlan {
+    Ok(CanarySettings {
         steps,
         interval,
         progress_deadline: std::time::Duration::from_secs(600),
@@ -187,7 +182,7 @@ fn check_rollout(
         prometheus_url: analysis
             .and_then(|a| a.prometheus_url.clone())
             .unwrap_or_else(|| DEFAULT_PROMETHEUS_URL.to_owned()),
-        canary_weight: rollout.canary_weight.unwrap_or(0),
+        canary_weight: rollout.canary_weight.unwrap_or(Percent::ZERO),
     })
 }
 

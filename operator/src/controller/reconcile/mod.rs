@@ -166,7 +166,7 @@ async fn pipeline(cached: &EcommercePlatform, ctx: &Context) -> Result<Action, R
         }
     };
     let now = (ctx.clock)();
-    let rollouts = super::rollouts::plan(
+    let rollouts = super::rollouts::decide(
         &found.owned,
         platform,
         &validated,
