@@ -28,9 +28,9 @@ use super::Metrics;
 use super::kube_api::KubeApi;
 use super::leader::{Elector, LeaseConfig};
 use super::reconcile::{self, Context, ReconcileError};
+use super::server::{self, Health};
 use crate::build::labels::{MANAGED_BY, MANAGER};
 use crate::crd::EcommercePlatform;
-use super::server::{self, Health};
 
 /// Settings of `run`.
 #[derive(Clone, Debug)]
