@@ -124,12 +124,11 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        let mut map = storefront_testkit::app::test_env(&[
+        let defaults = [
             ("REDIS_URL", "redis://localhost/0"),
             ("CATALOG_URL", "http://catalog:8080"),
-        ]);
-        map.extend(storefront_testkit::app::test_env(pairs));
-        map
+        ];
+        storefront_testkit::app::test_env(&[&defaults[..], pairs].concat())
     }
 
     #[test]

@@ -131,12 +131,11 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        let mut map = storefront_testkit::app::test_env(&[
+        let defaults = [
             ("DATABASE_URL", "postgres://localhost/catalog"),
             ("REDIS_URL", "redis://localhost/0"),
-        ]);
-        map.extend(storefront_testkit::app::test_env(pairs));
-        map
+        ];
+        storefront_testkit::app::test_env(&[&defaults[..], pairs].concat())
     }
 
     #[test]

@@ -289,12 +289,13 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        let mut map = storefront_testkit::app::test_env(&[("REDIS_URL", "redis://localhost/0")]);
-        for backend in Backend::ALL {
-            map.insert(backend.url_variable().into(), "http://x:8080".into());
-        }
-        map.extend(storefront_testkit::app::test_env(pairs));
-        map
+        let mut defaults = vec![("REDIS_URL", "redis://localhost/0")];
+        defaults.extend(
+            Backend::ALL
+                .iter()
+                .map(|b| (b.url_variable(), "http://x:8080")),
+        );
+        storefront_testkit::app::test_env(&[&defaults[..], pairs].concat())
     }
 
     #[test]

@@ -468,31 +468,28 @@ async fn customers_see_only_their_own_orders() {
     let id = order["id"].as_str().unwrap();
 
     let (status, _) = shop
-        .call(
+        .orders_call(
             Method::GET,
-            format!("{}/api/orders/{id}", shop.orders),
+            &format!("/api/orders/{id}"),
             Some(&bob_token),
-            None,
             None,
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = shop
-        .call(
+        .orders_call(
             Method::GET,
-            format!("{}/api/orders/user/{alice}", shop.orders),
+            &format!("/api/orders/user/{alice}"),
             Some(&bob_token),
-            None,
             None,
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, list) = shop
-        .call(
+        .orders_call(
             Method::GET,
-            format!("{}/api/orders/user/{alice}", shop.orders),
+            &format!("/api/orders/user/{alice}"),
             Some(&shop.admin),
-            None,
             None,
         )
         .await;
@@ -501,31 +498,18 @@ async fn customers_see_only_their_own_orders() {
         (StatusCode::OK, 1)
     );
     let (_, mine) = shop
-        .call(
-            Method::GET,
-            format!("{}/api/orders", shop.orders),
-            Some(&alice_token),
-            None,
-            None,
-        )
+        .orders_call(Method::GET, "/api/orders", Some(&alice_token), None)
         .await;
     assert_eq!(mine["items"][0]["id"], order["id"]);
     let (_, theirs) = shop
-        .call(
-            Method::GET,
-            format!("{}/api/orders", shop.orders),
-            Some(&bob_token),
-            None,
-            None,
-        )
+        .orders_call(Method::GET, "/api/orders", Some(&bob_token), None)
         .await;
     assert_eq!(theirs["items"].as_array().unwrap().len(), 0);
     let (status, _) = shop
-        .call(
+        .orders_call(
             Method::GET,
-            format!("{}/api/orders/not-a-uuid", shop.orders),
+            "/api/orders/not-a-uuid",
             Some(&bob_token),
-            None,
             None,
         )
         .await;

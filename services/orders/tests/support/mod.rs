@@ -150,6 +150,18 @@ impl Shop {
         (reply.status, reply.body)
     }
 
+    /// A request to the orders service without an idempotency key.
+    pub async fn orders_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let url = format!("{}{path}", self.orders);
+        self.call(method, url, token, None, body).await
+    }
+
     pub async fn checkout(
         &self,
         token: &str,
