@@ -15,13 +15,15 @@ RELEASE_BINS = -p storefront-local -p storefront-users -p storefront-catalog -p 
 setup:
 	@scripts/setup.sh
 
-# Upstream kube-apiserver, controller-manager, scheduler, kubectl, etcd, kwok and helm, built
-# from the Go module proxy into ~/.cache/storefront/kube-tools (only what is missing).
+# Upstream kube-apiserver, controller-manager, scheduler, kubectl, kubelet, kube-proxy, etcd,
+# kwok, helm and CoreDNS, built from the Go module proxy into ~/.cache/storefront/kube-tools
+# (only what is missing).
 kube-tools:
-	@scripts/kube-tools.sh
+	@scripts/kube-tools.sh --node
 
-# A local control plane with kwok nodes (pods are simulated) for a person; Ctrl-C stops it.
-cluster: kube-tools
+# A local control plane for a person; Ctrl-C stops it. Nodes are kwok's (pods are simulated)
+# unless NODES=real: one node whose pods run in containerd.
+cluster: setup kube-tools
 	$(CARGO) build -p storefront-cluster
 	$(CARGO_TARGET_DIR_OR_DEFAULT)/debug/storefront-cluster
 

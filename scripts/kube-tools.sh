@@ -4,7 +4,7 @@
 #   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl  (k8s.io/kubernetes)
 #   etcd (go.etcd.io/etcd/server/v3), kwok, helm
 #   and the Istio CRDs (istio.io/api), which the cluster tests install.
-# `--node` adds kubelet and kube-proxy (for a cluster with real pods).
+# `--node` adds kubelet, kube-proxy and CoreDNS (for a cluster with real pods).
 #
 # The cache is $STOREFRONT_CACHE (default ~/.cache/storefront); GOMODCACHE and GOCACHE live
 # there too, so a second run on the same machine builds nothing. Prints the bin directory last.
@@ -17,6 +17,7 @@ ETCD_VERSION=v3.6.16
 KWOK_VERSION=v0.7.0
 HELM_VERSION=v3.21.4
 ISTIO_API_VERSION=v1.30.8  # the Istio minor istio/README.md documents
+COREDNS_VERSION=v1.14.7
 
 cache=${STOREFRONT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/storefront}
 tools="$cache/kube-tools"
@@ -150,6 +151,9 @@ build_kubernetes "${k8s_bins[@]}"
 build_etcd
 build_installable kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok "-X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION"
 build_installable helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+if [ "$want_node" = 1 ]; then
+  build_installable coredns "$COREDNS_VERSION" github.com/coredns/coredns "-X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION"
+fi
 istio_crds
 ln -sf "$tools/istio-crds-$ISTIO_API_VERSION.yaml" "$tools/istio-crds.yaml"
 log "all tools ready in $bin ($((SECONDS - t_all)) s)"

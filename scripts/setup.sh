@@ -15,6 +15,15 @@ pg_bin || need+=(postgresql)
 have redis-server || need+=(redis-server)
 have python3 || need+=(python3)
 python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
+# The local cluster's real node (tools/cluster, `make cluster NODES=real`): containerd with runc,
+# the CNI plugins, iptables for kube-proxy, a static libc for the pause binary. Linux only.
+if [ "$(uname -s)" = Linux ]; then
+  have containerd || need+=(containerd)
+  have runc || [ -x /usr/sbin/runc ] || need+=(runc)
+  [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+  have iptables || [ -x /usr/sbin/iptables ] || need+=(iptables)
+  [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ -f /usr/lib/aarch64-linux-gnu/libc.a ] || need+=(libc6-dev)
+fi
 if [ "${STOREFRONT_BROWSER_TESTS:-0}" = 1 ]; then
   have chromium || need+=(chromium)
   have node || need+=(nodejs npm)

@@ -3,7 +3,8 @@
 //! random loopback ports, with every file under one temporary directory.
 //!
 //! Invariants: every process dies with the process that started it (parent-death signal and an
-//! exit hook); stopping the cluster removes its directory; nothing listens beyond 127.0.0.1.
+//! exit hook); stopping the cluster removes its directory; nothing listens beyond 127.0.0.1
+//! except a real node's kubelet (on every address, client certificates of the cluster CA only).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -19,6 +20,7 @@ use crate::kubeconfig::{self, Credentials};
 use crate::kubectl::{Kubectl, KubectlError};
 use crate::nodes;
 use crate::pki::{Pki, PkiError};
+use crate::real_node::{self, NodeError, NodeFiles};
 use crate::tools::{self, MissingTool};
 
 /// What kind of cluster to start.
@@ -30,6 +32,8 @@ pub struct ClusterOptions {
     pub istio_crds: bool,
     /// Pre-made PersistentVolumes of the default StorageClass `standard` (hostPath, Retain).
     pub volumes: usize,
+    /// One real node (containerd, kubelet, kube-proxy, CoreDNS) that runs the pods' containers.
+    pub real_node: bool,
 }
 
 impl Default for ClusterOptions {
@@ -38,6 +42,7 @@ impl Default for ClusterOptions {
             nodes: 1,
             istio_crds: true,
             volumes: 24,
+            real_node: false,
         }
     }
 }
@@ -72,6 +77,8 @@ pub enum ClusterError {
     },
     #[error(transparent)]
     Kubectl(#[from] KubectlError),
+    #[error(transparent)]
+    Node(#[from] NodeError),
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ClusterError {
@@ -87,6 +94,8 @@ pub struct LocalCluster {
     ca: PathBuf,
     audit: AuditLog,
     processes: Mutex<Vec<(String, Child)>>,
+    node: Option<NodeFiles>,
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 const START_LIMIT: Duration = Duration::from_secs(90);
@@ -125,7 +134,10 @@ impl LocalCluster {
             ca: pki.ca.cert.clone(),
             audit: AuditLog::new(&audit_log),
             processes: Mutex::new(Vec::new()),
+            node: None,
+            stopped: std::sync::atomic::AtomicBool::new(false),
         };
+        let mut cluster = cluster;
 
         let etcd_dir = dir.join("etcd");
         let mut etcd = Command::new(tools::binary("etcd")?);
@@ -154,6 +166,12 @@ impl LocalCluster {
         cluster.wait("etcd", || etcd_healthy(etcd_port))?;
         progress(&format!("etcd ready on 127.0.0.1:{etcd_port}"));
 
+        // How the API server reaches a real node's kubelet (logs, exec, port-forward).
+        let kubelet_client = pki.client(
+            "apiserver-kubelet-client",
+            "kube-apiserver-kubelet-client",
+            &["system:masters"],
+        )?;
         let mut apiserver = Command::new(tools::binary("kube-apiserver")?);
         apiserver
             .arg(format!("--etcd-servers=http://127.0.0.1:{etcd_port}"))
@@ -184,6 +202,15 @@ impl LocalCluster {
             .arg(format!("--audit-log-path={}", audit_log.display()))
             .arg("--audit-log-format=json")
             .arg("--allow-privileged=true")
+            .arg(format!(
+                "--kubelet-client-certificate={}",
+                kubelet_client.cert.display()
+            ))
+            .arg(format!(
+                "--kubelet-client-key={}",
+                kubelet_client.key.display()
+            ))
+            .arg("--kubelet-preferred-address-types=InternalIP")
             // The loopback address cannot be an Endpoints address; nothing in-cluster calls the
             // API server through the `kubernetes` Service here.
             .arg("--endpoint-reconciler-type=none")
@@ -281,6 +308,9 @@ impl LocalCluster {
             .arg("--leader-elect=false")
             .arg("--v=1");
         cluster.spawn("kube-scheduler", scheduler, false)?;
+        if options.real_node {
+            cluster.start_real_node(&pki)?;
+        }
 
         let mut kwok = Command::new(tools::binary("kwok")?);
         kwok.arg(format!("--kubeconfig={}", admin_kubeconfig.display()))
@@ -407,8 +437,128 @@ impl LocalCluster {
         self.dir.join(format!("{name}.log"))
     }
 
+    /// Starts containerd, the kubelet, kube-proxy and CoreDNS, and waits until the node and
+    /// cluster DNS are Ready.
+    fn start_real_node(&mut self, pki: &Pki) -> Result<(), ClusterError> {
+        let node = NodeFiles::prepare(&self.dir, pki, &self.server)?;
+        let mut containerd = Command::new("containerd");
+        containerd.arg("--config").arg(&node.containerd_config);
+        self.spawn("containerd", containerd, false)?;
+        self.wait("containerd", || node.containerd_ready())?;
+        for archive in node.base_images()? {
+            node.import(&archive)?;
+        }
+        progress("containerd ready; pause and CoreDNS images imported");
+
+        let mut kubelet = Command::new(tools::binary("kubelet")?);
+        kubelet
+            .arg(format!("--config={}", node.kubelet_config.display()))
+            .arg(format!(
+                "--kubeconfig={}",
+                node.kubelet_kubeconfig.display()
+            ))
+            .arg(format!("--hostname-override={}", real_node::NODE_NAME))
+            .arg(format!("--root-dir={}", node.dir.join("kubelet").display()))
+            .arg(format!(
+                "--cert-dir={}",
+                node.dir.join("kubelet/pki").display()
+            ))
+            .arg("--v=1");
+        self.spawn("kubelet", kubelet, false)?;
+        let mut proxy = Command::new(tools::binary("kube-proxy")?);
+        proxy
+            .arg(format!("--kubeconfig={}", node.proxy_kubeconfig.display()))
+            .arg(format!("--hostname-override={}", real_node::NODE_NAME))
+            .arg("--proxy-mode=iptables")
+            .arg("--cluster-cidr=10.244.0.0/16")
+            .arg(format!("--healthz-bind-address=127.0.0.1:{}", free_port()))
+            .arg(format!("--metrics-bind-address=127.0.0.1:{}", free_port()))
+            .arg("--conntrack-max-per-core=0")
+            .arg("--v=1");
+        self.spawn("kube-proxy", proxy, false)?;
+        self.wait("kubelet", || {
+            self.kubectl()
+                .args([
+                    "wait",
+                    "--for=condition=Ready",
+                    "node",
+                    real_node::NODE_NAME,
+                    "--timeout=5s",
+                ])
+                .quiet()
+                .run()
+                .is_ok()
+        })?;
+        progress(&format!(
+            "node {} Ready (kubelet, containerd, kube-proxy)",
+            real_node::NODE_NAME
+        ));
+        self.kubectl()
+            .args(["apply", "-f", "-"])
+            .stdin(&real_node::coredns_manifests(
+                &node.coredns_dir,
+                node.dns_port,
+                node.dns_ready_port,
+            ))
+            .run()?;
+        self.node = Some(node);
+        self.wait("kubelet", || {
+            self.kubectl()
+                .args([
+                    "wait",
+                    "--for=condition=Available",
+                    "deployment/coredns",
+                    "-n",
+                    "kube-system",
+                    "--timeout=5s",
+                ])
+                .quiet()
+                .run()
+                .is_ok()
+        })?;
+        progress(&format!(
+            "CoreDNS Ready behind {}",
+            real_node::DNS_SERVICE_IP
+        ));
+        Ok(())
+    }
+
+    /// Imports an image archive (`docker save`, `ctr export`) into the real node's containerd.
+    pub fn import_image(&self, archive: &Path) -> Result<(), ClusterError> {
+        match &self.node {
+            Some(node) => Ok(node.import(archive)?),
+            None => Err(ClusterError::Spawn {
+                name: "import_image".into(),
+                detail: "this cluster has no real node; start it with real_node: true".into(),
+            }),
+        }
+    }
+
     /// Stops every process (newest first) and removes the cluster's files.
     pub fn stop(&self) {
+        if self.stopped.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        if self.node.is_some() {
+            // Pods first, while the kubelet runs, so the CNI plugins give back their addresses;
+            // their controllers before them, so nothing makes new ones.
+            for what in [
+                "deployments,statefulsets,daemonsets,replicasets,jobs",
+                "pods",
+            ] {
+                let _ = self
+                    .kubectl()
+                    .args(["delete", what, "--all", "--all-namespaces"])
+                    .args(["--grace-period=0", "--force", "--wait=false"])
+                    .quiet()
+                    .run();
+            }
+            // The kubelet tears the sandboxes down (and the CNI plugins their addresses) after
+            // the objects are gone.
+            if let Some(node) = &self.node {
+                real_node::wait_until(Duration::from_secs(30), || node.running_tasks() == 0);
+            }
+        }
         let Ok(mut processes) = self.processes.lock() else {
             return;
         };
@@ -418,6 +568,9 @@ impl LocalCluster {
                 let _ = child.kill();
                 let _ = child.wait();
             }
+        }
+        if let Some(node) = &self.node {
+            node.clean_up();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }

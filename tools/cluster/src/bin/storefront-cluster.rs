@@ -4,13 +4,14 @@
 use clap::Parser;
 use storefront_cluster::{ClusterOptions, LocalCluster, tools};
 
-/// A local Kubernetes control plane with simulated (kwok) nodes.
+/// A local Kubernetes control plane with simulated (kwok) nodes, or one real node.
 #[derive(Parser)]
 #[command(version)]
 struct Args {
-    /// How many kwok nodes to create.
-    #[arg(long, env = "NODES", default_value_t = 1)]
-    nodes: usize,
+    /// How many kwok nodes to create, or `real` for one real node (containerd, kubelet,
+    /// kube-proxy, CoreDNS) that runs the pods' containers.
+    #[arg(long, env = "NODES", default_value = "1")]
+    nodes: String,
     /// Do not install the Istio CRDs.
     #[arg(long)]
     no_istio_crds: bool,
@@ -18,9 +19,25 @@ struct Args {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    let real_node = args.nodes == "real";
+    let nodes = if real_node {
+        0
+    } else {
+        match args.nodes.parse() {
+            Ok(n) => n,
+            Err(_) => {
+                eprintln!(
+                    "storefront-cluster: --nodes takes a number or `real`, not {:?}",
+                    args.nodes
+                );
+                return std::process::ExitCode::from(2);
+            }
+        }
+    };
     let options = ClusterOptions {
-        nodes: args.nodes,
+        nodes,
         istio_crds: !args.no_istio_crds,
+        real_node,
         ..ClusterOptions::default()
     };
     let cluster = match LocalCluster::start(&options) {
@@ -30,10 +47,18 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    eprintln!(
-        "\nThe cluster is up. Its nodes are kwok's: pods are scheduled and report Running and \
-         Ready, but no container runs.\nIn another shell:\n"
-    );
+    if real_node {
+        eprintln!(
+            "\nThe cluster is up with one real node: pods run in containerd. Import images with \
+             `ctr --address {}/node/containerd.sock -n k8s.io images import <archive>`.\nIn another shell:\n",
+            cluster.dir().display()
+        );
+    } else {
+        eprintln!(
+            "\nThe cluster is up. Its nodes are kwok's: pods are scheduled and report Running and \
+             Ready, but no container runs.\nIn another shell:\n"
+        );
+    }
     println!("export KUBECONFIG={}", cluster.kubeconfig().display());
     println!("export PATH={}:$PATH", tools::bin_dir().display());
     eprintln!("\nCtrl-C (or SIGTERM) stops the cluster and removes its files.");

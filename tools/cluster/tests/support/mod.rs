@@ -26,6 +26,23 @@ fn required() -> bool {
     std::env::var("STOREFRONT_CLUSTER_TESTS").as_deref() == Ok("1")
 }
 
+/// Whether the control plane's binaries and `extra` are in the cache: `false` (with a message)
+/// when they are not and the cluster tests were not required, a panic when they were.
+pub fn tools_present_for(extra: &[&str]) -> bool {
+    let all: Vec<&str> = tools::CONTROL_PLANE.iter().chain(extra).copied().collect();
+    match tools::require(&all) {
+        Ok(()) => true,
+        Err(missing) => {
+            assert!(
+                !required(),
+                "STOREFRONT_CLUSTER_TESTS=1 but the cluster cannot start: {missing}"
+            );
+            eprintln!("SKIPPED (no local cluster): {missing}");
+            false
+        }
+    }
+}
+
 /// This binary's cluster, started on first use; `None` (with a message) when the binaries are
 /// missing and the cluster tests were not required.
 pub fn cluster_with(options: ClusterOptions) -> Option<&'static LocalCluster> {
