@@ -58,6 +58,12 @@ pub struct DatabaseSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 128))]
     pub version: Option<String>,
+    /// Managed only: the whole image reference instead of postgres:<version> (a mirror, or an
+    /// image built locally). It must behave like the official image: POSTGRES_USER,
+    /// POSTGRES_PASSWORD, PGDATA, /docker-entrypoint-initdb.d, pg_isready, uid 70.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub image: Option<String>,
 }
 
 /// The Redis cache of the platform (token denylist, rate limits, carts, response cache).
@@ -79,6 +85,11 @@ pub struct CacheSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 128))]
     pub version: Option<String>,
+    /// Managed only: the whole image reference instead of redis:<version> (a mirror, or an
+    /// image built locally). It must take redis-server's arguments and have redis-cli.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub image: Option<String>,
 }
 
 /// The first administrator account, created by the users service at start-up.

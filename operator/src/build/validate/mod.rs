@@ -98,6 +98,11 @@ pub enum ValidationError {
         field: &'static str,
     },
     #[error(
+        "spec.{store}.image and spec.{store}.version are both set: image is the whole reference, \
+         version only the tag of the default one; keep one of them"
+    )]
+    ImageAndVersion { store: &'static str },
+    #[error(
         "spec.{field} names Secret `{name}`, which does not exist in this namespace; create it or fix the name"
     )]
     MissingSecret { field: &'static str, name: String },

@@ -25,16 +25,16 @@ pub(super) fn database_plan(
 ) -> Result<DatabasePlan, ValidationError> {
     let plan = match spec.database.mode {
         StoreMode::Managed => {
-            let version = spec
-                .database
-                .version
-                .as_deref()
-                .unwrap_or(DEFAULT_POSTGRES_VERSION);
-            let image = ImageRef::parse(&format!("postgres:{version}")).map_err(|source| {
-                ValidationError::Image {
-                    service: Component::Postgres,
-                    source,
-                }
+            let image = store_image(
+                "database",
+                "postgres",
+                spec.database.image.as_deref(),
+                spec.database.version.as_deref(),
+                DEFAULT_POSTGRES_VERSION,
+            )?;
+            let image = ImageRef::parse(&image).map_err(|source| ValidationError::Image {
+                service: Component::Postgres,
+                source,
             })?;
             let mut keys = vec![(secrets::POSTGRES_PASSWORD_KEY.to_owned(), KeyValue::Random)];
             keys.extend(
@@ -74,6 +74,12 @@ pub(super) fn database_plan(
                     field: "version",
                 });
             }
+            if spec.database.image.is_some() {
+                return Err(ValidationError::ManagedOnly {
+                    store,
+                    field: "image",
+                });
+            }
             let secret_ref = spec
                 .database
                 .secret_ref
@@ -87,21 +93,40 @@ pub(super) fn database_plan(
     Ok(plan)
 }
 
+/// The image of a managed store: `image` as given, else `<repository>:<version or default>`.
+/// Both at once is refused, since one would silently lose.
+fn store_image(
+    store: &'static str,
+    repository: &str,
+    image: Option<&str>,
+    version: Option<&str>,
+    default_version: &str,
+) -> Result<String, ValidationError> {
+    match (image, version) {
+        (Some(_), Some(_)) => Err(ValidationError::ImageAndVersion { store }),
+        (Some(image), None) => Ok(image.to_owned()),
+        (None, version) => Ok(format!(
+            "{repository}:{}",
+            version.unwrap_or(default_version)
+        )),
+    }
+}
+
 /// Where Redis runs.
 pub(super) fn cache_plan(spec: &PlatformSpec) -> Result<CachePlan, ValidationError> {
     let plan = match spec.cache.mode {
         StoreMode::Managed => {
-            let version = spec
-                .cache
-                .version
-                .as_deref()
-                .unwrap_or(DEFAULT_REDIS_VERSION);
+            let image = store_image(
+                "cache",
+                "redis",
+                spec.cache.image.as_deref(),
+                spec.cache.version.as_deref(),
+                DEFAULT_REDIS_VERSION,
+            )?;
             CachePlan::Managed {
-                image: ImageRef::parse(&format!("redis:{version}")).map_err(|source| {
-                    ValidationError::Image {
-                        service: Component::Redis,
-                        source,
-                    }
+                image: ImageRef::parse(&image).map_err(|source| ValidationError::Image {
+                    service: Component::Redis,
+                    source,
                 })?,
                 storage: spec
                     .cache
@@ -124,6 +149,12 @@ pub(super) fn cache_plan(spec: &PlatformSpec) -> Result<CachePlan, ValidationErr
                     field: "version",
                 });
             }
+            if spec.cache.image.is_some() {
+                return Err(ValidationError::ManagedOnly {
+                    store,
+                    field: "image",
+                });
+            }
             let secret_ref = spec
                 .cache
                 .secret_ref
@@ -135,4 +166,27 @@ pub(super) fn cache_plan(spec: &PlatformSpec) -> Result<CachePlan, ValidationErr
         }
     };
     Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_image_is_the_given_reference_or_the_default_repository_with_the_tag() {
+        let image =
+            |image, version| store_image("database", "postgres", image, version, "17-alpine");
+        assert_eq!(image(None, None).unwrap(), "postgres:17-alpine");
+        assert_eq!(image(None, Some("16")).unwrap(), "postgres:16");
+        assert_eq!(
+            image(Some("ghcr.io/acme/postgres:15-bookworm"), None).unwrap(),
+            "ghcr.io/acme/postgres:15-bookworm"
+        );
+        let both = image(Some("ghcr.io/acme/postgres:15"), Some("16")).unwrap_err();
+        assert!(
+            both.to_string()
+                .contains("spec.database.image and spec.database.version"),
+            "{both}"
+        );
+    }
 }
