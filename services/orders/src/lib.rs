@@ -150,7 +150,7 @@ pub async fn build(config: Config) -> Result<Built, StartupError> {
     ));
     tokio::spawn(outbox::run(
         pool.clone(),
-        redis.clone(),
+        outbox::Publisher::RedisStream(redis.clone()),
         config.outbox_interval,
     ));
 
