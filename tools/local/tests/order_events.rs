@@ -117,6 +117,22 @@ pub async fn one_notification_per_order(platform: &Platform) {
     assert_eq!(paid_notes[0]["orderId"], paid["id"]);
     assert!(items.iter().any(|n| n["kind"] == "order.failed"), "{list}");
     assert_eq!(list["unread"], 2);
+
+    // The store front shows them: a badge in the header and the list on the account page.
+    let account = shopper
+        .http
+        .get(format!("{}/account", shopper.base))
+        .header("cookie", format!("sf_session={}", shopper.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(account.status(), StatusCode::OK);
+    let html = account.text().await.unwrap();
+    assert!(html.contains(r#"id="notification-count""#), "{html}");
+    assert!(
+        html.contains("Order confirmed") && html.contains("Order not placed"),
+        "{html}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
