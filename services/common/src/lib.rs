@@ -7,6 +7,8 @@
 //! (`redis_store`) and `auth` (JWT, with its Redis denylist). A crate without them, such as the
 //! web front or the load generator, compiles none of sqlx, redis or jsonwebtoken.
 
+#[cfg(feature = "amqp")]
+pub mod amqp;
 #[cfg(feature = "auth")]
 pub mod auth;
 pub mod card;

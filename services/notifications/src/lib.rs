@@ -155,7 +155,13 @@ pub async fn build(config: Config) -> Result<Built, StartupError> {
             tokio::spawn(consume::redis_stream::run(reader, handler, settings));
         }
         EventBus::RabbitMq => {
-            tracing::error!("the RabbitMQ consumer is not built yet");
+            let settings = consume::rabbitmq::Settings {
+                url: config.rabbitmq_url.clone().unwrap_or_default(),
+                consumer: config.consumer.clone(),
+                max_attempts: config.max_attempts,
+                prefetch: config.batch,
+            };
+            tokio::spawn(consume::rabbitmq::run(handler, settings));
         }
     }
     let mut stack = Stack::new("notifications", &config.common, readiness);

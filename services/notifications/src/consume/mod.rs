@@ -6,6 +6,7 @@
 //! storing is idempotent by event id (a redelivery makes no second notification); a database
 //! outage is waited out in place and never uses up an event's tries.
 
+pub mod rabbitmq;
 pub mod redis_stream;
 
 use std::time::Duration;

@@ -1,11 +1,16 @@
 //! The outbox relay: publishes order events, written in the same transaction as the status change
 //! they describe, to the configured bus (`STOREFRONT_EVENT_BUS`): the Redis stream
-//! `storefront:order-events` ([`redis_stream`]) or a durable RabbitMQ topic exchange. At least
+//! `storefront:order-events` ([`redis_stream`]) or a durable RabbitMQ topic exchange
+//! ([`rabbitmq`], publisher confirms). At least
 //! once: an event is marked published only after the bus accepted it (Redis answered, or the
 //! broker confirmed), in the transaction that locked it; a failure leaves it for the next pass.
 
+mod rabbitmq;
 mod redis_stream;
 
+pub use rabbitmq::RabbitPublisher;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -23,6 +28,7 @@ const BATCH: i64 = 100;
 #[derive(Clone)]
 pub enum Publisher {
     RedisStream(Redis),
+    RabbitMq(Arc<RabbitPublisher>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +37,12 @@ pub enum RelayError {
     Db(#[from] sqlx::Error),
     #[error("redis: {0}")]
     Redis(#[from] storefront_common::redis_store::RedisError),
+    #[error("rabbitmq: {0}")]
+    Amqp(#[from] storefront_common::amqp::lapin::Error),
+    #[error("rabbitmq did not confirm the batch: {0}")]
+    Unconfirmed(String),
+    #[error("encoding an event: {0}")]
+    Encode(String),
 }
 
 impl Publisher {
@@ -38,6 +50,7 @@ impl Publisher {
     async fn publish(&self, events: &[EventEnvelope]) -> Result<(), RelayError> {
         match self {
             Publisher::RedisStream(redis) => redis_stream::publish(redis, events).await,
+            Publisher::RabbitMq(rabbit) => rabbit.publish(events).await,
         }
     }
 }
