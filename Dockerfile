@@ -33,7 +33,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     cargo build --release --locked --target "$target" \
       -p storefront-operator -p storefront-users -p storefront-catalog -p storefront-cart \
       -p storefront-inventory -p storefront-payments -p storefront-orders \
-      -p storefront-gateway -p storefront-web -p storefront-loadgen \
+      -p storefront-notifications -p storefront-gateway -p storefront-web -p storefront-loadgen \
       -p storefront-e2e --bins; \
     mkdir -p /out; \
     find "target/$target/release" -maxdepth 1 -type f -executable -name 'storefront-*' \

@@ -8,7 +8,7 @@ CARGO_TARGET_DIR_OR_DEFAULT = $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 RELEASE_BINS = -p storefront-local -p storefront-users -p storefront-catalog -p storefront-cart \
                -p storefront-inventory -p storefront-payments -p storefront-orders \
-               -p storefront-gateway -p storefront-web -p storefront-loadgen
+               -p storefront-notifications -p storefront-gateway -p storefront-web -p storefront-loadgen
 
 .PHONY: setup kube-tools cluster demo release test lint unit manifests security api-fuzz browser images e2e bench bench-checkout bench-gateway
 

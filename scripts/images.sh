@@ -39,7 +39,7 @@ declare -A PACKAGE=(
     [operator]=storefront-operator [users]=storefront-users [catalog]=storefront-catalog
     [cart]=storefront-cart [inventory]=storefront-inventory [payments]=storefront-payments
     [orders]=storefront-orders [gateway]=storefront-gateway [web]=storefront-web
-    [loadgen]=storefront-loadgen
+    [loadgen]=storefront-loadgen [notifications]=storefront-notifications
 )
 declare -A DESCRIPTION=(
     [operator]="Storefront operator: runs the platform from one EcommercePlatform resource"
@@ -49,11 +49,12 @@ declare -A DESCRIPTION=(
     [inventory]="Storefront inventory service: stock and reservations"
     [payments]="Storefront payments service: mock card gateway"
     [orders]="Storefront orders service: checkout saga"
+    [notifications]="Storefront notifications service: order events to customer notifications"
     [gateway]="Storefront gateway: routing, auth, rate limits, caching"
     [web]="Storefront web: the store front"
     [loadgen]="Storefront load generator"
 )
-ALL=(operator users catalog cart inventory payments orders gateway web loadgen)
+ALL=(operator users catalog cart inventory payments orders notifications gateway web loadgen)
 
 names=("$@")
 [ ${#names[@]} -gt 0 ] || names=("${ALL[@]}")

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building, testing and running Storefront locally needs, and only what is missing:
-# a C toolchain for -sys crates, PostgreSQL server binaries (initdb, postgres), redis-server, and
-# Python for the manifest checks. Safe to run again. Needs root (or sudo) only when something
-# is missing; otherwise it only checks.
+# a C toolchain for -sys crates, PostgreSQL server binaries (initdb, postgres), redis-server,
+# rabbitmq-server, and Python for the manifest checks. Safe to run again. Needs root (or sudo)
+# only when something is missing; otherwise it only checks.
 set -euo pipefail
 
 need=()
@@ -13,6 +13,8 @@ have cc || need+=(build-essential)
 have pkg-config || need+=(pkg-config)
 pg_bin || need+=(postgresql)
 have redis-server || need+=(redis-server)
+# RabbitMQ, the alternative event bus (tests of it skip, saying so, when it is absent).
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || have rabbitmq-server || need+=(rabbitmq-server)
 have python3 || need+=(python3)
 python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
 # The local cluster's real node (tools/cluster, `make cluster NODES=real`): containerd with runc,

@@ -1,12 +1,14 @@
 //! What every Storefront service shares, so that each thing is done one way: typed configuration
 //! from the environment, JSON logs and OpenTelemetry traces, the HTTP middleware stack, the error
 //! body, Prometheus metrics, health endpoints, the inter-service HTTP client, and the domain value
-//! types (money, ids, cards).
+//! types (money, ids, cards), and the order-event envelope every bus carries.
 //!
 //! What needs a data store or a token sits behind a feature: `postgres` (`db`), `redis`
 //! (`redis_store`) and `auth` (JWT, with its Redis denylist). A crate without them, such as the
 //! web front or the load generator, compiles none of sqlx, redis or jsonwebtoken.
 
+#[cfg(feature = "amqp")]
+pub mod amqp;
 #[cfg(feature = "auth")]
 pub mod auth;
 pub mod card;
@@ -16,6 +18,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod health;
 pub mod http;

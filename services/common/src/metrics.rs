@@ -38,6 +38,12 @@ const LATENCY_BUCKETS: [f64; 12] = [
 
 impl HttpMetrics {
     pub fn new(service: &str) -> Arc<Self> {
+        Self::with_extra(service, |_| {})
+    }
+
+    /// Like [`HttpMetrics::new`], and `extra` registers the service's own metrics beside the
+    /// HTTP ones (they share the `service` label and the `/metrics` route).
+    pub fn with_extra(service: &str, extra: impl FnOnce(&mut Registry)) -> Arc<Self> {
         let mut registry = Registry::with_labels(
             [(
                 std::borrow::Cow::Borrowed("service"),
@@ -59,6 +65,7 @@ impl HttpMetrics {
             "HTTP request latency in seconds, by method and route",
             latency.clone(),
         );
+        extra(&mut registry);
         Arc::new(Self {
             registry,
             requests,

@@ -112,6 +112,8 @@ mod tests {
             ("get", "/api/payments/{orderId}"),
             ("get", "/api/inventory/{productId}"),
             ("put", "/api/inventory/{productId}"),
+            ("get", "/api/notifications"),
+            ("post", "/api/notifications/{id}/read"),
         ];
         for (method, path) in contract {
             let operation = &doc["paths"][path][method];

@@ -14,17 +14,19 @@ pub enum Backend {
     Orders,
     Payments,
     Inventory,
+    Notifications,
     Web,
 }
 
 impl Backend {
-    pub const ALL: [Backend; 7] = [
+    pub const ALL: [Backend; 8] = [
         Backend::Users,
         Backend::Catalog,
         Backend::Cart,
         Backend::Orders,
         Backend::Payments,
         Backend::Inventory,
+        Backend::Notifications,
         Backend::Web,
     ];
 
@@ -36,6 +38,7 @@ impl Backend {
             Backend::Orders => "orders",
             Backend::Payments => "payments",
             Backend::Inventory => "inventory",
+            Backend::Notifications => "notifications",
             Backend::Web => "web",
         }
     }
@@ -49,6 +52,7 @@ impl Backend {
             Backend::Orders => "ORDERS_URL",
             Backend::Payments => "PAYMENTS_URL",
             Backend::Inventory => "INVENTORY_URL",
+            Backend::Notifications => "NOTIFICATIONS_URL",
             Backend::Web => "WEB_URL",
         }
     }
@@ -62,6 +66,7 @@ impl Backend {
             Backend::Orders => Some("/api/orders"),
             Backend::Payments => Some("/api/payments"),
             Backend::Inventory => Some("/api/inventory"),
+            Backend::Notifications => Some("/api/notifications"),
             Backend::Web => None,
         }
     }
@@ -124,7 +129,7 @@ fn is_public(backend: Backend, method: &Method, path: &str) -> bool {
         }
         Backend::Catalog | Backend::Inventory => read,
         Backend::Web => true,
-        Backend::Cart | Backend::Orders | Backend::Payments => false,
+        Backend::Cart | Backend::Orders | Backend::Payments | Backend::Notifications => false,
     }
 }
 
@@ -164,6 +169,10 @@ mod tests {
         assert_eq!(backend("/api/orders/user/u"), Ok(Backend::Orders));
         assert_eq!(backend("/api/payments/o"), Ok(Backend::Payments));
         assert_eq!(backend("/api/inventory/p"), Ok(Backend::Inventory));
+        assert_eq!(
+            backend("/api/notifications/n/read"),
+            Ok(Backend::Notifications)
+        );
         assert_eq!(backend("/"), Ok(Backend::Web));
         assert_eq!(backend("/static/app.css"), Ok(Backend::Web));
         assert_eq!(backend("/products/42"), Ok(Backend::Web));
@@ -214,6 +223,7 @@ mod tests {
         assert!(!public(Method::GET, "/api/cart"));
         assert!(!public(Method::GET, "/api/orders"));
         assert!(!public(Method::GET, "/api/payments/1"));
+        assert!(!public(Method::GET, "/api/notifications"));
         assert!(public(Method::POST, "/login"));
     }
 

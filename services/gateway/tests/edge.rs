@@ -32,6 +32,7 @@ async fn each_prefix_reaches_its_own_backend() {
         ("/api/orders/o1", "orders"),
         ("/api/payments/o1", "payments"),
         ("/api/inventory/p1", "inventory"),
+        ("/api/notifications", "notifications"),
         ("/", "web"),
         ("/static/app.css", "web"),
         ("/products/p1", "web"),
@@ -41,6 +42,32 @@ async fn each_prefix_reaches_its_own_backend() {
         assert_eq!(body["backend"], expected, "{path}");
         assert_eq!(body["path"], path, "the path and query pass unchanged");
     }
+}
+
+#[tokio::test]
+async fn a_platform_without_notifications_answers_its_routes_with_a_json_503() {
+    let mut builder = storefront_testkit::app::TestApp::builder("gateway").redis();
+    let nowhere = support::dead_url();
+    for backend in Backend::ALL {
+        if backend != Backend::Notifications {
+            builder = builder.env(backend.url_variable(), nowhere.as_str());
+        }
+    }
+    let gw = builder
+        .start(|env| async move {
+            let config = storefront_gateway::Config::from_source(&env)?;
+            Ok(storefront_gateway::build(config).await?)
+        })
+        .await;
+    let (_, t) = token(Role::Customer);
+    let reply = gw.get("/api/notifications", Some(&t)).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{:?}",
+        reply.body
+    );
+    assert_ne!(reply.code(), "<no error code>");
 }
 
 #[tokio::test]

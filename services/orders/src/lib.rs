@@ -19,6 +19,7 @@ use storefront_common::auth::{Authenticator, Denylist};
 use storefront_common::client::{ServiceClient, http_client};
 use storefront_common::config::{self, CommonConfig, ConfigError, ProcessEnv, Source};
 use storefront_common::db::{self, DbOptions};
+use storefront_common::events::EventBus;
 use storefront_common::health::Readiness;
 use storefront_common::http::Stack;
 use storefront_common::redis_store::{Redis, RedisError};
@@ -47,6 +48,10 @@ pub struct Config {
     pub outbox_interval: Duration,
     /// `ORDERS_DB_POOL`, default 20.
     pub db_pool: u32,
+    /// `STOREFRONT_EVENT_BUS`, `redis` (default) or `rabbitmq`: where the outbox publishes.
+    pub bus: EventBus,
+    /// `RABBITMQ_URL`, required when the bus is RabbitMQ.
+    pub rabbitmq_url: Option<String>,
 }
 
 impl Config {
@@ -88,8 +93,17 @@ impl Config {
                 Duration::from_millis(500),
             )?,
             db_pool: config::or_default(src, "ORDERS_DB_POOL", 20)?,
+            bus: config::or_default(src, "STOREFRONT_EVENT_BUS", EventBus::Redis)?,
+            rabbitmq_url: config::optional(src, "RABBITMQ_URL")?,
             common,
         };
+        if config.bus == EventBus::RabbitMq && config.rabbitmq_url.is_none() {
+            return Err(ConfigError::Invalid {
+                name: "RABBITMQ_URL".into(),
+                value: String::new(),
+                reason: "STOREFRONT_EVENT_BUS=rabbitmq needs the broker's URL, e.g. amqp://user:pass@rabbitmq:5672/%2f".into(),
+            });
+        }
         if config.reservation_ttl <= config.recover_after {
             return Err(ConfigError::Invalid {
                 name: "ORDERS_RESERVATION_TTL".into(),
@@ -150,7 +164,12 @@ pub async fn build(config: Config) -> Result<Built, StartupError> {
     ));
     tokio::spawn(outbox::run(
         pool.clone(),
-        redis.clone(),
+        match (&config.bus, &config.rabbitmq_url) {
+            (EventBus::RabbitMq, Some(url)) => {
+                outbox::Publisher::RabbitMq(Arc::new(outbox::RabbitPublisher::new(url)))
+            }
+            _ => outbox::Publisher::RedisStream(redis.clone()),
+        },
         config.outbox_interval,
     ));
 

@@ -144,12 +144,15 @@ pub async fn change_status(
             .execute(&mut *tx)
             .await?;
     }
-    sqlx::query("INSERT INTO order_events (order_id, event_type, payload) VALUES ($1, $2, $3)")
-        .bind(id)
-        .bind(format!("order.{}", change.to.as_str()))
-        .bind(&order_json)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO order_events (order_id, event_type, payload, traceparent) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(id)
+    .bind(format!("order.{}", change.to.as_str()))
+    .bind(&order_json)
+    .bind(storefront_common::telemetry::current_traceparent())
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(Some(order))
 }
@@ -273,6 +276,19 @@ pub struct Event {
     pub order_id: OrderId,
     pub event_type: String,
     pub payload: Value,
+    pub traceparent: Option<String>,
+}
+
+impl Event {
+    pub fn envelope(&self) -> storefront_common::events::EventEnvelope {
+        storefront_common::events::EventEnvelope {
+            event_id: self.id.to_string(),
+            event_type: self.event_type.clone(),
+            order_id: self.order_id.to_string(),
+            traceparent: self.traceparent.clone(),
+            payload: self.payload.clone(),
+        }
+    }
 }
 
 /// Locks up to `limit` unpublished events in `tx` (skipping those another relay holds).
@@ -281,7 +297,7 @@ pub async fn unpublished(
     limit: i64,
 ) -> Result<Vec<Event>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT id, order_id, event_type, payload FROM order_events
+        "SELECT id, order_id, event_type, payload, traceparent FROM order_events
          WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
     )
     .bind(limit)
@@ -294,6 +310,7 @@ pub async fn unpublished(
             order_id: r.get("order_id"),
             event_type: r.get("event_type"),
             payload: r.get("payload"),
+            traceparent: r.get("traceparent"),
         })
         .collect())
 }

@@ -86,6 +86,7 @@ async fn the_charge_call_carries_the_request_id_and_the_callers_trace() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
     assert_eq!(resp.headers()["x-request-id"], "req-abc-123");
+    let order: serde_json::Value = resp.json().await.unwrap();
 
     let recorded = seen.lock().unwrap().clone();
     let (path, request_id, traceparent) = recorded
@@ -103,6 +104,25 @@ async fn the_charge_call_carries_the_request_id_and_the_callers_trace() {
     assert!(
         !traceparent.contains("00f067aa0ba902b7"),
         "the parent is orders' own span: {traceparent}"
+    );
+
+    // The order.paid event carries the same trace to whoever consumes it.
+    let carried: Option<String> = {
+        let pool = sqlx::PgPool::connect(&shop.orders_db).await.unwrap();
+        let carried = sqlx::query_scalar(
+            "SELECT traceparent FROM order_events WHERE order_id = $1::uuid AND event_type = 'order.paid'",
+        )
+        .bind(order["id"].as_str().unwrap())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        carried
+    };
+    let carried = carried.expect("the outbox row keeps the traceparent");
+    assert!(
+        carried.starts_with(&format!("00-{trace_id}-")),
+        "the event continues the checkout's trace: {carried}"
     );
 
     // Without a caller's trace a new one starts; not recorded (nothing exports it in this test),

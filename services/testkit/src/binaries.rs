@@ -51,3 +51,18 @@ pub fn redis_bin() -> Result<PathBuf, MissingBinary> {
         extra: String::new(),
     })
 }
+
+/// `rabbitmq-server` from PATH, else Debian's `/usr/lib/rabbitmq/bin`.
+pub fn rabbitmq_bin() -> Result<PathBuf, MissingBinary> {
+    on_path("rabbitmq-server")
+        .filter(|p| !p.starts_with("/usr/sbin"))
+        .or_else(|| {
+            let debian = PathBuf::from("/usr/lib/rabbitmq/bin/rabbitmq-server");
+            debian.is_file().then_some(debian)
+        })
+        .ok_or_else(|| MissingBinary {
+            name: "rabbitmq-server",
+            install: "apt-get install rabbitmq-server (Debian/Ubuntu) or brew install rabbitmq (macOS)",
+            extra: " nor in /usr/lib/rabbitmq/bin".into(),
+        })
+}

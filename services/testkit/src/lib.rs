@@ -1,7 +1,7 @@
 //! Throwaway data stores for tests and for the local platform: a PostgreSQL cluster made with
-//! `initdb` in a temporary directory and a `redis-server`, each on a random loopback port. They
-//! die with the process that started them (parent-death signal plus an exit hook) and never touch
-//! a server someone left running.
+//! `initdb` in a temporary directory, a `redis-server` and a `rabbitmq-server`, each on random
+//! loopback ports. They die with the process that started them (parent-death signal plus an exit
+//! hook) and never touch a server someone left running.
 //!
 //! Tests share one PostgreSQL and one Redis per test process ([`shared_postgres`],
 //! [`shared_redis`]) and isolate themselves with a fresh database / Redis database index each.
@@ -15,11 +15,13 @@ pub mod app;
 mod binaries;
 mod postgres;
 mod process;
+mod rabbitmq;
 mod redis;
 
 pub use binaries::MissingBinary;
 pub use postgres::PostgresServer;
 pub use process::{free_port, spawn_tied_process, spawn_tied_process_in, stop_tied_process};
+pub use rabbitmq::RabbitServer;
 pub use redis::RedisServer;
 
 use std::sync::OnceLock;
@@ -40,6 +42,22 @@ pub fn shared_redis() -> &'static RedisServer {
         Ok(server) => server,
         Err(e) => panic!("cannot start a throwaway Redis for tests: {e}"),
     })
+}
+
+/// The RabbitMQ broker shared by every test in this process, started on first use; `None` when
+/// `rabbitmq-server` is not installed (tests of the RabbitMQ bus then skip, saying so).
+pub fn shared_rabbitmq() -> Option<&'static RabbitServer> {
+    static SERVER: OnceLock<Option<RabbitServer>> = OnceLock::new();
+    SERVER
+        .get_or_init(|| match RabbitServer::start() {
+            Ok(server) => Some(server),
+            Err(StartError::Missing(e)) => {
+                eprintln!("skipping RabbitMQ tests: {e}");
+                None
+            }
+            Err(e) => panic!("cannot start a throwaway RabbitMQ for tests: {e}"),
+        })
+        .as_ref()
 }
 
 #[derive(Debug, thiserror::Error)]

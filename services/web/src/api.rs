@@ -36,6 +36,24 @@ pub struct Category {
     pub count: u64,
 }
 
+/// A notification about one of the shopper's orders (`GET /api/notifications`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    pub id: String,
+    pub order_id: String,
+    pub title: String,
+    pub body: String,
+    pub read: bool,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Notifications {
+    pub items: Vec<Notification>,
+    pub unread: u64,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 struct Items<T> {
     items: Vec<T>,
@@ -230,6 +248,15 @@ impl Api {
 
     pub async fn cancel_order(&self, token: &str, id: &str) -> Result<Order> {
         let path = format!("/api/orders/{}/cancel", segment(id));
+        self.client.post(&path, Some(token), &json!({})).await
+    }
+
+    pub async fn notifications(&self, token: &str) -> Result<Notifications> {
+        self.client.get("/api/notifications", Some(token)).await
+    }
+
+    pub async fn mark_notification_read(&self, token: &str, id: &str) -> Result<Notification> {
+        let path = format!("/api/notifications/{}/read", segment(id));
         self.client.post(&path, Some(token), &json!({})).await
     }
 }

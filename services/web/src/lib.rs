@@ -98,7 +98,7 @@ pub async fn build(config: Config) -> Result<Built, StartupError> {
 }
 
 fn router(state: AppState) -> Router {
-    use pages::{account, cart, catalog, checkout, orders};
+    use pages::{account, cart, catalog, checkout, notifications, orders};
     Router::new()
         .route("/", get(catalog::home))
         .route("/products/{id}", get(catalog::product))
@@ -113,6 +113,11 @@ fn router(state: AppState) -> Router {
             get(account::register_form).post(account::register),
         )
         .route("/logout", post(account::logout))
+        .route("/account", get(notifications::account))
+        .route(
+            "/account/notifications/{id}/read",
+            post(notifications::mark_read),
+        )
         .route("/orders", get(orders::list))
         .route("/orders/{id}", get(orders::detail))
         .route("/orders/{id}/cancel", post(orders::cancel))

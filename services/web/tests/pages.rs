@@ -5,7 +5,7 @@
 
 mod fake_gateway;
 
-use fake_gateway::{Log, ORDER_ID, PASSWORD, SNEAKY_NAME, TOKEN};
+use fake_gateway::{Log, NOTIFICATION_ID, ORDER_ID, PASSWORD, SNEAKY_NAME, TOKEN};
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use storefront_testkit::app::TestApp;
@@ -552,6 +552,63 @@ async fn logout_tells_the_api_and_clears_the_cookie() {
     assert!(cookie.starts_with("sf_session=;") && cookie.contains("Max-Age=0"));
     let calls = web.log.find(Method::POST, "/api/users/logout");
     assert_eq!(calls[0].token.as_deref(), Some(TOKEN));
+}
+
+#[tokio::test]
+async fn header_shows_the_unread_notification_count_and_the_account_page_lists_them() {
+    let web = start().await;
+    let home = web.get("/", true).await;
+    assert!(
+        home.body
+            .contains(r#"id="notification-count" aria-label="2 unread notifications">2</span>"#),
+        "{}",
+        home.body
+    );
+    let account = web.get("/account", true).await;
+    assert_eq!(account.status, StatusCode::OK);
+    assert!(account.body.contains("Order confirmed"));
+    assert!(
+        account
+            .body
+            .contains("Order &#60;b&#62;shipped&#60;/b&#62;")
+            || account.body.contains("Order &lt;b&gt;shipped&lt;/b&gt;"),
+        "titles are escaped: {}",
+        account.body
+    );
+    assert_eq!(account.body.matches(r#"class="mark-read""#).count(), 2);
+    assert!(
+        account
+            .body
+            .contains(&format!(r#"href="/orders/{ORDER_ID}""#))
+    );
+
+    let marked = web
+        .post(
+            &format!("/account/notifications/{NOTIFICATION_ID}/read"),
+            true,
+            &[],
+        )
+        .await;
+    assert_eq!(marked.status, StatusCode::SEE_OTHER);
+    assert_eq!(marked.location(), "/account");
+    let sent = web.log.find(
+        Method::POST,
+        &format!("/api/notifications/{NOTIFICATION_ID}/read"),
+    );
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].token.as_deref(), Some(TOKEN));
+
+    let anonymous = web.get("/account", false).await;
+    assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
+    assert!(
+        anonymous.location().starts_with("/login"),
+        "{}",
+        anonymous.location()
+    );
+    let bad = web
+        .post("/account/notifications/..%2Fx/read", true, &[])
+        .await;
+    assert_eq!(bad.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

@@ -40,7 +40,8 @@ pub enum PlatformError {
 /// Which services to run.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
-    /// Everything, with the gateway on the given port.
+    /// Everything (notifications consuming the order events too), with the gateway on the
+    /// given port.
     Full { gateway_port: u16 },
     /// The six commerce services only (for benchmarks of the services themselves).
     Commerce,
@@ -80,7 +81,14 @@ pub struct StartOptions {
     pub extra_env: Vec<(String, String)>,
 }
 
-const DATABASES: [&str; 5] = ["users", "catalog", "inventory", "payments", "orders"];
+const DATABASES: [&str; 6] = [
+    "users",
+    "catalog",
+    "inventory",
+    "payments",
+    "orders",
+    "notifications",
+];
 
 fn binary(bins: &Path, service: &str) -> Result<PathBuf, PlatformError> {
     let path = bins.join(format!("storefront-{service}"));
@@ -111,7 +119,7 @@ pub async fn start(options: StartOptions) -> Result<Platform, PlatformError> {
         "orders",
     ];
     if with_edge {
-        names.extend(["web", "gateway"]);
+        names.extend(["notifications", "web", "gateway"]);
     }
     let binaries = names
         .iter()
@@ -182,6 +190,7 @@ pub async fn start(options: StartOptions) -> Result<Platform, PlatformError> {
             "inventory",
             "payments",
             "orders",
+            "notifications",
             "web",
             "gateway",
         ] {

@@ -6,6 +6,7 @@ pub mod account;
 pub mod cart;
 pub mod catalog;
 pub mod checkout;
+pub mod notifications;
 pub mod orders;
 
 use std::sync::Arc;
@@ -38,6 +39,9 @@ pub struct Layout {
     /// Items in the cart; `None` when logged out or the cart could not be read (the header
     /// then shows the link without a count rather than failing the whole page).
     pub cart_count: Option<u32>,
+    /// Unread notifications, shown as a badge on the account link; `None` when there are none
+    /// or they could not be read (a platform without notifications still renders every page).
+    pub unread: Option<u64>,
     /// The search box keeps what was searched.
     pub q: String,
 }
@@ -50,19 +54,27 @@ impl Layout {
             title: title.into(),
             logged_in: session.token.is_some(),
             cart_count: None,
+            unread: None,
             q: String::new(),
         }
     }
 
-    /// A layout with the cart count of a logged-in shopper. A refused token shows the shopper
-    /// as logged out; any other failure only hides the count.
+    /// A layout with the cart count and unread notifications of a logged-in shopper, read at
+    /// once. A refused token shows the shopper as logged out; any other failure only hides the
+    /// count or the badge.
     pub async fn load(state: &AppState, session: &Session, title: impl Into<String>) -> Self {
         let mut layout = Self::plain(state, session, title);
         if let Some(token) = &session.token {
-            match state.api.cart(token).await {
+            let (cart, notifications) =
+                tokio::join!(state.api.cart(token), state.api.notifications(token));
+            match cart {
                 Ok(cart) => layout.cart_count = Some(cart.item_count),
                 Err(e) if e.status() == Some(StatusCode::UNAUTHORIZED) => layout.logged_in = false,
                 Err(e) => tracing::warn!(error = %e, "cart count unavailable for the header"),
+            }
+            match notifications {
+                Ok(n) => layout.unread = (n.unread > 0).then_some(n.unread),
+                Err(e) => tracing::debug!(error = %e, "notifications unavailable for the header"),
             }
         }
         layout

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 pub const TOKEN: &str = "fake.jwt.token";
 pub const PASSWORD: &str = "correct horse";
 pub const ORDER_ID: &str = "0e5c1f9a-1111-4c1e-9a55-5f0a43b19c5e";
+pub const NOTIFICATION_ID: &str = "7d1e2c3b-2222-4c1e-9a55-5f0a43b19c5e";
 /// The product whose name tries to inject markup into the page.
 pub const SNEAKY_NAME: &str = "<script>alert(1)</script> Mug";
 
@@ -65,6 +66,8 @@ pub async fn start() -> (String, Log) {
         .route("/api/orders", post(place_order).get(orders))
         .route("/api/orders/{id}", get(order))
         .route("/api/orders/{id}/cancel", post(cancel_order))
+        .route("/api/notifications", get(notifications))
+        .route("/api/notifications/{id}/read", post(mark_read))
         .layer(axum::middleware::from_fn_with_state(log.clone(), record))
         .with_state(log.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -279,5 +282,40 @@ async fn cancel_order(headers: HeaderMap, Path(id): Path<String>) -> Response {
         Json(order_json("cancelled", None)).into_response()
     } else {
         error(StatusCode::CONFLICT, "illegal_transition", None)
+    }
+}
+
+fn notification_json(id: &str, title: &str, read: bool) -> Value {
+    json!({
+        "id": id,
+        "orderId": ORDER_ID,
+        "kind": "order.paid",
+        "title": title,
+        "body": "We received 25.99 USD for order 0e5c1f9a.",
+        "read": read,
+        "createdAt": "2024-03-05T14:07:00Z",
+    })
+}
+
+async fn notifications(headers: HeaderMap) -> Response {
+    if !authorised(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "unauthorized", None);
+    }
+    Json(json!({"items": [
+        notification_json(NOTIFICATION_ID, "Order confirmed", false),
+        notification_json("7d1e2c3b-3333-4c1e-9a55-5f0a43b19c5e", "Order <b>shipped</b>", false),
+        notification_json("7d1e2c3b-4444-4c1e-9a55-5f0a43b19c5e", "Order delivered", true),
+    ], "unread": 2}))
+    .into_response()
+}
+
+async fn mark_read(headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if !authorised(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "unauthorized", None);
+    }
+    if id == NOTIFICATION_ID {
+        Json(notification_json(&id, "Order confirmed", true)).into_response()
+    } else {
+        error(StatusCode::NOT_FOUND, "not_found", None)
     }
 }
