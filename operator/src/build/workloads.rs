@@ -187,6 +187,10 @@ fn deployment(
             ..EnvFromSource::default()
         }]),
         env: Some(secret_env),
+        // A service listens only once its stores answer (migrations, a cold Redis): liveness
+        // starts after the startup probe passes (up to 2 minutes), so a slow start is not
+        // killed mid-migration. Seen on the real node, where every pod restarted once.
+        startup_probe: Some(pod::http_probe("/healthz", 2, 60)),
         liveness_probe: Some(pod::http_probe("/healthz", 10, 3)),
         readiness_probe: Some(pod::http_probe("/readyz", 5, 3)),
         resources: Some(service.resources.clone()),

@@ -324,6 +324,15 @@ impl LocalCluster {
             .arg("--node-ip=127.0.0.1");
         cluster.spawn("kwok", kwok, false)?;
 
+        // On a real node the volumes are these directories, and the stores run as their own
+        // users (postgres 70, redis 999): hostPath volumes take no fsGroup, so anyone may write.
+        for i in 0..options.volumes {
+            let path = dir.join("volumes").join(format!("pv-{i}"));
+            std::fs::create_dir_all(&path).map_err(io("creating a volume directory"))?;
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777))
+                .map_err(io("opening a volume directory"))?;
+        }
         cluster
             .kubectl()
             .args(["apply", "-f", "-"])

@@ -144,6 +144,9 @@ pub fn cni_conflist() -> String {
                          "routes": [{"dst": "0.0.0.0/0"}]},
             },
             {"type": "portmap", "capabilities": {"portMappings": true}},
+            // Accepts the pods' traffic in the FORWARD chain: a Docker engine on the same host
+            // sets that chain's policy to DROP, and bridged traffic passes it here.
+            {"type": "firewall"},
             {"type": "loopback"},
         ],
     })

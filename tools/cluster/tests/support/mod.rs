@@ -200,24 +200,28 @@ pub const OPERATOR_SA: &str = "storefront-operator";
 /// Installs the operator's chart once per cluster (CRD, ServiceAccount, RBAC; its Deployment's
 /// pods are kwok's and run nothing).
 pub fn install_chart(cluster: &LocalCluster) {
+    install_chart_with(cluster, &[]);
+}
+
+/// The same with more `helm install` arguments (last one wins, e.g. `--wait=false`).
+pub fn install_chart_with(cluster: &LocalCluster, extra: &[&str]) {
     static DONE: OnceLock<()> = OnceLock::new();
     DONE.get_or_init(|| {
         let chart = repo().join("charts/storefront-operator");
-        helm(
-            cluster,
-            &[
-                "install",
-                "storefront-operator",
-                &chart.display().to_string(),
-                "--namespace",
-                OPERATOR_NAMESPACE,
-                "--create-namespace",
-                "--wait",
-                "--timeout",
-                "2m",
-            ],
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let chart = chart.display().to_string();
+        let mut args = vec![
+            "install",
+            "storefront-operator",
+            &chart,
+            "--namespace",
+            OPERATOR_NAMESPACE,
+            "--create-namespace",
+            "--wait",
+            "--timeout",
+            "2m",
+        ];
+        args.extend_from_slice(extra);
+        helm(cluster, &args).unwrap_or_else(|e| panic!("{e}"));
         wait_crd_established(cluster);
     });
 }
