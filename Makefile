@@ -10,7 +10,7 @@ RELEASE_BINS = -p storefront-local -p storefront-users -p storefront-catalog -p 
                -p storefront-inventory -p storefront-payments -p storefront-orders \
                -p storefront-gateway -p storefront-web -p storefront-loadgen
 
-.PHONY: setup kube-tools cluster demo release test lint unit manifests security api-fuzz browser images e2e bench bench-checkout bench-gateway
+.PHONY: setup kube-tools container-tools cluster demo release test lint unit manifests security api-fuzz browser images images-registry compose-up compose-down e2e bench bench-checkout bench-gateway bench-run-modes
 
 setup:
 	@scripts/setup.sh
@@ -19,6 +19,11 @@ setup:
 # from the Go module proxy into ~/.cache/storefront/kube-tools (only what is missing).
 kube-tools:
 	@scripts/kube-tools.sh
+
+# Docker Compose v2 and Jaeger v2, built from the Go module proxy into
+# ~/.cache/storefront/container-tools (only what is missing).
+container-tools:
+	@scripts/container-tools.sh >/dev/null
 
 # A local control plane with kwok nodes (pods are simulated) for a person; Ctrl-C stops it.
 cluster: kube-tools
@@ -36,8 +41,10 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # STOREFRONT_CLUSTER_TESTS=1: the tests on the local control plane (tools/cluster/tests) fail
-# instead of skipping when its binaries are missing.
-unit: setup kube-tools
+# instead of skipping when its binaries are missing. The compose stack test
+# (tools/compose/tests) builds the offline images itself; with CI=true it fails, not skips,
+# when no Docker engine can be started.
+unit: setup kube-tools container-tools
 	$(CARGO) build --workspace --bins
 	STOREFRONT_CLUSTER_TESTS=1 $(CARGO) test --workspace
 
@@ -60,9 +67,24 @@ browser:
 
 test: setup lint unit manifests security api-fuzz
 
-# Need a container engine (and kind for e2e); not available on the development machines here.
-images:
+# Every image built here from the release binaries and Debian's packages, nothing pulled
+# (scripts/offline-images.sh; starts a dockerd of its own when no engine answers); prints sizes.
+images: setup container-tools
+	scripts/images.sh --offline
+
+# The registry path: the multi-stage Dockerfile (needs rust and distroless from their registries).
+images-registry:
 	scripts/images.sh
+
+# The shop in Docker Compose on http://127.0.0.1:8080 (Jaeger on :16686); secrets in .secrets/.
+compose-up: images
+	scripts/compose-secrets.sh >/dev/null
+	DOCKER_HOST=$$(scripts/docker-engine.sh start) $$(scripts/container-tools.sh compose)/docker-compose up --detach --wait
+
+compose-down:
+	DOCKER_HOST=$$(scripts/docker-engine.sh start) $$(scripts/container-tools.sh compose)/docker-compose --profile load down
+
+# Needs a container engine and kind; GitHub Actions runs it (.github/workflows/e2e.yml).
 
 e2e:
 	e2e/run.sh
@@ -74,4 +96,9 @@ bench-gateway: release
 	STOREFRONT_BENCH=1 scripts/setup.sh
 	target/release/storefront-local bench-gateway -t2 -c64 -d15s --json target/bench-gateway.json
 
-bench: bench-checkout bench-gateway
+# The loadgen mix against the shop as plain processes and in Docker Compose, in one run.
+bench-run-modes: release images
+	$(CARGO) build --release -p storefront-compose
+	$(CARGO_TARGET_DIR_OR_DEFAULT)/release/storefront-compose bench-run-modes --users 32 --duration 20s --json $(CARGO_TARGET_DIR_OR_DEFAULT)/bench-run-modes.json
+
+bench: bench-checkout bench-gateway bench-run-modes

@@ -170,31 +170,56 @@ check_libraries() { # dir subdir...
   [ "$missing" = 0 ] || die "missing shared libraries in $(basename "$dir")"
 }
 
-# Tars a rootfs reproducibly and imports it; the image id is keyed by the tarball's hash, so an
-# unchanged package set is imported once.
-import_rootfs() { # dir ref
-  local dir=$1 ref=$2 tarball
+# The key of a rootfs: the .deb files it is made of and the files of this script that shape it.
+rootfs_key() { # files...
+  { printf '%s\n' "$@"; cat "$0" images/postgres/entrypoint.sh images/redis/entrypoint.sh; } | sha256sum | cut -c1-16
+}
+
+# Whether $ref is an imported rootfs with this key (then nothing needs unpacking again).
+have_rootfs() { # ref key
+  [ "$(docker image inspect --format '{{index .Config.Labels "dev.storefront.rootfs"}}' "$1" 2>/dev/null)" = "$2" ]
+}
+
+# Tars a rootfs reproducibly and imports it as a one-layer image labelled with its key.
+import_rootfs() { # dir ref key
+  local dir=$1 ref=$2 key=$3 tarball
   ldconfig -r "$dir" 2>/dev/null || true
   mkdir -p "$rootfs_cache"
   tarball="$rootfs_cache/$(basename "$dir").tar"
   tar --sort=name --mtime=@0 --numeric-owner -C "$dir" -cf "$tarball" .
-  docker import --message "storefront offline rootfs" "$tarball" "$ref" >/dev/null
+  docker import --message "storefront offline rootfs" --change "LABEL dev.storefront.rootfs=$key" \
+    "$tarball" "$ref" >/dev/null
   log "imported $ref ($(du -h "$tarball" | cut -f1) uncompressed)"
+  rm -rf "$dir" "$tarball"
 }
 
-RUNTIME_REF="storefront-offline/runtime:$VERSION"
+# docker build with its output kept back unless it fails (the legacy builder is chatty).
+build_image() { # docker build args...
+  local out
+  if ! out=$(docker build "$@" 2>&1); then
+    printf '%s\n' "$out" >&2
+    die "docker build $* failed"
+  fi
+}
+
+# The bases live under $REGISTRY too, so removing a registry prefix's images removes them.
+RUNTIME_REF="$REGISTRY/offline-base:runtime"
+POSTGRES_BASE="$REGISTRY/offline-base:postgres-$POSTGRES_TAG"
+REDIS_BASE="$REGISTRY/offline-base:redis-$REDIS_TAG"
 
 build_runtime() {
-  local dir="$rootfs_cache/runtime"
+  local dir="$rootfs_cache/runtime" files key
   log "runtime base from Debian packages: libc6 libgcc-s1 ca-certificates tzdata netbase"
-  local files
   files=$(EXCLUDE="$COMMON_EXCLUDE libssl3" fetch_debs libc6 libgcc-s1 ca-certificates tzdata netbase)
+  # shellcheck disable=SC2086
+  key=$(rootfs_key $files)
+  if have_rootfs "$RUNTIME_REF" "$key"; then log "$RUNTIME_REF is current"; return 0; fi
   # shellcheck disable=SC2086
   unpack "$dir" $files
   accounts "$dir" nonroot:65532:/home/nonroot jaeger:10001:/tmp
   mkdir -p "$dir/home/nonroot"
   chown 65532:65532 "$dir/home/nonroot"
-  import_rootfs "$dir" "$RUNTIME_REF"
+  import_rootfs "$dir" "$RUNTIME_REF" "$key"
 }
 
 # --- images ----------------------------------------------------------------------------------
@@ -218,18 +243,32 @@ build_service() { # name
   local labels=()
   while IFS= read -r -d '' item; do labels+=("$item"); done < <(oci_labels "$package" "${DESCRIPTION[$name]}" "$VERSION")
   log "building $ref"
-  docker build --quiet --build-arg "BASE=$RUNTIME_REF" "${labels[@]}" --tag "$ref" "$dir" >/dev/null
+  build_image --build-arg "BASE=$RUNTIME_REF" "${labels[@]}" --tag "$ref" "$dir"
   built+=("$ref")
 }
 
 build_postgres() {
-  local dir="$rootfs_cache/postgres" ref="$REGISTRY/postgres:$POSTGRES_TAG"
+  local dir="$rootfs_cache/postgres" ref="$REGISTRY/postgres:$POSTGRES_TAG" files key
   log "PostgreSQL rootfs from Debian packages (postgresql-15, dash)"
-  local files
   files=$(EXCLUDE="$COMMON_EXCLUDE postgresql-common postgresql-client-common ssl-cert libllvm14 libz3-4 tzdata-legacy" \
             fetch_debs postgresql-15 dash)
   # shellcheck disable=SC2086
-  unpack "$dir" $files
+  key=$(rootfs_key $files)
+  if have_rootfs "$POSTGRES_BASE" "$key"; then
+    log "$POSTGRES_BASE is current"
+  else
+    postgres_rootfs "$dir" "$key" $files
+  fi
+  local labels=()
+  while IFS= read -r -d '' item; do labels+=("$item"); done < <(oci_labels postgres "PostgreSQL 15 from Debian bookworm's packages, for Storefront's local runs" "$POSTGRES_TAG")
+  log "building $ref"
+  build_image --build-arg "BASE=$POSTGRES_BASE" "${labels[@]}" --tag "$ref" -f images/postgres/Dockerfile images/postgres
+  built+=("$ref")
+}
+
+postgres_rootfs() { # dir key deb...
+  local dir=$1 key=$2; shift 2
+  unpack "$dir" "$@"
   # initdb's C.UTF-8 locale: glibc does not build it in; Debian ships it compiled in libc-bin.
   local libc_bin
   libc_bin=$(EXCLUDE="" fetch_debs libc-bin | grep '/libc-bin_')
@@ -243,34 +282,32 @@ build_postgres() {
   install -d -o 70 -g 70 -m 2775 "$dir/run/postgresql"
   install -d -m 0755 "$dir/docker-entrypoint-initdb.d"
   install -m 0555 images/postgres/entrypoint.sh "$dir/usr/local/bin/docker-entrypoint.sh"
-  import_rootfs "$dir" "storefront-offline/postgres-rootfs:$POSTGRES_TAG"
-  local labels=()
-  while IFS= read -r -d '' item; do labels+=("$item"); done < <(oci_labels postgres "PostgreSQL 15 from Debian bookworm's packages, for Storefront's local runs" "$POSTGRES_TAG")
-  log "building $ref"
-  docker build --quiet --build-arg "BASE=storefront-offline/postgres-rootfs:$POSTGRES_TAG" "${labels[@]}" \
-    --tag "$ref" --tag "postgres:$POSTGRES_TAG-storefront" -f images/postgres/Dockerfile images/postgres >/dev/null
-  built+=("$ref")
+  import_rootfs "$dir" "$POSTGRES_BASE" "$key"
 }
 
 build_redis() {
-  local dir="$rootfs_cache/redis" ref="$REGISTRY/redis:$REDIS_TAG"
+  local dir="$rootfs_cache/redis" ref="$REGISTRY/redis:$REDIS_TAG" files key
   log "Redis rootfs from Debian packages (redis-server, redis-tools, dash)"
-  local files
-  files=$(EXCLUDE="$COMMON_EXCLUDE" fetch_debs redis-server redis-tools dash)
+  files=$(EXCLUDE="$COMMON_EXCLUDE libpam0g libaudit1 libaudit-common libcap-ng0" fetch_debs redis-server redis-tools dash)
   # shellcheck disable=SC2086
-  unpack "$dir" $files
-  rm -rf "$dir/etc/redis"
-  ln -sfn dash "$dir/bin/sh"
-  check_libraries "$dir" usr/bin
-  accounts "$dir" redis:999:/data
-  install -d -o 999 -g 999 -m 0750 "$dir/data"
-  install -m 0555 images/redis/entrypoint.sh "$dir/usr/local/bin/docker-entrypoint.sh"
-  import_rootfs "$dir" "storefront-offline/redis-rootfs:$REDIS_TAG"
+  key=$(rootfs_key $files)
+  if have_rootfs "$REDIS_BASE" "$key"; then
+    log "$REDIS_BASE is current"
+  else
+    # shellcheck disable=SC2086
+    unpack "$dir" $files
+    rm -rf "$dir/etc/redis"
+    ln -sfn dash "$dir/bin/sh"
+    check_libraries "$dir" usr/bin
+    accounts "$dir" redis:999:/data
+    install -d -o 999 -g 999 -m 0750 "$dir/data"
+    install -m 0555 images/redis/entrypoint.sh "$dir/usr/local/bin/docker-entrypoint.sh"
+    import_rootfs "$dir" "$REDIS_BASE" "$key"
+  fi
   local labels=()
   while IFS= read -r -d '' item; do labels+=("$item"); done < <(oci_labels redis "Redis 7.0 from Debian bookworm's packages, for Storefront's local runs" "$REDIS_TAG")
   log "building $ref"
-  docker build --quiet --build-arg "BASE=storefront-offline/redis-rootfs:$REDIS_TAG" "${labels[@]}" \
-    --tag "$ref" --tag "redis:$REDIS_TAG-storefront" -f images/redis/Dockerfile images/redis >/dev/null
+  build_image --build-arg "BASE=$REDIS_BASE" "${labels[@]}" --tag "$ref" -f images/redis/Dockerfile images/redis
   built+=("$ref")
 }
 
@@ -287,7 +324,7 @@ build_jaeger() {
   local labels=()
   while IFS= read -r -d '' item; do labels+=("$item"); done < <(oci_labels jaeger "Jaeger v2 (all in one, in-memory) built from Go modules, for Storefront's local runs" "$tag")
   log "building $ref"
-  docker build --quiet --build-arg "BASE=$RUNTIME_REF" "${labels[@]}" --tag "$ref" "$dir" >/dev/null
+  build_image --build-arg "BASE=$RUNTIME_REF" "${labels[@]}" --tag "$ref" "$dir"
   built+=("$ref")
 }
 
@@ -319,7 +356,9 @@ done
 
 log "${#built[@]} image(s) in $((SECONDS - t0)) s"
 printf '%-60s %10s\n' IMAGE SIZE
-for ref in "${built[@]}"; do
+sizes=("${built[@]}")
+[ "$want_runtime" = 0 ] || sizes+=("$RUNTIME_REF")
+for ref in "${sizes[@]}"; do
   bytes=$(docker image inspect --format '{{.Size}}' "$ref")
   printf '%-60s %7s MB\n' "$ref" "$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1000000 }')"
 done

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building, testing and running Storefront locally needs, and only what is missing:
-# a C toolchain for -sys crates, PostgreSQL server binaries (initdb, postgres), redis-server, and
-# Python for the manifest checks. Safe to run again. Needs root (or sudo) only when something
+# a C toolchain for -sys crates, PostgreSQL server binaries (initdb, postgres), redis-server,
+# Python for the manifest checks, and a Docker engine for the images and the compose stack. Safe to run again. Needs root (or sudo) only when something
 # is missing; otherwise it only checks.
 set -euo pipefail
 
@@ -18,6 +18,11 @@ python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
 if [ "${STOREFRONT_BROWSER_TESTS:-0}" = 1 ]; then
   have chromium || need+=(chromium)
   have node || need+=(nodejs npm)
+fi
+# The compose stack and the offline images: Debian's dockerd (with containerd and runc), unless
+# an engine already answers (Docker Desktop, GitHub's runners); dpkg-deb and apt-get are there.
+if ! have dockerd && ! { have docker && docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }; then
+  need+=(docker.io)
 fi
 if [ "${STOREFRONT_BENCH:-0}" = 1 ]; then
   have wrk || need+=(wrk)
