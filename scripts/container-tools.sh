@@ -5,7 +5,7 @@
 #                   CLI's compose plugin in the same cache (DOCKER_CONFIG/cli-plugins)
 #   jaeger          Jaeger v2, the all-in-one OpenTelemetry-collector build
 #                   (github.com/jaegertracing/jaeger cmd/jaeger; the v1.x module tags carry the
-#                   v2 binary, v1.76.0 = Jaeger v2.13.0)
+#                   v2 binary, v1.76.0 = Jaeger v2.13.0; `jaeger version` says v2.13.0)
 #
 # Debian's docker-compose is the Python 1.29 release, which does not implement the Compose
 # specification (no `deploy.resources` limits outside --compatibility, no `--wait`).
@@ -17,9 +17,10 @@
 #        scripts/container-tools.sh --print-bin
 set -euo pipefail
 
-COMPOSE_VERSION=v2.28.1    # the last minor built against the Docker v27 client, which still
-                           # speaks to Debian's 20.10 engine (API 1.41) without warnings
-JAEGER_MODULE_VERSION=v1.76.0
+COMPOSE_VERSION=v2.28.1    # built on the Docker 27 client libraries, which negotiate down to
+                           # Debian bookworm's 20.10 engine (API 1.41)
+JAEGER_MODULE_VERSION=v1.76.0  # the module tag of Jaeger v2.13.0 (its CHANGELOG: "v1.76.0 / v2.13.0")
+JAEGER_VERSION=v2.13.0
 
 cache=${STOREFRONT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/storefront}
 tools="$cache/container-tools"
@@ -68,8 +69,10 @@ build_compose() {
 }
 
 build_jaeger() {
-  fresh jaeger "$JAEGER_MODULE_VERSION" && return 0
-  build_in_module github.com/jaegertracing/jaeger "$JAEGER_MODULE_VERSION" ./cmd/jaeger jaeger ""
+  fresh jaeger "$JAEGER_VERSION" && return 0
+  build_in_module github.com/jaegertracing/jaeger "$JAEGER_MODULE_VERSION" ./cmd/jaeger jaeger \
+    "-X github.com/jaegertracing/jaeger/internal/version.latestVersion=$JAEGER_VERSION"
+  stamp jaeger "$JAEGER_VERSION"
 }
 
 wanted=("$@")

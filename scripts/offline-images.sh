@@ -180,13 +180,22 @@ have_rootfs() { # ref key
   [ "$(docker image inspect --format '{{index .Config.Labels "dev.storefront.rootfs"}}' "$1" 2>/dev/null)" = "$2" ]
 }
 
-# Tars a rootfs reproducibly and imports it as a one-layer image labelled with its key.
-import_rootfs() { # dir ref key
-  local dir=$1 ref=$2 key=$3 tarball
+# Tars a rootfs reproducibly and imports it as a one-layer image labelled with its key. Every
+# file is root's in the archive except the given directories ("path:uid", empty, owned by that
+# uid and gid), so no chown is needed and the script runs without root too.
+import_rootfs() { # dir ref key [path:uid]...
+  local dir=$1 ref=$2 key=$3 tarball owned excludes=()
+  shift 3
   ldconfig -r "$dir" 2>/dev/null || true
   mkdir -p "$rootfs_cache"
   tarball="$rootfs_cache/$(basename "$dir").tar"
-  tar --sort=name --mtime=@0 --numeric-owner -C "$dir" -cf "$tarball" .
+  for owned in "$@"; do excludes+=("--exclude=./${owned%%:*}"); done
+  tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner "${excludes[@]}" \
+    -C "$dir" -cf "$tarball" .
+  for owned in "$@"; do
+    tar --mtime=@0 --owner="${owned##*:}" --group="${owned##*:}" --numeric-owner --no-recursion \
+      -C "$dir" -rf "$tarball" "./${owned%%:*}"
+  done
   docker import --message "storefront offline rootfs" --change "LABEL dev.storefront.rootfs=$key" \
     "$tarball" "$ref" >/dev/null
   log "imported $ref ($(du -h "$tarball" | cut -f1) uncompressed)"
@@ -216,10 +225,11 @@ build_runtime() {
   if have_rootfs "$RUNTIME_REF" "$key"; then log "$RUNTIME_REF is current"; return 0; fi
   # shellcheck disable=SC2086
   unpack "$dir" $files
+  # glibc's iconv modules (8 MB): no Storefront binary converts character sets.
+  rm -rf "$dir/usr/lib/x86_64-linux-gnu/gconv"
   accounts "$dir" nonroot:65532:/home/nonroot jaeger:10001:/tmp
   mkdir -p "$dir/home/nonroot"
-  chown 65532:65532 "$dir/home/nonroot"
-  import_rootfs "$dir" "$RUNTIME_REF" "$key"
+  import_rootfs "$dir" "$RUNTIME_REF" "$key" home/nonroot:65532
 }
 
 # --- images ----------------------------------------------------------------------------------
@@ -278,11 +288,11 @@ postgres_rootfs() { # dir key deb...
   ln -sfn dash "$dir/bin/sh"
   check_libraries "$dir" usr/lib/postgresql/15
   accounts "$dir" postgres:70:/var/lib/postgresql
-  install -d -o 70 -g 70 -m 0700 "$dir/var/lib/postgresql/data"
-  install -d -o 70 -g 70 -m 2775 "$dir/run/postgresql"
+  install -d -m 0700 "$dir/var/lib/postgresql/data"
+  install -d -m 2775 "$dir/run/postgresql"
   install -d -m 0755 "$dir/docker-entrypoint-initdb.d"
   install -m 0555 images/postgres/entrypoint.sh "$dir/usr/local/bin/docker-entrypoint.sh"
-  import_rootfs "$dir" "$POSTGRES_BASE" "$key"
+  import_rootfs "$dir" "$POSTGRES_BASE" "$key" var/lib/postgresql/data:70 run/postgresql:70
 }
 
 build_redis() {
@@ -300,9 +310,9 @@ build_redis() {
     ln -sfn dash "$dir/bin/sh"
     check_libraries "$dir" usr/bin
     accounts "$dir" redis:999:/data
-    install -d -o 999 -g 999 -m 0750 "$dir/data"
+    install -d -m 0750 "$dir/data"
     install -m 0555 images/redis/entrypoint.sh "$dir/usr/local/bin/docker-entrypoint.sh"
-    import_rootfs "$dir" "$REDIS_BASE" "$key"
+    import_rootfs "$dir" "$REDIS_BASE" "$key" data:999
   fi
   local labels=()
   while IFS= read -r -d '' item; do labels+=("$item"); done < <(oci_labels redis "Redis 7.0 from Debian bookworm's packages, for Storefront's local runs" "$REDIS_TAG")
@@ -314,8 +324,8 @@ build_redis() {
 build_jaeger() {
   local bin tag ref dir="$context/jaeger"
   bin="$("$ROOT/scripts/container-tools.sh" jaeger)"
-  tag=$("$bin/jaeger" --version 2>/dev/null | sed -n 's/.*gitVersion[^v]*v\([0-9.]*\).*/\1/p' | head -n1)
-  [ -n "$tag" ] || tag=$(cat "$bin/.jaeger.version")
+  tag=$("$bin/jaeger" version 2>/dev/null | sed -n 's/.*"gitVersion":"v\([0-9.]*\)".*/\1/p' | head -n1)
+  [ -n "$tag" ] || die "$bin/jaeger version does not say its version"
   ref="$REGISTRY/jaeger:$tag"
   mkdir -p "$dir"
   install -m 0555 "$bin/jaeger" "$dir/jaeger"

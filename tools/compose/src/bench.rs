@@ -158,7 +158,10 @@ async fn compose_mode(options: &RunModesOptions, work: &Path) -> Result<ModeResu
     let stack = Stack::new(
         engine,
         StackOptions {
-            project: format!("storefront-bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            project: format!(
+                "storefront-bench-{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
             registry: options.registry.clone(),
             version: options.version.clone(),
             secrets,

@@ -102,7 +102,22 @@ impl Engine {
     /// Runs a repository script with this engine (e.g. `scripts/offline-images.sh`), its output
     /// shown as it comes.
     pub async fn script(&self, script: &str, env: &[(&str, &str)]) -> Result<(), EngineError> {
-        let status = Command::new(self.root.join(script))
+        let mut command = Command::new(self.root.join(script));
+        // Inside `cargo test` the environment carries the test crate's CARGO_MANIFEST_DIR and
+        // CARGO_PKG_*; build scripts (ring's) record them, so a cargo build run by the script
+        // would see them change and rebuild half the tree, here and in the next plain build.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if (name == "CARGO" || name.starts_with("CARGO_"))
+                && !matches!(
+                    name.as_ref(),
+                    "CARGO_HOME" | "CARGO_TARGET_DIR" | "CARGO_TERM_COLOR"
+                )
+            {
+                command.env_remove(name.as_ref());
+            }
+        }
+        let status = command
             .env("DOCKER_HOST", &self.docker_host)
             .envs(env.iter().copied())
             .current_dir(&self.root)

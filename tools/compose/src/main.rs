@@ -30,7 +30,11 @@ enum Command {
         #[arg(long, default_value = "20s", value_parser = parse_duration)]
         duration: Duration,
         /// Image prefix of the Compose stack (what `make images` built).
-        #[arg(long, env = "REGISTRY", default_value = "ghcr.io/storefront-dev/storefront")]
+        #[arg(
+            long,
+            env = "REGISTRY",
+            default_value = "ghcr.io/storefront-dev/storefront"
+        )]
         registry: String,
         /// Service image tag; defaults to the workspace version.
         #[arg(long, env = "VERSION", default_value = env!("CARGO_PKG_VERSION"))]

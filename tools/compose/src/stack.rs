@@ -72,7 +72,11 @@ impl Stack {
     }
 
     async fn compose_out(&self, args: &[&str]) -> Result<String, EngineError> {
-        run(self.compose(args), &format!("docker compose {}", args.join(" "))).await
+        run(
+            self.compose(args),
+            &format!("docker compose {}", args.join(" ")),
+        )
+        .await
     }
 
     /// `up --wait`: every service healthy (or the error says which is not, with its logs).
@@ -86,10 +90,7 @@ impl Stack {
         if status.success() {
             return Ok(started.elapsed());
         }
-        let ps = self
-            .compose_out(&["ps", "--all"])
-            .await
-            .unwrap_or_default();
+        let ps = self.compose_out(&["ps", "--all"]).await.unwrap_or_default();
         let logs = self
             .compose_out(&["logs", "--no-color", "--tail", "15"])
             .await

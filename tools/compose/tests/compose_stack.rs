@@ -21,7 +21,10 @@ fn must_run() -> bool {
 }
 
 fn step(started: Instant, what: &str) {
-    eprintln!("[compose test {:>5.1}s] {what}", started.elapsed().as_secs_f64());
+    eprintln!(
+        "[compose test {:>5.1}s] {what}",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 struct Shop {
@@ -48,10 +51,7 @@ impl Shop {
         if let Some(k) = key {
             req = req.header("Idempotency-Key", k);
         }
-        let resp = req
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        let resp = req.send().await.unwrap_or_else(|e| panic!("{path}: {e}"));
         let status = resp.status();
         (status, resp.json().await.unwrap_or(Value::Null))
     }
@@ -109,7 +109,10 @@ async fn purchase(shop: &Shop) -> (String, String) {
     assert_eq!(status, StatusCode::OK, "{found}");
     let aeropress = found["items"][0].clone();
     assert!(
-        aeropress["name"].as_str().unwrap_or_default().contains("AeroPress"),
+        aeropress["name"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("AeroPress"),
         "{found}"
     );
     let (status, body) = shop
@@ -168,7 +171,15 @@ async fn check_images(stack: &Stack) {
         );
         let shell = engine
             .docker()
-            .args(["run", "--rm", "--entrypoint", "/bin/sh", &image, "-c", "true"])
+            .args([
+                "run",
+                "--rm",
+                "--entrypoint",
+                "/bin/sh",
+                &image,
+                "-c",
+                "true",
+            ])
             .output()
             .await
             .unwrap();
@@ -183,7 +194,10 @@ async fn check_images(stack: &Stack) {
         ])
         .await
         .unwrap();
-    assert!(!help.trim().is_empty(), "the operator image starts its binary");
+    assert!(
+        !help.trim().is_empty(),
+        "the operator image starts its binary"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -193,7 +207,9 @@ async fn the_shop_runs_in_compose_survives_a_crash_and_a_restart_and_leaves_noth
     let engine = match Engine::start(&root).await {
         Ok(engine) => engine,
         Err(EngineError::Unavailable(why)) if !must_run() => {
-            eprintln!("skipping the compose stack test: {why} (CI=true or STOREFRONT_COMPOSE_TESTS=1 makes this a failure)");
+            eprintln!(
+                "skipping the compose stack test: {why} (CI=true or STOREFRONT_COMPOSE_TESTS=1 makes this a failure)"
+            );
             return;
         }
         Err(e) => panic!("{e}"),
@@ -217,7 +233,10 @@ async fn the_shop_runs_in_compose_survives_a_crash_and_a_restart_and_leaves_noth
     );
     let outcome = run(&stack, started).await;
 
-    step(started, "teardown: down --volumes --rmi all, then the images left");
+    step(
+        started,
+        "teardown: down --volumes --rmi all, then the images left",
+    );
     let down = stack.down(Down::Everything).await;
     let removed = stack.remove_images().await;
     let volumes = stack.volumes().await;
@@ -226,7 +245,11 @@ async fn the_shop_runs_in_compose_survives_a_crash_and_a_restart_and_leaves_noth
     outcome.unwrap();
     down.unwrap();
     removed.unwrap();
-    assert_eq!(volumes.unwrap(), Vec::<String>::new(), "volumes left behind");
+    assert_eq!(
+        volumes.unwrap(),
+        Vec::<String>::new(),
+        "volumes left behind"
+    );
     assert_eq!(images.unwrap(), Vec::<String>::new(), "images left behind");
     step(started, "done");
 }
@@ -252,7 +275,10 @@ async fn run(stack: &Stack, started: Instant) -> Result<(), EngineError> {
 
     step(started, "compose up --wait");
     let took = stack.up().await?;
-    step(started, &format!("every service healthy after {:.1}s", took.as_secs_f64()));
+    step(
+        started,
+        &format!("every service healthy after {:.1}s", took.as_secs_f64()),
+    );
     let shop = Shop {
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -280,7 +306,9 @@ async fn run(stack: &Stack, started: Instant) -> Result<(), EngineError> {
         "the gateway must not reach postgres: {from_gateway:?}"
     );
     assert_eq!(
-        stack.probe_from("gateway", "http://jaeger:13133/status").await,
+        stack
+            .probe_from("gateway", "http://jaeger:13133/status")
+            .await,
         Ok(String::new())
     );
 
@@ -291,7 +319,10 @@ async fn run(stack: &Stack, started: Instant) -> Result<(), EngineError> {
         if let Ok(resp) = shop.http.get(&jaeger).send().await {
             services = resp.json().await.unwrap_or(Value::Null);
             let names = services["data"].as_array().cloned().unwrap_or_default();
-            if ["gateway", "orders"].iter().all(|n| names.iter().any(|v| v == n)) {
+            if ["gateway", "orders"]
+                .iter()
+                .all(|n| names.iter().any(|v| v == n))
+            {
                 break;
             }
         }
@@ -299,14 +330,18 @@ async fn run(stack: &Stack, started: Instant) -> Result<(), EngineError> {
     }
     let names = services["data"].as_array().cloned().unwrap_or_default();
     assert!(
-        ["gateway", "orders"].iter().all(|n| names.iter().any(|v| v == n)),
+        ["gateway", "orders"]
+            .iter()
+            .all(|n| names.iter().any(|v| v == n)),
         "Jaeger should list the services that handled the purchase: {services}"
     );
 
     step(started, "crashing orders (SIGKILL from the host)");
     let before = stack.wait_healthy("orders", Duration::from_secs(5)).await?;
     stack.crash("orders").await?;
-    let after = stack.wait_healthy("orders", Duration::from_secs(120)).await?;
+    let after = stack
+        .wait_healthy("orders", Duration::from_secs(120))
+        .await?;
     assert!(after > before, "restart count {before} -> {after}");
     let token = shop.login(&email).await;
     let (status, body) = shop
@@ -319,7 +354,10 @@ async fn run(stack: &Stack, started: Instant) -> Result<(), EngineError> {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    step(started, &format!("orders restarted by its policy (restarts {after})"));
+    step(
+        started,
+        &format!("orders restarted by its policy (restarts {after})"),
+    );
 
     step(started, "compose down (volumes kept), then up again");
     stack.down(Down::KeepData).await?;

@@ -134,7 +134,10 @@ mod tests {
     #[test]
     fn the_status_code_comes_from_the_first_line_only() {
         assert_eq!(status_code("HTTP/1.1 200 OK\r\n"), Some(200));
-        assert_eq!(status_code("HTTP/1.0 503 Service Unavailable\r\n"), Some(503));
+        assert_eq!(
+            status_code("HTTP/1.0 503 Service Unavailable\r\n"),
+            Some(503)
+        );
         assert_eq!(status_code("SSH-2.0-OpenSSH\r\n"), None);
         assert_eq!(status_code(""), None);
     }
