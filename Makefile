@@ -6,9 +6,13 @@
 CARGO ?= cargo
 CARGO_TARGET_DIR_OR_DEFAULT = $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
+# One set for every release build (make release, the offline images, bench-run-modes): cargo
+# unifies dependency features over the packages it builds, so another set rebuilds shared crates.
+# scripts/offline-images.sh builds the same list.
 RELEASE_BINS = -p storefront-local -p storefront-users -p storefront-catalog -p storefront-cart \
                -p storefront-inventory -p storefront-payments -p storefront-orders \
-               -p storefront-gateway -p storefront-web -p storefront-loadgen
+               -p storefront-gateway -p storefront-web -p storefront-loadgen \
+               -p storefront-operator -p storefront-probe -p storefront-compose
 
 .PHONY: setup kube-tools container-tools cluster demo release test lint unit manifests security api-fuzz browser images images-registry compose-up compose-down e2e bench bench-checkout bench-gateway bench-run-modes
 
@@ -98,7 +102,6 @@ bench-gateway: release
 
 # The loadgen mix against the shop as plain processes and in Docker Compose, in one run.
 bench-run-modes: release images
-	$(CARGO) build --release -p storefront-compose
 	$(CARGO_TARGET_DIR_OR_DEFAULT)/release/storefront-compose bench-run-modes --users 32 --duration 20s --json $(CARGO_TARGET_DIR_OR_DEFAULT)/bench-run-modes.json
 
 bench: bench-checkout bench-gateway bench-run-modes

@@ -348,8 +348,12 @@ done
 
 if [ ${#want_services[@]} -gt 0 ] || [ "$want_runtime" = 1 ]; then
   if [ "${SKIP_CARGO:-0}" != 1 ]; then
-    packages=(-p storefront-probe)
-    for name in "${want_services[@]}"; do packages+=(-p "${PACKAGE[$name]}"); done
+    # The Makefile's RELEASE_BINS, whichever images are asked for: cargo unifies features over
+    # the packages of one build, so a different set would rebuild shared crates every time.
+    packages=(-p storefront-local -p storefront-users -p storefront-catalog -p storefront-cart
+              -p storefront-inventory -p storefront-payments -p storefront-orders
+              -p storefront-gateway -p storefront-web -p storefront-loadgen
+              -p storefront-operator -p storefront-probe -p storefront-compose)
     log "cargo build --release ${packages[*]}"
     cargo build --release --locked "${packages[@]}"
   fi
