@@ -6,11 +6,15 @@
 CARGO ?= cargo
 CARGO_TARGET_DIR_OR_DEFAULT = $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
+# One set for every release build (make release, the offline images, bench-run-modes): cargo
+# unifies dependency features over the packages it builds, so another set rebuilds shared crates.
+# scripts/offline-images.sh builds the same list.
 RELEASE_BINS = -p storefront-local -p storefront-users -p storefront-catalog -p storefront-cart \
                -p storefront-inventory -p storefront-payments -p storefront-orders \
-               -p storefront-notifications -p storefront-gateway -p storefront-web -p storefront-loadgen
+               -p storefront-notifications -p storefront-gateway -p storefront-web -p storefront-loadgen \
+               -p storefront-operator -p storefront-probe -p storefront-compose
 
-.PHONY: setup kube-tools cluster demo release test lint unit manifests security api-fuzz browser images e2e bench bench-checkout bench-gateway
+.PHONY: setup kube-tools container-tools cluster demo release test lint unit manifests security api-fuzz browser images images-registry compose-up compose-down e2e bench bench-checkout bench-gateway bench-run-modes
 
 setup:
 	@scripts/setup.sh
@@ -20,6 +24,11 @@ setup:
 # (only what is missing).
 kube-tools:
 	@scripts/kube-tools.sh --node
+
+# Docker Compose v2 and Jaeger v2, built from the Go module proxy into
+# ~/.cache/storefront/container-tools (only what is missing).
+container-tools:
+	@scripts/container-tools.sh >/dev/null
 
 # A local control plane for a person; Ctrl-C stops it. Nodes are kwok's (pods are simulated)
 # unless NODES=real: one node whose pods run in containerd.
@@ -39,8 +48,10 @@ lint:
 	scripts/module-cycles.py
 
 # STOREFRONT_CLUSTER_TESTS=1: the tests on the local control plane (tools/cluster/tests) fail
-# instead of skipping when its binaries are missing.
-unit: setup kube-tools
+# instead of skipping when its binaries are missing. The compose stack test
+# (tools/compose/tests) builds the offline images itself; with CI=true it fails, not skips,
+# when no Docker engine can be started.
+unit: setup kube-tools container-tools
 	$(CARGO) build --workspace --bins
 	STOREFRONT_CLUSTER_TESTS=1 $(CARGO) test --workspace
 
@@ -63,9 +74,24 @@ browser:
 
 test: setup lint unit manifests security api-fuzz
 
-# Need a container engine (and kind for e2e); not available on the development machines here.
-images:
+# Every image built here from the release binaries and Debian's packages, nothing pulled
+# (scripts/offline-images.sh; starts a dockerd of its own when no engine answers); prints sizes.
+images: setup container-tools
+	scripts/images.sh --offline
+
+# The registry path: the multi-stage Dockerfile (needs rust and distroless from their registries).
+images-registry:
 	scripts/images.sh
+
+# The shop in Docker Compose on http://127.0.0.1:8080 (Jaeger on :16686); secrets in .secrets/.
+compose-up: images
+	scripts/compose-secrets.sh >/dev/null
+	DOCKER_HOST=$$(scripts/docker-engine.sh start) $$(scripts/container-tools.sh compose)/docker-compose up --detach --wait
+
+compose-down:
+	DOCKER_HOST=$$(scripts/docker-engine.sh start) $$(scripts/container-tools.sh compose)/docker-compose --profile load down
+
+# Needs a container engine and kind; GitHub Actions runs it (.github/workflows/e2e.yml).
 
 e2e:
 	e2e/run.sh
@@ -77,4 +103,8 @@ bench-gateway: release
 	STOREFRONT_BENCH=1 scripts/setup.sh
 	target/release/storefront-local bench-gateway -t2 -c64 -d15s --json target/bench-gateway.json
 
-bench: bench-checkout bench-gateway
+# The loadgen mix against the shop as plain processes and in Docker Compose, in one run.
+bench-run-modes: release images
+	$(CARGO_TARGET_DIR_OR_DEFAULT)/release/storefront-compose bench-run-modes --users 32 --duration 20s --json $(CARGO_TARGET_DIR_OR_DEFAULT)/bench-run-modes.json
+
+bench: bench-checkout bench-gateway bench-run-modes

@@ -5,6 +5,8 @@
 #   KIND_CLUSTER=storefront scripts/images.sh build all, then load them into that kind cluster
 #   scripts/images.sh catalog gateway         build only these
 #   PUSH=1 scripts/images.sh                  build and push
+#   scripts/images.sh --offline [names]       build here without any registry instead
+#                                             (scripts/offline-images.sh; what `make images` runs)
 #
 # Environment: REGISTRY (default ghcr.io/storefront-dev/storefront), VERSION (default: the
 # workspace version), ENGINE (docker or podman; default whichever is installed, docker first),
@@ -15,6 +17,11 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+
+if [ "${1:-}" = --offline ]; then
+    shift
+    exec "$ROOT/scripts/offline-images.sh" "$@"
+fi
 
 REGISTRY="${REGISTRY:-ghcr.io/storefront-dev/storefront}"
 VERSION="${VERSION:-$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)}"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building, testing and running Storefront locally needs, and only what is missing:
 # a C toolchain for -sys crates, PostgreSQL server binaries (initdb, postgres), redis-server,
-# rabbitmq-server, and Python for the manifest checks. Safe to run again. Needs root (or sudo)
-# only when something is missing; otherwise it only checks.
+# rabbitmq-server, Python for the manifest checks, a Docker engine for the images and the compose
+# stack, and the real node's containerd, CNI plugins and iptables. Safe to run again. Needs root
+# (or sudo) only when something is missing; otherwise it only checks.
 set -euo pipefail
 
 need=()
@@ -29,6 +30,11 @@ fi
 if [ "${STOREFRONT_BROWSER_TESTS:-0}" = 1 ]; then
   have chromium || need+=(chromium)
   have node || need+=(nodejs npm)
+fi
+# The compose stack and the offline images: Debian's dockerd (with containerd and runc), unless
+# an engine already answers (Docker Desktop, GitHub's runners); dpkg-deb and apt-get are there.
+if ! have dockerd && ! { have docker && docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }; then
+  need+=(docker.io)
 fi
 if [ "${STOREFRONT_BENCH:-0}" = 1 ]; then
   have wrk || need+=(wrk)

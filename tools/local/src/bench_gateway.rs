@@ -85,7 +85,7 @@ struct Summary {
 
 /// Rates far above what one machine can send: the benchmark measures forwarding and caching,
 /// not the limiter's refusals (the limiter's Redis calls still run on every request).
-const UNLIMITED: [(&str, &str); 4] = [
+pub const UNLIMITED: [(&str, &str); 4] = [
     ("GATEWAY_RATE_LIMIT_IP", "10000000/s"),
     ("GATEWAY_RATE_LIMIT_BURST_IP", "10000000"),
     ("GATEWAY_RATE_LIMIT_USER", "10000000/s"),
