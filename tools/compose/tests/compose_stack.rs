@@ -8,6 +8,8 @@
 //! root). Where none can be started the test says so and passes, unless CI=true or
 //! STOREFRONT_COMPOSE_TESTS=1, where that is a failure.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
