@@ -20,7 +20,9 @@ mod redis;
 
 pub use binaries::MissingBinary;
 pub use postgres::PostgresServer;
-pub use process::{free_port, spawn_tied_process, spawn_tied_process_in, stop_tied_process};
+pub use process::{
+    cargo_test_env, free_port, spawn_tied_process, spawn_tied_process_in, stop_tied_process,
+};
 pub use rabbitmq::RabbitServer;
 pub use redis::RedisServer;
 

@@ -10,6 +10,23 @@ use std::sync::{Mutex, OnceLock};
 use crate::{StartError, io_err};
 
 /// A free loopback port, as the kernel hands it out; the caller binds it soon after.
+/// The variables `cargo test` sets for the test crate (CARGO, CARGO_MANIFEST_DIR, CARGO_PKG_*,
+/// ...) that a script the test runs must not pass on: build scripts (ring's) record them, so a
+/// cargo build inside the script would see them change and rebuild half the tree, there and in
+/// the next plain build. CARGO_HOME, CARGO_TARGET_DIR and CARGO_TERM_COLOR stay.
+pub fn cargo_test_env() -> Vec<String> {
+    std::env::vars_os()
+        .map(|(name, _)| name.to_string_lossy().into_owned())
+        .filter(|name| name == "CARGO" || name.starts_with("CARGO_"))
+        .filter(|name| {
+            !matches!(
+                name.as_str(),
+                "CARGO_HOME" | "CARGO_TARGET_DIR" | "CARGO_TERM_COLOR"
+            )
+        })
+        .collect()
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

@@ -69,7 +69,7 @@ fn docker_host() -> Option<String> {
     None
 }
 
-/// `make images`' images, built when missing, saved into one archive for containerd.
+/// `make images`' images of the shop, built from this tree, saved into one archive for containerd.
 fn image_archive(docker_host: &str, dir: &Path) -> std::path::PathBuf {
     let version = version();
     let mut refs: Vec<String> = SERVICES
@@ -84,21 +84,24 @@ fn image_archive(docker_host: &str, dir: &Path) -> std::path::PathBuf {
             .output()
             .expect("run docker")
     };
-    let missing = refs
-        .iter()
-        .any(|r| !docker(&["image", "inspect", r]).status.success());
-    if missing {
-        eprintln!("[real-shop] building the images (scripts/offline-images.sh)");
-        let status = Command::new(support::repo().join("scripts/offline-images.sh"))
-            .env("DOCKER_HOST", docker_host)
-            .env(
-                "CARGO_TARGET_DIR",
-                support::target_bin("x").parent().unwrap().parent().unwrap(),
-            )
-            .status()
-            .expect("run scripts/offline-images.sh");
-        assert!(status.success(), "scripts/offline-images.sh failed");
+    // Always through the script, so the images hold this tree's binaries; it rebuilds only
+    // what changed (cargo's cache, the unchanged bases).
+    eprintln!("[real-shop] building the images (scripts/offline-images.sh)");
+    let mut build = Command::new(support::repo().join("scripts/offline-images.sh"));
+    for name in storefront_testkit::cargo_test_env() {
+        build.env_remove(name);
     }
+    let status = build
+        .args(SERVICES)
+        .args(["postgres", "redis"])
+        .env("DOCKER_HOST", docker_host)
+        .env(
+            "CARGO_TARGET_DIR",
+            support::target_bin("x").parent().unwrap().parent().unwrap(),
+        )
+        .status()
+        .expect("run scripts/offline-images.sh");
+    assert!(status.success(), "scripts/offline-images.sh failed");
     let archive = dir.join("shop-images.tar");
     let mut args = vec!["save", "-o", archive.to_str().unwrap()];
     args.extend(refs.iter().map(String::as_str));

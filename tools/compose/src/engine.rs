@@ -103,19 +103,8 @@ impl Engine {
     /// shown as it comes.
     pub async fn script(&self, script: &str, env: &[(&str, &str)]) -> Result<(), EngineError> {
         let mut command = Command::new(self.root.join(script));
-        // Inside `cargo test` the environment carries the test crate's CARGO_MANIFEST_DIR and
-        // CARGO_PKG_*; build scripts (ring's) record them, so a cargo build run by the script
-        // would see them change and rebuild half the tree, here and in the next plain build.
-        for (name, _) in std::env::vars_os() {
-            let name = name.to_string_lossy();
-            if (name == "CARGO" || name.starts_with("CARGO_"))
-                && !matches!(
-                    name.as_ref(),
-                    "CARGO_HOME" | "CARGO_TARGET_DIR" | "CARGO_TERM_COLOR"
-                )
-            {
-                command.env_remove(name.as_ref());
-            }
+        for name in storefront_testkit::cargo_test_env() {
+            command.env_remove(name);
         }
         let status = command
             .env("DOCKER_HOST", &self.docker_host)
