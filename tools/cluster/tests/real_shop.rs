@@ -95,10 +95,7 @@ fn image_archive(docker_host: &str, dir: &Path) -> std::path::PathBuf {
         .args(SERVICES)
         .args(["postgres", "redis"])
         .env("DOCKER_HOST", docker_host)
-        .env(
-            "CARGO_TARGET_DIR",
-            support::target_bin("x").parent().unwrap().parent().unwrap(),
-        )
+        .env("CARGO_TARGET_DIR", support::target_dir())
         .status()
         .expect("run scripts/offline-images.sh");
     assert!(status.success(), "scripts/offline-images.sh failed");

@@ -71,14 +71,25 @@ pub fn cluster() -> Option<&'static LocalCluster> {
 }
 
 /// Where cargo put this workspace's binaries (the test binary lives in `<that>/deps`).
-pub fn target_bin(name: &str) -> PathBuf {
+fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
-    let dir = exe
-        .parent()
+    exe.parent()
         .and_then(Path::parent)
         .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let path = dir.join(name);
+        .unwrap_or_default()
+}
+
+/// Cargo's target directory (the parent of the profile directory).
+pub fn target_dir() -> PathBuf {
+    profile_dir()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// A binary of this workspace, built by `cargo build --workspace --bins`.
+pub fn target_bin(name: &str) -> PathBuf {
+    let path = profile_dir().join(name);
     assert!(
         path.is_file(),
         "{} is missing: run `cargo build --workspace --bins` first (make test does)",
