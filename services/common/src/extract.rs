@@ -108,19 +108,23 @@ impl IdempotencyKey {
 
     /// Checks a key that arrived in a header or a JSON field.
     pub fn parse(key: &str) -> Result<Self, ApiError> {
-        let ok = !key.is_empty()
-            && key.len() <= Self::MAX_LEN
-            && key.bytes().all(|b| b.is_ascii_graphic());
-        if ok {
-            Ok(Self(key.to_string()))
-        } else {
-            Err(ApiError::bad_request(
+        Self::from_bytes(key.as_bytes())
+    }
+
+    /// The rule on the raw bytes, so a header that is not text at all (obs-text) gets the same
+    /// refusal as any other malformed key.
+    fn from_bytes(key: &[u8]) -> Result<Self, ApiError> {
+        let ok =
+            !key.is_empty() && key.len() <= Self::MAX_LEN && key.iter().all(u8::is_ascii_graphic);
+        match std::str::from_utf8(key) {
+            Ok(text) if ok => Ok(Self(text.to_owned())),
+            _ => Err(ApiError::bad_request(
                 "bad_idempotency_key",
                 format!(
                     "the idempotency key must be 1 to {} visible ASCII characters",
                     Self::MAX_LEN
                 ),
-            ))
+            )),
         }
     }
 
@@ -158,8 +162,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
                 "send an Idempotency-Key header, unique per attempt, so that a retry takes effect once",
             )
         })?;
-        // Not visible ASCII at all (obs-text): the same refusal as any other malformed key.
-        Self::parse(header.to_str().unwrap_or("\u{7f}"))
+        Self::from_bytes(header.as_bytes())
     }
 }
 

@@ -303,6 +303,12 @@ async fn bad_checkout_input_is_refused_before_anything_is_written() {
             StatusCode::BAD_REQUEST,
             "missing_idempotency_key",
         ),
+        (
+            Some("two words"),
+            json!({"items": [{"productId": p.id(), "quantity": 1}], "payment": card}),
+            StatusCode::BAD_REQUEST,
+            "bad_idempotency_key",
+        ),
     ];
     for (key, body, status, code) in cases {
         let (got, answer) = shop

@@ -7,6 +7,7 @@ mod support;
 
 use serde_json::json;
 use storefront_common::ids::OrderId;
+use storefront_testkit::app::error_code;
 use support::{GOOD, card, read, start, usd};
 
 #[tokio::test]
@@ -148,6 +149,20 @@ async fn malformed_or_out_of_range_charges_are_refused_without_a_row() {
     let (status, answer) = read(res).await;
     assert_eq!(status, 400);
     assert_eq!(answer["error"]["code"], "missing_idempotency_key");
+
+    // A malformed key is refused the same way in a header and in an internal route's body.
+    let (status, answer) = read(app.pay(&app.alice, "two words", body(usd(100))).await).await;
+    assert_eq!((status, error_code(&answer)), (400, "bad_idempotency_key"));
+    let order = OrderId::new();
+    let (status, answer) = read(
+        app.charge(&"k".repeat(201), order, app.alice.id, 100, card(GOOD))
+            .await,
+    )
+    .await;
+    assert_eq!((status, error_code(&answer)), (400, "bad_idempotency_key"));
+    let (status, answer) = read(app.refund(order, "").await).await;
+    assert_eq!((status, error_code(&answer)), (400, "bad_idempotency_key"));
+    assert_eq!(app.payment_rows().await, 0, "a refused key stores nothing");
 
     let mut huge = body(usd(100));
     huge["pad"] = json!("x".repeat(70 * 1024));

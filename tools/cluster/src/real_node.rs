@@ -40,7 +40,8 @@ pub const DNS_SERVICE_IP: &str = "10.96.0.10";
 pub const PAUSE_IMAGE: &str = "storefront.local/pause:3.10";
 /// The CoreDNS image made from the binary kube-tools builds.
 pub const COREDNS_IMAGE: &str = "storefront.local/coredns:local";
-const BRIDGE: &str = "sfbr0";
+/// The pods' bridge on the host.
+pub const BRIDGE: &str = "sfbr0";
 const LOCK: &str = "/tmp/storefront-real-node.lock";
 
 /// The binaries a real node needs besides the control plane's.
@@ -94,7 +95,7 @@ pub struct NodeFiles {
 fn lock() -> Result<File, NodeError> {
     let file = File::create(LOCK).map_err(|e| setup("creating the node lock")(e.to_string()))?;
     use std::os::fd::AsRawFd;
-    // SAFETY-free: flock on our own descriptor; the lock is released when the file closes.
+    // SAFETY: flock on a descriptor this function owns; the lock ends when the file closes.
     #[allow(unsafe_code)]
     let taken = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
     if taken {

@@ -9,29 +9,6 @@ use std::net::UdpSocket;
 use std::time::Duration;
 
 use storefront_cluster::real_node::{self, NODE_NAME, PAUSE_IMAGE};
-use storefront_cluster::{ClusterOptions, LocalCluster};
-
-/// A cluster with one real node, or `None` (with the reason) where one cannot run: the node
-/// needs root (mounts, iptables, the pod bridge) and its binaries.
-fn real_cluster() -> Option<LocalCluster> {
-    // SAFETY-free libc call: geteuid has no preconditions.
-    #[allow(unsafe_code)]
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("SKIPPED (a real node needs root: mounts, iptables and the pod bridge)");
-        return None;
-    }
-    if !support::tools_present_for(&real_node::NODE_TOOLS) {
-        return None;
-    }
-    let options = ClusterOptions {
-        nodes: 0,
-        istio_crds: false,
-        real_node: true,
-        ..ClusterOptions::default()
-    };
-    Some(LocalCluster::start(&options).expect("a cluster with a real node starts"))
-}
 
 /// An A query for `name`, as bytes on the wire.
 fn dns_query(id: u16, name: &str) -> Vec<u8> {
@@ -68,7 +45,7 @@ fn first_a_record(answer: &[u8], question_len: usize) -> Option<[u8; 4]> {
 
 #[test]
 fn a_pod_runs_in_a_real_container_and_services_resolve_through_cluster_dns() {
-    let Some(cluster) = real_cluster() else {
+    let Some(cluster) = support::real_node_cluster() else {
         return;
     };
     let kubectl = cluster.kubectl();
@@ -151,5 +128,33 @@ fn a_pod_runs_in_a_real_container_and_services_resolve_through_cluster_dns() {
     assert_eq!(
         answer.map(|b| b.to_string()).join("."),
         real_node::DNS_SERVICE_IP
+    );
+
+    // Stopping leaves the host as it was: no container process, mount, bridge or NAT rule.
+    let dir = cluster.dir().display().to_string();
+    drop(cluster);
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    assert!(!mounts.contains(&dir), "mounts left under {dir}");
+    let shims = std::process::Command::new("pgrep")
+        .args(["-f", &format!("{dir}/node/containerd.sock")])
+        .output()
+        .unwrap();
+    assert!(
+        shims.stdout.is_empty(),
+        "containerd shims left: {:?}",
+        shims.stdout
+    );
+    let bridge = std::process::Command::new("ip")
+        .args(["link", "show", real_node::BRIDGE])
+        .output()
+        .unwrap();
+    assert!(!bridge.status.success(), "the pod bridge is left");
+    let nat = std::process::Command::new("iptables")
+        .args(["-t", "nat", "-S", "POSTROUTING"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&nat.stdout).contains("name: \"storefront\""),
+        "the pod network's NAT rules are left"
     );
 }

@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use storefront_cluster::real_node;
-use storefront_cluster::{ClusterOptions, LocalCluster};
+use storefront_cluster::LocalCluster;
 use support::Operator;
 
 const REGISTRY: &str = "ghcr.io/storefront-dev/storefront";
@@ -42,14 +41,6 @@ fn version() -> String {
         .to_owned()
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::geteuid() == 0
-    }
-}
-
 /// The Docker engine's address (scripts/docker-engine.sh starts one when none runs), or `None`
 /// with the reason when none can run here.
 fn docker_host() -> Option<String> {
@@ -62,7 +53,7 @@ fn docker_host() -> Option<String> {
     }
     let why = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
-        !(std::env::var("STOREFRONT_CLUSTER_TESTS").as_deref() == Ok("1") && is_root()),
+        !support::required(),
         "STOREFRONT_CLUSTER_TESTS=1 but no Docker engine for the images: {why}"
     );
     eprintln!("SKIPPED (no Docker engine to build the images): {why}");
@@ -177,25 +168,14 @@ impl Shop {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shop_runs_in_real_pods_and_sells_through_the_gateway_service() {
-    if !is_root() {
-        eprintln!("SKIPPED (a real node needs root: mounts, iptables and the pod bridge)");
+    let started = Instant::now();
+    let Some(cluster) = support::real_node_cluster() else {
         return;
-    }
-    if !support::tools_present_for(&real_node::NODE_TOOLS) {
-        return;
-    }
+    };
+    let cluster_up = started.elapsed();
     let Some(docker_host) = docker_host() else {
         return;
     };
-    let started = Instant::now();
-    let cluster = LocalCluster::start(&ClusterOptions {
-        nodes: 0,
-        istio_crds: false,
-        real_node: true,
-        ..ClusterOptions::default()
-    })
-    .expect("a cluster with a real node starts");
-    let cluster_up = started.elapsed();
     let archive = image_archive(&docker_host, cluster.dir());
     cluster.import_image(&archive).expect("the images import");
     let _ = std::fs::remove_file(&archive);

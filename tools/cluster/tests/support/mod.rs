@@ -22,7 +22,9 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn required() -> bool {
+/// Whether the cluster tests must run (`STOREFRONT_CLUSTER_TESTS=1`): then what they need
+/// missing is a failure, not a skip.
+pub fn required() -> bool {
     std::env::var("STOREFRONT_CLUSTER_TESTS").as_deref() == Ok("1")
 }
 
@@ -49,12 +51,7 @@ pub fn cluster_with(options: ClusterOptions) -> Option<&'static LocalCluster> {
     static CLUSTER: OnceLock<Option<LocalCluster>> = OnceLock::new();
     CLUSTER
         .get_or_init(|| {
-            if let Err(missing) = tools::require(&tools::CONTROL_PLANE) {
-                assert!(
-                    !required(),
-                    "STOREFRONT_CLUSTER_TESTS=1 but the cluster cannot start: {missing}"
-                );
-                eprintln!("SKIPPED (no local cluster): {missing}");
+            if !tools_present_for(&[]) {
                 return None;
             }
             match LocalCluster::start(&options) {
@@ -63,6 +60,29 @@ pub fn cluster_with(options: ClusterOptions) -> Option<&'static LocalCluster> {
             }
         })
         .as_ref()
+}
+
+/// A cluster of its own with one real node (not shared: one real node runs per machine, and
+/// dropping it cleans the host up), or `None` with the reason where one cannot run: the node
+/// needs root (mounts, iptables, the pod bridge) and its binaries.
+pub fn real_node_cluster() -> Option<LocalCluster> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    #[allow(unsafe_code)]
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("SKIPPED (a real node needs root: mounts, iptables and the pod bridge)");
+        return None;
+    }
+    if !tools_present_for(&storefront_cluster::real_node::NODE_TOOLS) {
+        return None;
+    }
+    let options = ClusterOptions {
+        nodes: 0,
+        istio_crds: false,
+        real_node: true,
+        ..ClusterOptions::default()
+    };
+    Some(LocalCluster::start(&options).expect("a cluster with a real node starts"))
 }
 
 /// A cluster with the Istio CRDs.
