@@ -85,8 +85,10 @@ impl Readiness {
     }
 }
 
-pub async fn healthz() -> impl IntoResponse {
-    Json(json!({"status": "ok"}))
+/// Alive, and which service answered: a local runner that hands out ports checks the name, so a
+/// port another process holds is caught instead of trusted.
+pub async fn healthz(State(service): State<&'static str>) -> impl IntoResponse {
+    Json(json!({"status": "ok", "service": service}))
 }
 
 pub async fn readyz(State(readiness): State<Readiness>) -> impl IntoResponse {

@@ -73,7 +73,7 @@ impl Stack {
             service: self.service,
         });
         let ops = Router::new()
-            .route("/healthz", get(health::healthz))
+            .route("/healthz", get(health::healthz).with_state(self.service))
             .route("/readyz", get(health::readyz).with_state(self.readiness))
             .route(
                 "/metrics",

@@ -120,7 +120,7 @@ fn router(shared: Arc<Shared>) -> Router {
         }
     });
     Router::new()
-        .route("/healthz", get(health::healthz))
+        .route("/healthz", get(health::healthz).with_state("loadgen"))
         .route("/readyz", get(health::readyz).with_state(readiness))
         .route("/metrics", get(metrics).with_state(shared))
 }

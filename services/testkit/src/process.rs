@@ -10,28 +10,24 @@ use std::sync::{Mutex, OnceLock};
 use crate::{StartError, io_err};
 
 /// A free loopback port, as the kernel hands it out; the caller binds it soon after.
-/// The variables `cargo test` sets for the test crate (CARGO, CARGO_MANIFEST_DIR, CARGO_PKG_*,
-/// ...) that a script the test runs must not pass on: build scripts (ring's) record them, so a
-/// cargo build inside the script would see them change and rebuild half the tree, there and in
-/// the next plain build. CARGO_HOME, CARGO_TARGET_DIR and CARGO_TERM_COLOR stay.
-pub fn cargo_test_env() -> Vec<String> {
-    std::env::vars_os()
-        .map(|(name, _)| name.to_string_lossy().into_owned())
-        .filter(|name| name == "CARGO" || name.starts_with("CARGO_"))
-        .filter(|name| {
-            !matches!(
-                name.as_str(),
-                "CARGO_HOME" | "CARGO_TARGET_DIR" | "CARGO_TERM_COLOR"
-            )
-        })
-        .collect()
-}
-
+///
+/// The kernel may hand a released port out again, and tests in one binary start servers in
+/// parallel, so this process never hands out the same port twice: otherwise two platforms could
+/// be given one port, and the second server's readiness probe would be answered by the first.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
+    static HANDED_OUT: OnceLock<Mutex<std::collections::HashSet<u16>>> = OnceLock::new();
+    let handed_out = HANDED_OUT.get_or_init(Mutex::default);
+    for _ in 0..64 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(0);
+        let mut seen = handed_out.lock().unwrap_or_else(|e| e.into_inner());
+        if port != 0 && seen.insert(port) {
+            return port;
+        }
+    }
+    0
 }
 
 struct Tracked {

@@ -30,6 +30,15 @@ pub enum PlatformError {
         status: String,
         log: String,
     },
+    #[error(
+        "{service}'s address {url} is answered by {answered_by}, not by {service}: the port was taken; last log lines:\n{log}"
+    )]
+    PortTaken {
+        service: String,
+        url: String,
+        answered_by: String,
+        log: String,
+    },
     #[error("cannot create the log file {path}: {source}")]
     Log {
         path: String,
@@ -278,10 +287,20 @@ async fn wait_ready(service: &mut Service) -> Result<(), PlatformError> {
                 log: tail(&service.log, 15),
             });
         }
-        if let Ok(resp) = http.get(format!("{}/readyz", service.url)).send().await
-            && resp.status().is_success()
-        {
-            return Ok(());
+        if let Some(answered_by) = who_answers(&http, &service.url).await {
+            if answered_by != service.name {
+                return Err(PlatformError::PortTaken {
+                    service: service.name.into(),
+                    url: service.url.clone(),
+                    answered_by,
+                    log: tail(&service.log, 15),
+                });
+            }
+            if let Ok(resp) = http.get(format!("{}/readyz", service.url)).send().await
+                && resp.status().is_success()
+            {
+                return Ok(());
+            }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -290,6 +309,18 @@ async fn wait_ready(service: &mut Service) -> Result<(), PlatformError> {
         secs: limit.as_secs(),
         log: tail(&service.log, 15),
     })
+}
+
+/// The service name `/healthz` at `url` reports, once something listens there.
+async fn who_answers(http: &reqwest::Client, url: &str) -> Option<String> {
+    let resp = http.get(format!("{url}/healthz")).send().await.ok()?;
+    let body: serde_json::Value = resp.json().await.ok()?;
+    Some(
+        body["service"]
+            .as_str()
+            .unwrap_or("something else")
+            .to_owned(),
+    )
 }
 
 impl Platform {
