@@ -6,18 +6,20 @@
 CARGO ?= cargo
 CARGO_TARGET_DIR_OR_DEFAULT = $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
-# One set for every release build (make release, the offline images, bench-run-modes): cargo
-# unifies dependency features over the packages it builds, so another set rebuilds shared crates.
-# scripts/offline-images.sh builds the same list.
-RELEASE_BINS = -p storefront-local -p storefront-users -p storefront-catalog -p storefront-cart \
-               -p storefront-inventory -p storefront-payments -p storefront-orders \
-               -p storefront-notifications -p storefront-gateway -p storefront-web -p storefront-loadgen \
-               -p storefront-operator -p storefront-probe -p storefront-compose
+# One set for every release build (make release, the offline images, bench-run-modes), from
+# scripts/image-list.sh: cargo unifies dependency features over the packages it builds, so
+# another set would rebuild shared crates.
+RELEASE_BINS := $(shell bash -c '. scripts/image-list.sh; printf -- "-p %s " "$${RELEASE_PACKAGES[@]}"')
 
-.PHONY: setup kube-tools container-tools cluster demo release test lint unit manifests security api-fuzz browser images images-registry compose-up compose-down e2e bench bench-checkout bench-gateway bench-run-modes
+.PHONY: setup setup-tests kube-tools container-tools cluster demo release test lint unit manifests security api-fuzz browser images images-registry compose-up compose-down e2e bench bench-checkout bench-gateway bench-run-modes
 
 setup:
 	@scripts/setup.sh
+
+# Also what the tests, the images and the real node need: RabbitMQ, a Docker engine, containerd,
+# the CNI plugins.
+setup-tests:
+	@STOREFRONT_TEST_TOOLS=1 scripts/setup.sh
 
 # Upstream kube-apiserver, controller-manager, scheduler, kubectl, kubelet, kube-proxy, etcd,
 # kwok, helm and CoreDNS, built from the Go module proxy into ~/.cache/storefront/kube-tools
@@ -32,7 +34,8 @@ container-tools:
 
 # A local control plane for a person; Ctrl-C stops it. Nodes are kwok's (pods are simulated)
 # unless NODES=real: one node whose pods run in containerd.
-cluster: setup kube-tools
+cluster: kube-tools
+	@STOREFRONT_TEST_TOOLS=$(if $(filter real,$(NODES)),1,0) scripts/setup.sh
 	$(CARGO) build -p storefront-cluster
 	$(CARGO_TARGET_DIR_OR_DEFAULT)/debug/storefront-cluster
 
@@ -48,10 +51,11 @@ lint:
 	scripts/module-cycles.py
 
 # STOREFRONT_CLUSTER_TESTS=1: the tests on the local control plane (tools/cluster/tests) fail
-# instead of skipping when its binaries are missing. The compose stack test
-# (tools/compose/tests) builds the offline images itself; with CI=true it fails, not skips,
-# when no Docker engine can be started.
-unit: setup kube-tools container-tools
+# instead of skipping when its binaries are missing. The compose stack and real-node tests build
+# the offline images from this debug build (PROFILE=debug SKIP_CARGO=1); the compose test fails
+# instead of skipping without a Docker engine when CI=true or STOREFRONT_COMPOSE_TESTS=1. Compose
+# v2 and Jaeger are built on first use (scripts/container-tools.sh), not here.
+unit: setup-tests kube-tools
 	$(CARGO) build --workspace --bins
 	STOREFRONT_CLUSTER_TESTS=1 $(CARGO) test --workspace
 
@@ -76,7 +80,7 @@ test: setup lint unit manifests security api-fuzz
 
 # Every image built here from the release binaries and Debian's packages, nothing pulled
 # (scripts/offline-images.sh; starts a dockerd of its own when no engine answers); prints sizes.
-images: setup container-tools
+images: setup-tests
 	scripts/images.sh --offline
 
 # The registry path: the multi-stage Dockerfile (needs rust and distroless from their registries).
@@ -92,7 +96,6 @@ compose-down:
 	DOCKER_HOST=$$(scripts/docker-engine.sh start) $$(scripts/container-tools.sh compose)/docker-compose --profile load down
 
 # Needs a container engine and kind; GitHub Actions runs it (.github/workflows/e2e.yml).
-
 e2e:
 	e2e/run.sh
 
@@ -104,7 +107,7 @@ bench-gateway: release
 	target/release/storefront-local bench-gateway -t2 -c64 -d15s --json target/bench-gateway.json
 
 # The loadgen mix against the shop as plain processes and in Docker Compose, in one run.
-bench-run-modes: release images
+bench-run-modes: images
 	$(CARGO_TARGET_DIR_OR_DEFAULT)/release/storefront-compose bench-run-modes --users 32 --duration 20s --json $(CARGO_TARGET_DIR_OR_DEFAULT)/bench-run-modes.json
 
 bench: bench-checkout bench-gateway bench-run-modes

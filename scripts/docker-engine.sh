@@ -6,7 +6,7 @@
 #   scripts/docker-engine.sh status   exit 0 when an engine answers
 #
 # Order: $DOCKER_HOST if it answers, then /var/run/docker.sock, then our own dockerd from
-# Debian's docker.io (scripts/setup.sh installs it with STOREFRONT_DOCKER=1), started by hand,
+# Debian's docker.io (STOREFRONT_TEST_TOOLS=1 scripts/setup.sh installs it), started by hand,
 # not through systemd, with everything under $STOREFRONT_CACHE/docker (data root, exec root,
 # socket, pidfile, log), so it never touches a system engine's state. Needs root to start one.
 # Exit status 3 means "no engine and none can be started here" (the tests skip on it).
@@ -40,7 +40,7 @@ start() {
   fi
   if existing; then return 0; fi
   if ! command -v dockerd >/dev/null 2>&1; then
-    say "no engine answers and dockerd is not installed (STOREFRONT_DOCKER=1 scripts/setup.sh installs Debian's docker.io)"
+    say "no engine answers and dockerd is not installed (STOREFRONT_TEST_TOOLS=1 scripts/setup.sh installs Debian's docker.io)"
     exit 3
   fi
   if [ "$(id -u)" != 0 ]; then

@@ -41,27 +41,9 @@ else
     exit 2
 fi
 
-# image name -> cargo package, and a one-line description for the OCI label.
-declare -A PACKAGE=(
-    [operator]=storefront-operator [users]=storefront-users [catalog]=storefront-catalog
-    [cart]=storefront-cart [inventory]=storefront-inventory [payments]=storefront-payments
-    [orders]=storefront-orders [gateway]=storefront-gateway [web]=storefront-web
-    [loadgen]=storefront-loadgen [notifications]=storefront-notifications
-)
-declare -A DESCRIPTION=(
-    [operator]="Storefront operator: runs the platform from one EcommercePlatform resource"
-    [users]="Storefront users service: accounts, login, JWT"
-    [catalog]="Storefront catalog service: products, search"
-    [cart]="Storefront cart service: one cart per user"
-    [inventory]="Storefront inventory service: stock and reservations"
-    [payments]="Storefront payments service: mock card gateway"
-    [orders]="Storefront orders service: checkout saga"
-    [notifications]="Storefront notifications service: order events to customer notifications"
-    [gateway]="Storefront gateway: routing, auth, rate limits, caching"
-    [web]="Storefront web: the store front"
-    [loadgen]="Storefront load generator"
-)
-ALL=(operator users catalog cart inventory payments orders notifications gateway web loadgen)
+# PACKAGE, DESCRIPTION and SERVICES: the one list of images.
+. "$ROOT/scripts/image-list.sh"
+ALL=("${SERVICES[@]}")
 
 names=("$@")
 [ ${#names[@]} -gt 0 ] || names=("${ALL[@]}")

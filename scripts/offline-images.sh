@@ -17,7 +17,8 @@
 #
 # Environment: REGISTRY (default ghcr.io/storefront-dev/storefront), VERSION (default: the
 # workspace version), STOREFRONT_CACHE (the .deb files and rootfs tarballs, default
-# ~/.cache/storefront), CARGO_TARGET_DIR (where the release binaries are), SKIP_CARGO=1 (use the
+# ~/.cache/storefront), CARGO_TARGET_DIR (where cargo's binaries are), PROFILE (release, the
+# default, or debug: the tests use the debug build they already have), SKIP_CARGO=1 (use the
 # binaries already built). Prints each image's size at the end.
 set -euo pipefail
 
@@ -33,6 +34,10 @@ cache=${STOREFRONT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/storefront}
 debs="$cache/debs"
 rootfs_cache="$cache/rootfs"
 target="${CARGO_TARGET_DIR:-$ROOT/target}"
+# Which cargo profile's binaries go into the images: release for `make images`; the tests use
+# the debug build `make test` has already made (PROFILE=debug SKIP_CARGO=1).
+PROFILE="${PROFILE:-release}"
+case "$PROFILE" in dev|debug) PROFILE=dev profile_dir=debug ;; *) profile_dir=$PROFILE ;; esac
 # The tags of the store images say what is inside: Debian bookworm's PostgreSQL and Redis.
 POSTGRES_TAG=15-bookworm
 REDIS_TAG=7.0-bookworm
@@ -41,7 +46,7 @@ log() { printf '[images %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'images: %s\n' "$*" >&2; exit 1; }
 
 for tool in docker dpkg-deb apt-get ldconfig; do
-  command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (STOREFRONT_DOCKER=1 scripts/setup.sh)"
+  command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (STOREFRONT_TEST_TOOLS=1 scripts/setup.sh)"
 done
 if [ -z "${DOCKER_HOST:-}" ]; then
   DOCKER_HOST="$("$ROOT/scripts/docker-engine.sh" start)" || die "no Docker engine (scripts/docker-engine.sh start)"
@@ -50,25 +55,8 @@ fi
 # The legacy builder: the Docker CLI here has no buildx plugin, and nothing below needs BuildKit.
 export DOCKER_BUILDKIT=0
 
-declare -A PACKAGE=(
-  [operator]=storefront-operator [users]=storefront-users [catalog]=storefront-catalog
-  [cart]=storefront-cart [inventory]=storefront-inventory [payments]=storefront-payments
-  [orders]=storefront-orders [gateway]=storefront-gateway [web]=storefront-web
-  [loadgen]=storefront-loadgen
-)
-declare -A DESCRIPTION=(
-  [operator]="Storefront operator: runs the platform from one EcommercePlatform resource"
-  [users]="Storefront users service: accounts, login, JWT"
-  [catalog]="Storefront catalog service: products, search"
-  [cart]="Storefront cart service: one cart per user"
-  [inventory]="Storefront inventory service: stock and reservations"
-  [payments]="Storefront payments service: mock card gateway"
-  [orders]="Storefront orders service: checkout saga"
-  [gateway]="Storefront gateway: routing, auth, rate limits, caching"
-  [web]="Storefront web: the store front"
-  [loadgen]="Storefront load generator"
-)
-SERVICES=(operator users catalog cart inventory payments orders gateway web loadgen)
+# PACKAGE, DESCRIPTION, SERVICES and RELEASE_PACKAGES: the one list of images.
+. "$ROOT/scripts/image-list.sh"
 STORES=(postgres redis jaeger)
 
 names=("$@")
@@ -247,8 +235,12 @@ oci_labels() { # title description version
 build_service() { # name
   local name=$1 package=${PACKAGE[$1]} ref="$REGISTRY/$1:$VERSION" dir="$context/$1"
   mkdir -p "$dir"
-  install -m 0555 "$target/release/$package" "$dir/app"
-  install -m 0555 "$target/release/storefront-probe" "$dir/probe"
+  local bin
+  for bin in "$package" storefront-probe; do
+    [ -x "$target/$profile_dir/$bin" ] || die "$target/$profile_dir/$bin is missing: build it first (cargo build, or leave SKIP_CARGO unset)"
+  done
+  install -m 0555 "$target/$profile_dir/$package" "$dir/app"
+  install -m 0555 "$target/$profile_dir/storefront-probe" "$dir/probe"
   cp images/service.Dockerfile "$dir/Dockerfile"
   local labels=()
   while IFS= read -r -d '' item; do labels+=("$item"); done < <(oci_labels "$package" "${DESCRIPTION[$name]}" "$VERSION")
@@ -348,14 +340,21 @@ done
 
 if [ ${#want_services[@]} -gt 0 ] || [ "$want_runtime" = 1 ]; then
   if [ "${SKIP_CARGO:-0}" != 1 ]; then
-    # The Makefile's RELEASE_BINS, whichever images are asked for: cargo unifies features over
-    # the packages of one build, so a different set would rebuild shared crates every time.
-    packages=(-p storefront-local -p storefront-users -p storefront-catalog -p storefront-cart
-              -p storefront-inventory -p storefront-payments -p storefront-orders
-              -p storefront-notifications -p storefront-gateway -p storefront-web -p storefront-loadgen
-              -p storefront-operator -p storefront-probe -p storefront-compose)
-    log "cargo build --release ${packages[*]}"
-    cargo build --release --locked "${packages[@]}"
+    # Run from inside `cargo test`, the environment carries the test crate's CARGO, CARGO_PKG_*
+    # and CARGO_MANIFEST_DIR; build scripts (ring's) record them, so a build that saw them
+    # would rebuild half the tree here and in the next plain build.
+    for var in $(compgen -e); do
+      case "$var" in
+        CARGO_HOME|CARGO_TARGET_DIR|CARGO_TERM_COLOR) ;;
+        CARGO|CARGO_*) unset "$var" ;;
+      esac
+    done
+    packages=()
+    for package in "${RELEASE_PACKAGES[@]}"; do packages+=(-p "$package"); done
+    profile_flag=(--release)
+    [ "$PROFILE" = release ] || profile_flag=(--profile "$PROFILE")
+    log "cargo build ${profile_flag[*]} ${packages[*]}"
+    cargo build "${profile_flag[@]}" --locked "${packages[@]}"
   fi
   build_runtime
 fi

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building, testing and running Storefront locally needs, and only what is missing:
-# a C toolchain for -sys crates, PostgreSQL server binaries (initdb, postgres), redis-server,
-# rabbitmq-server, Python for the manifest checks, a Docker engine for the images and the compose
-# stack, and the real node's containerd, CNI plugins and iptables. Safe to run again. Needs root
-# (or sudo) only when something is missing; otherwise it only checks.
+# a C toolchain for -sys crates, PostgreSQL server binaries (initdb, postgres), redis-server and
+# Python for the manifest checks. With STOREFRONT_TEST_TOOLS=1 (`make test`, `make images`, the
+# compose targets, `make cluster NODES=real`) also rabbitmq-server, a Docker engine for the images
+# and the compose stack, and the real node's containerd, CNI plugins and iptables. Safe to run
+# again. Needs root (or sudo) only when something is missing; otherwise it only checks.
 set -euo pipefail
 
 need=()
@@ -14,13 +15,16 @@ have cc || need+=(build-essential)
 have pkg-config || need+=(pkg-config)
 pg_bin || need+=(postgresql)
 have redis-server || need+=(redis-server)
-# RabbitMQ, the alternative event bus (tests of it skip, saying so, when it is absent).
-[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || have rabbitmq-server || need+=(rabbitmq-server)
 have python3 || need+=(python3)
 python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
+test_tools=${STOREFRONT_TEST_TOOLS:-0}
+# RabbitMQ, the alternative event bus (tests of it skip, saying so, when it is absent).
+if [ "$test_tools" = 1 ]; then
+  [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || have rabbitmq-server || need+=(rabbitmq-server)
+fi
 # The local cluster's real node (tools/cluster, `make cluster NODES=real`): containerd with runc,
 # the CNI plugins, iptables for kube-proxy, a static libc for the pause binary. Linux only.
-if [ "$(uname -s)" = Linux ]; then
+if [ "$test_tools" = 1 ] && [ "$(uname -s)" = Linux ]; then
   have containerd || need+=(containerd)
   have runc || [ -x /usr/sbin/runc ] || need+=(runc)
   [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
@@ -33,7 +37,8 @@ if [ "${STOREFRONT_BROWSER_TESTS:-0}" = 1 ]; then
 fi
 # The compose stack and the offline images: Debian's dockerd (with containerd and runc), unless
 # an engine already answers (Docker Desktop, GitHub's runners); dpkg-deb and apt-get are there.
-if ! have dockerd && ! { have docker && docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }; then
+if [ "$test_tools" = 1 ] && ! have dockerd \
+  && ! { have docker && docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }; then
   need+=(docker.io)
 fi
 if [ "${STOREFRONT_BENCH:-0}" = 1 ]; then

@@ -6,7 +6,8 @@
 //! Tests share one PostgreSQL and one Redis per test process ([`shared_postgres`],
 //! [`shared_redis`]) and isolate themselves with a fresh database / Redis database index each.
 //!
-//! With the feature `app`, [`app::TestApp`] starts a service under test against them.
+//! With the feature `app`, [`app::TestApp`] starts a service under test against them; with
+//! `shop`, [`shop::Shop`] is a customer of a whole running shop.
 
 #![allow(unsafe_code)] // pre_exec and atexit: the only way to tie a child's life to ours.
 
@@ -17,12 +18,12 @@ mod postgres;
 mod process;
 mod rabbitmq;
 mod redis;
+#[cfg(feature = "shop")]
+pub mod shop;
 
 pub use binaries::MissingBinary;
 pub use postgres::PostgresServer;
-pub use process::{
-    cargo_test_env, free_port, spawn_tied_process, spawn_tied_process_in, stop_tied_process,
-};
+pub use process::{free_port, spawn_tied_process, spawn_tied_process_in, stop_tied_process};
 pub use rabbitmq::RabbitServer;
 pub use redis::RedisServer;
 

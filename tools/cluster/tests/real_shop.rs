@@ -9,16 +9,17 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
-use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use storefront_cluster::LocalCluster;
+use storefront_compose::engine::{Engine, EngineError};
+use storefront_testkit::shop::Shop;
 use support::Operator;
 
 const REGISTRY: &str = "ghcr.io/storefront-dev/storefront";
+const VERSION: &str = env!("CARGO_PKG_VERSION");
 const POSTGRES_IMAGE: &str = "ghcr.io/storefront-dev/storefront/postgres:15-bookworm";
 const REDIS_IMAGE: &str = "ghcr.io/storefront-dev/storefront/redis:7.0-bookworm";
 const SERVICES: [&str; 8] = [
@@ -32,73 +33,50 @@ const SERVICES: [&str; 8] = [
     "web",
 ];
 
-fn version() -> String {
-    let toml = std::fs::read_to_string(support::repo().join("Cargo.toml")).unwrap();
-    toml.lines()
-        .find_map(|l| l.strip_prefix("version = \""))
-        .and_then(|v| v.strip_suffix('"'))
-        .unwrap()
-        .to_owned()
-}
-
-/// The Docker engine's address (scripts/docker-engine.sh starts one when none runs), or `None`
-/// with the reason when none can run here.
-fn docker_host() -> Option<String> {
-    let out = Command::new(support::repo().join("scripts/docker-engine.sh"))
-        .arg("start")
-        .output()
-        .expect("run scripts/docker-engine.sh");
-    if out.status.success() {
-        return Some(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+/// The Docker engine that builds the images (one of ours is started when none runs), or `None`
+/// with the reason when none can run here and the cluster tests are not required.
+async fn engine() -> Option<Engine> {
+    match Engine::start(&support::repo()).await {
+        Ok(engine) => Some(engine),
+        Err(EngineError::Unavailable(why)) if !support::required() => {
+            eprintln!("SKIPPED (no Docker engine to build the images): {why}");
+            None
+        }
+        Err(e) => panic!("STOREFRONT_CLUSTER_TESTS=1 but no Docker engine for the images: {e}"),
     }
-    let why = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !support::required(),
-        "STOREFRONT_CLUSTER_TESTS=1 but no Docker engine for the images: {why}"
-    );
-    eprintln!("SKIPPED (no Docker engine to build the images): {why}");
-    None
 }
 
-/// `make images`' images of the shop, built from this tree, saved into one archive for containerd.
-fn image_archive(docker_host: &str, dir: &Path) -> std::path::PathBuf {
-    let version = version();
+/// The shop's images, built from this tree's debug binaries (`make test` has built them) by
+/// `scripts/offline-images.sh`, saved into one archive for containerd.
+async fn image_archive(engine: &Engine, dir: &Path) -> PathBuf {
+    eprintln!("[real-shop] building the images (scripts/offline-images.sh)");
+    let target = support::target_dir().display().to_string();
+    let mut names: Vec<&str> = SERVICES.to_vec();
+    names.extend(["postgres", "redis"]);
+    engine
+        .script(
+            "scripts/offline-images.sh",
+            &names,
+            &[
+                ("CARGO_TARGET_DIR", &target),
+                ("PROFILE", "debug"),
+                ("SKIP_CARGO", "1"),
+            ],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let archive = dir.join("shop-images.tar");
     let mut refs: Vec<String> = SERVICES
         .iter()
-        .map(|s| format!("{REGISTRY}/{s}:{version}"))
+        .map(|s| format!("{REGISTRY}/{s}:{VERSION}"))
         .collect();
     refs.extend([POSTGRES_IMAGE.to_owned(), REDIS_IMAGE.to_owned()]);
-    let docker = |args: &[&str]| {
-        Command::new("docker")
-            .env("DOCKER_HOST", docker_host)
-            .args(args)
-            .output()
-            .expect("run docker")
-    };
-    // Always through the script, so the images hold this tree's binaries; it rebuilds only
-    // what changed (cargo's cache, the unchanged bases).
-    eprintln!("[real-shop] building the images (scripts/offline-images.sh)");
-    let mut build = Command::new(support::repo().join("scripts/offline-images.sh"));
-    for name in storefront_testkit::cargo_test_env() {
-        build.env_remove(name);
-    }
-    let status = build
-        .args(SERVICES)
-        .args(["postgres", "redis"])
-        .env("DOCKER_HOST", docker_host)
-        .env("CARGO_TARGET_DIR", support::target_dir())
-        .status()
-        .expect("run scripts/offline-images.sh");
-    assert!(status.success(), "scripts/offline-images.sh failed");
-    let archive = dir.join("shop-images.tar");
     let mut args = vec!["save", "-o", archive.to_str().unwrap()];
     args.extend(refs.iter().map(String::as_str));
-    let out = docker(&args);
-    assert!(
-        out.status.success(),
-        "docker save: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    engine
+        .docker_out(&args)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     archive
 }
 
@@ -136,47 +114,17 @@ fn gateway_url(cluster: &LocalCluster, namespace: &str) -> String {
     format!("http://{}", out.trim())
 }
 
-struct Shop {
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Shop {
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-        key: Option<&str>,
-    ) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(key) = key {
-            request = request.header("Idempotency-Key", key);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shop_runs_in_real_pods_and_sells_through_the_gateway_service() {
+    let Some(engine) = engine().await else {
+        return;
+    };
     let started = Instant::now();
     let Some(cluster) = support::real_node_cluster() else {
         return;
     };
     let cluster_up = started.elapsed();
-    let Some(docker_host) = docker_host() else {
-        return;
-    };
-    let archive = image_archive(&docker_host, cluster.dir());
+    let archive = image_archive(&engine, cluster.dir()).await;
     cluster.import_image(&archive).expect("the images import");
     let _ = std::fs::remove_file(&archive);
 
@@ -204,7 +152,7 @@ async fn the_shop_runs_in_real_pods_and_sells_through_the_gateway_service() {
         .run()
         .unwrap();
     let applied = Instant::now();
-    support::apply(&cluster, &platform(namespace, &version()));
+    support::apply(&cluster, &platform(namespace, VERSION));
     let ready =
         std::panic::catch_unwind(|| support::wait_ready(&cluster, namespace, "shop", "600s"));
     if ready.is_err() {
@@ -224,68 +172,13 @@ async fn the_shop_runs_in_real_pods_and_sells_through_the_gateway_service() {
         applied.elapsed().as_secs_f64()
     );
 
-    let shop = Shop {
-        base: gateway_url(&cluster, namespace),
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .unwrap(),
-    };
-    let email = "real@node.test";
-    let (status, body) = shop
-        .call(
-            Method::POST,
-            "/api/users/register",
-            None,
-            Some(json!({"email": email, "password": "a-good-password", "name": "Real"})),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, login) = shop
-        .call(
-            Method::POST,
-            "/api/users/login",
-            None,
-            Some(json!({"email": email, "password": "a-good-password"})),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{login}");
-    let token = login["token"].as_str().unwrap().to_owned();
-    let (status, found) = shop
-        .call(Method::GET, "/api/products?q=coffee", None, None, None)
-        .await;
-    assert_eq!(status, StatusCode::OK, "{found}");
-    let product = found["items"][0].clone();
-    let (status, body) = shop
-        .call(
-            Method::POST,
-            "/api/cart/items",
-            Some(&token),
-            Some(json!({"productId": product["id"], "quantity": 1})),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let card =
-        json!({"cardNumber": "4242424242424242", "expMonth": 12, "expYear": 2040, "cvc": "123"});
-    let (status, order) = shop
-        .call(
-            Method::POST,
-            "/api/orders",
-            Some(&token),
-            Some(json!({"payment": card})),
-            Some("real-node-1"),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{order}");
-    assert_eq!(order["status"], "paid");
-    let (status, mine) = shop
-        .call(Method::GET, "/api/orders", Some(&token), None, None)
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(mine["items"][0]["id"], order["id"], "{mine}");
+    let shop = Shop::new(gateway_url(&cluster, namespace));
+    let token = shop.customer("real@node.test").await;
+    let bought = shop.purchase(&token, 1, "real-node-1").await;
+    assert_eq!(
+        shop.order_ids(&token).await,
+        vec![bought.order["id"].as_str().unwrap().to_owned()]
+    );
 
     // Deleting the platform keeps the retained database volume.
     cluster

@@ -150,6 +150,7 @@ async fn compose_mode(options: &RunModesOptions, work: &Path) -> Result<ModeResu
     engine
         .script(
             "scripts/compose-secrets.sh",
+            &[],
             &[("STOREFRONT_SECRETS", &secrets.display().to_string())],
         )
         .await?;

@@ -101,12 +101,14 @@ impl Engine {
 
     /// Runs a repository script with this engine (e.g. `scripts/offline-images.sh`), its output
     /// shown as it comes.
-    pub async fn script(&self, script: &str, env: &[(&str, &str)]) -> Result<(), EngineError> {
-        let mut command = Command::new(self.root.join(script));
-        for name in storefront_testkit::cargo_test_env() {
-            command.env_remove(name);
-        }
-        let status = command
+    pub async fn script(
+        &self,
+        script: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<(), EngineError> {
+        let status = Command::new(self.root.join(script))
+            .args(args)
             .env("DOCKER_HOST", &self.docker_host)
             .envs(env.iter().copied())
             .current_dir(&self.root)

@@ -161,8 +161,15 @@ impl Stack {
             .map(drop)
     }
 
-    /// Waits until the service's container is healthy again, returning its restart count.
-    pub async fn wait_healthy(&self, service: &str, limit: Duration) -> Result<u32, EngineError> {
+    /// Waits until the service's container is healthy and has restarted at least
+    /// `min_restarts` times (so a crash that Docker has not noticed yet does not pass for a
+    /// recovery), returning its restart count.
+    pub async fn wait_healthy(
+        &self,
+        service: &str,
+        min_restarts: u32,
+        limit: Duration,
+    ) -> Result<u32, EngineError> {
         let started = Instant::now();
         let mut last = String::new();
         while started.elapsed() < limit {
@@ -172,8 +179,10 @@ impl Stack {
                     .await
             {
                 let mut parts = state.split_whitespace();
-                if parts.next() == Some("healthy") {
-                    return Ok(parts.next().and_then(|n| n.parse().ok()).unwrap_or(0));
+                let healthy = parts.next() == Some("healthy");
+                let restarts: u32 = parts.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+                if healthy && restarts >= min_restarts {
+                    return Ok(restarts);
                 }
                 last = state;
             }

@@ -10,129 +10,31 @@ mod support;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use storefront_local::platform::Platform;
+use storefront_testkit::shop::{DECLINED_CARD, Shop, card};
 
 async fn start(extra: &[(&str, &str)]) -> Platform {
     support::start_platform("admin@e2e.test", extra).await
 }
 
-struct Client {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Client {
-    fn new(platform: &Platform) -> Self {
-        Self {
-            http: reqwest::Client::new(),
-            base: platform.url("gateway").unwrap().to_string(),
-        }
-    }
-
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-        key: Option<&str>,
-    ) -> (StatusCode, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        if let Some(k) = key {
-            req = req.header("Idempotency-Key", k);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn customer(&self, email: &str) -> String {
-        let (status, body) = self
-            .call(
-                Method::POST,
-                "/api/users/register",
-                None,
-                Some(json!({"email": email, "password": "a-good-password", "name": "E2E"})),
-                None,
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        let (status, body) = self
-            .call(
-                Method::POST,
-                "/api/users/login",
-                None,
-                Some(json!({"email": email, "password": "a-good-password"})),
-                None,
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body["token"].as_str().unwrap().to_string()
-    }
-}
-
-fn card(number: &str) -> Value {
-    json!({"cardNumber": number, "expMonth": 12, "expYear": 2030, "cvc": "123"})
+/// A customer of the platform's gateway.
+fn client(platform: &Platform) -> Shop {
+    Shop::new(platform.url("gateway").unwrap().to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_shops_end_to_end_through_the_gateway() {
     let mut platform = start(&[]).await;
-    let shop = Client::new(&platform);
+    let shop = client(&platform);
 
     let token = shop.customer("alice@e2e.test").await;
-    let (status, found) = shop
-        .call(Method::GET, "/api/products?q=coffee", None, None, None)
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    let aeropress = found["items"][0].clone();
-    assert!(
-        aeropress["name"].as_str().unwrap().contains("AeroPress"),
-        "{found}"
-    );
-
-    let (status, _) = shop
-        .call(
-            Method::POST,
-            "/api/cart/items",
-            Some(&token),
-            Some(json!({"productId": aeropress["id"], "quantity": 2})),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    let (_, cart) = shop
-        .call(Method::GET, "/api/cart", Some(&token), None, None)
-        .await;
-    assert_eq!(
-        cart["total"]["amount"],
-        aeropress["price"]["amount"].as_i64().unwrap() * 2,
-        "{cart}"
-    );
-
-    let (status, paid) = shop
-        .call(
-            Method::POST,
-            "/api/orders",
-            Some(&token),
-            Some(json!({"payment": card("4242424242424242")})),
-            Some("e2e-1"),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{paid}");
-    assert_eq!(paid["status"], "paid");
+    let aeropress = shop.purchase(&token, 2, "e2e-1").await.product;
 
     let (status, declined) = shop
         .call(
             Method::POST,
             "/api/orders",
             Some(&token),
-            Some(json!({"items": [{"productId": aeropress["id"], "quantity": 1}], "payment": card("4000000000000002")})),
+            Some(json!({"items": [{"productId": aeropress["id"], "quantity": 1}], "payment": card(DECLINED_CARD)})),
             Some("e2e-2"),
         )
         .await;
@@ -212,7 +114,7 @@ async fn a_burst_from_one_user_is_rate_limited_with_retry_after() {
         ("GATEWAY_RATE_LIMIT_BURST_USER", "10"),
     ])
     .await;
-    let shop = Client::new(&platform);
+    let shop = client(&platform);
     let token = shop.customer("burst@e2e.test").await;
     let mut limited = None;
     for _ in 0..40 {
@@ -247,7 +149,7 @@ async fn the_breaker_opens_when_a_backend_stops_and_closes_when_it_returns() {
         ("GATEWAY_BREAKER_OPEN", "1s"),
     ])
     .await;
-    let shop = Client::new(&platform);
+    let shop = client(&platform);
     platform.stop_service("catalog").await;
 
     let mut codes = Vec::new();

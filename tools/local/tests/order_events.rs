@@ -7,77 +7,58 @@ use std::time::Duration;
 
 mod support;
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use storefront_local::platform::Platform;
+use storefront_testkit::shop::{DECLINED_CARD, GOOD_CARD, Shop, card};
 
 struct Shopper {
-    http: reqwest::Client,
-    base: String,
+    shop: Shop,
     token: String,
 }
 
 impl Shopper {
     async fn register(platform: &Platform, email: &str) -> Self {
-        let http = reqwest::Client::new();
-        let base = platform.url("gateway").unwrap().to_string();
-        let account = json!({"email": email, "password": "a-good-password", "name": "Events"});
-        let resp = http
-            .post(format!("{base}/api/users/register"))
-            .json(&account)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::CREATED);
-        let login: Value = http
-            .post(format!("{base}/api/users/login"))
-            .json(&json!({"email": email, "password": "a-good-password"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = login["token"].as_str().unwrap().to_string();
-        Self { http, base, token }
+        let shop = Shop::new(platform.url("gateway").unwrap().to_string());
+        let token = shop.customer(email).await;
+        Self { shop, token }
     }
 
-    async fn checkout(&self, key: &str, card: &str) -> (StatusCode, Value) {
-        let products: Value = self
-            .http
-            .get(format!("{}/api/products?pageSize=1", self.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    async fn checkout(&self, key: &str, card_number: &str) -> (StatusCode, Value) {
+        let (status, products) = self
+            .shop
+            .call(Method::GET, "/api/products?pageSize=1", None, None, None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{products}");
         let product = products["items"][0]["id"].clone();
-        let resp = self
-            .http
-            .post(format!("{}/api/orders", self.base))
-            .bearer_auth(&self.token)
-            .header("Idempotency-Key", key)
-            .json(&json!({
-                "items": [{"productId": product, "quantity": 1}],
-                "payment": {"cardNumber": card, "expMonth": 12, "expYear": 2030, "cvc": "123"},
-            }))
-            .send()
+        let order = json!({
+            "items": [{"productId": product, "quantity": 1}],
+            "payment": card(card_number),
+        });
+        self.shop
+            .call(
+                Method::POST,
+                "/api/orders",
+                Some(&self.token),
+                Some(order),
+                Some(key),
+            )
             .await
-            .unwrap();
-        (resp.status(), resp.json().await.unwrap())
     }
 
     async fn notifications(&self) -> Value {
-        let resp = self
-            .http
-            .get(format!("{}/api/notifications", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::OK);
-        resp.json().await.unwrap()
+        let (status, list) = self
+            .shop
+            .call(
+                Method::GET,
+                "/api/notifications",
+                Some(&self.token),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        list
     }
 
     async fn wait_for_notifications(&self, n: usize) -> Value {
@@ -99,11 +80,11 @@ impl Shopper {
 /// Checkout, a replay of it and a declined one: one notification per order, none per replay.
 pub async fn one_notification_per_order(platform: &Platform) {
     let shopper = Shopper::register(platform, "events@e2e.test").await;
-    let (status, paid) = shopper.checkout("events-1", "4242424242424242").await;
+    let (status, paid) = shopper.checkout("events-1", GOOD_CARD).await;
     assert_eq!(status, StatusCode::CREATED, "{paid}");
-    let (status, replay) = shopper.checkout("events-1", "4242424242424242").await;
+    let (status, replay) = shopper.checkout("events-1", GOOD_CARD).await;
     assert_eq!(status, StatusCode::CREATED, "{replay}");
-    let (status, declined) = shopper.checkout("events-2", "4000000000000002").await;
+    let (status, declined) = shopper.checkout("events-2", DECLINED_CARD).await;
     assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{declined}");
 
     shopper.wait_for_notifications(2).await;
@@ -120,8 +101,9 @@ pub async fn one_notification_per_order(platform: &Platform) {
 
     // The store front shows them: a badge in the header and the list on the account page.
     let account = shopper
+        .shop
         .http
-        .get(format!("{}/account", shopper.base))
+        .get(format!("{}/account", shopper.shop.base))
         .header("cookie", format!("sf_session={}", shopper.token))
         .send()
         .await
