@@ -100,11 +100,11 @@ e2e:
 	e2e/run.sh
 
 bench-checkout: release
-	target/release/storefront-local bench-checkout --duration 20s --concurrency 32 --json target/bench-checkout.json
+	$(CARGO_TARGET_DIR_OR_DEFAULT)/release/storefront-local bench-checkout --duration 20s --concurrency 32 --json $(CARGO_TARGET_DIR_OR_DEFAULT)/bench-checkout.json
 
 bench-gateway: release
 	STOREFRONT_BENCH=1 scripts/setup.sh
-	target/release/storefront-local bench-gateway -t2 -c64 -d15s --json target/bench-gateway.json
+	$(CARGO_TARGET_DIR_OR_DEFAULT)/release/storefront-local bench-gateway -t2 -c64 -d15s --json $(CARGO_TARGET_DIR_OR_DEFAULT)/bench-gateway.json
 
 # The loadgen mix against the shop as plain processes and in Docker Compose, in one run.
 bench-run-modes: images

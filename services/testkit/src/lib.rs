@@ -21,7 +21,7 @@ mod redis;
 #[cfg(feature = "shop")]
 pub mod shop;
 
-pub use binaries::MissingBinary;
+pub use binaries::{MissingBinary, postgres_bin};
 pub use postgres::PostgresServer;
 pub use process::{free_port, spawn_tied_process, spawn_tied_process_in, stop_tied_process};
 pub use rabbitmq::RabbitServer;

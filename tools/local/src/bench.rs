@@ -6,6 +6,9 @@
 //! Idempotency-Key, the succeeding test card) directly at the orders service, wait for the
 //! answer, and go again. Stock is set high first so every checkout can succeed: anything but
 //! 201 counts as an error.
+//!
+//! Then the same PostgreSQL runs pgbench at the same concurrency, and [`ceiling`] turns that and
+//! the transactions one checkout was seen to make into the checkouts/s the database allows.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,6 +21,7 @@ use serde_json::json;
 use storefront_common::demo::PRODUCTS;
 use tokio::sync::Mutex;
 
+use crate::ceiling::{self, Pgbench};
 use crate::platform::{self, Scope, StartOptions};
 use crate::procfs;
 
@@ -59,7 +63,41 @@ struct Summary {
     checkouts_per_sec: f64,
     latency_ms: Percentiles,
     memory: Vec<ServiceMemory>,
+    cost: CheckoutCost,
+    pgbench: Pgbench,
+    /// pgbench tps ÷ PostgreSQL transactions per checkout.
+    ceiling_checkouts_per_sec: f64,
+    /// checkouts/s ÷ the ceiling.
+    ratio_to_ceiling: f64,
 }
+
+/// What one checkout costs, from the servers' own counters over the measured window, less
+/// what the same services do in an idle window of the same length.
+#[derive(Serialize)]
+struct CheckoutCost {
+    postgres_transactions: f64,
+    /// HTTP requests the services served, the checkout itself included.
+    http_requests: f64,
+    idle_transactions_per_sec: f64,
+    idle_http_requests_per_sec: f64,
+}
+
+/// Transactions and served requests so far, over all the platform's services.
+async fn counters(
+    platform: &platform::Platform,
+    http: &reqwest::Client,
+) -> Result<(u64, u64), String> {
+    let databases: Vec<&str> = platform.services.iter().map(|s| s.name).collect();
+    let xacts = ceiling::transactions(&platform.postgres.admin_url(), &databases).await?;
+    let mut served = 0;
+    for s in &platform.services {
+        served += ceiling::served(http, &s.url).await?;
+    }
+    Ok((xacts, served))
+}
+
+/// The statistics collector reports a backend's counts at most once a second while it idles.
+const STATS_SETTLE: Duration = Duration::from_millis(1200);
 
 #[derive(Serialize)]
 struct Percentiles {
@@ -124,7 +162,7 @@ async fn login(
 
 pub async fn run(options: BenchOptions) -> Result<(), BenchError> {
     eprintln!(
-        "starting the commerce services (release binaries from {})...",
+        "starting the commerce services (binaries from {})...",
         options.bins.display()
     );
     let mut platform = platform::start(StartOptions {
@@ -198,6 +236,16 @@ async fn measure(
         );
     }
     let tokens = Arc::new(tokens);
+
+    let idle = Duration::from_secs(3);
+    eprintln!("counting what the services do while idle for {idle:?}...");
+    tokio::time::sleep(STATS_SETTLE).await;
+    let idle_before = counters(platform, &http).await.map_err(setup)?;
+    tokio::time::sleep(idle).await;
+    let idle_after = counters(platform, &http).await.map_err(setup)?;
+    let per_sec = |a: u64, b: u64| b.saturating_sub(a) as f64 / idle.as_secs_f64();
+    let idle_xacts = per_sec(idle_before.0, idle_after.0);
+    let idle_served = per_sec(idle_before.1, idle_after.1);
 
     let warm_up = Duration::from_secs(2);
     eprintln!(
@@ -283,6 +331,7 @@ async fn measure(
     // Count only what the measured window contains: workers drop samples from the warm-up.
     recording.store(true, Ordering::Relaxed);
     let started = Instant::now();
+    let window_before = counters(platform, &http).await.map_err(setup)?;
     let mut peaks: Vec<(&'static str, u32, u64)> = platform
         .services
         .iter()
@@ -296,12 +345,22 @@ async fn measure(
             }
         }
     }
+    let window_after = counters(platform, &http).await.map_err(setup)?;
     recording.store(false, Ordering::Relaxed);
     let elapsed = started.elapsed();
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         let _ = w.await;
     }
+    platform.postgres.create_named_database("pgbench").await;
+    let pgbench = ceiling::pgbench(
+        &storefront_testkit::postgres_bin("pgbench").map_err(|e| setup(e.to_string()))?,
+        platform.postgres.port(),
+        options.concurrency,
+        options.duration,
+    )
+    .await
+    .map_err(setup)?;
 
     let histogram = histogram.lock().await;
     let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
@@ -318,13 +377,43 @@ async fn measure(
                 .map_or(0.0, |m| m.peak_kib as f64 / 1024.0),
         })
         .collect();
+    let checkouts = histogram.len();
+    let window = elapsed.as_secs_f64();
+    let per_checkout = |before: u64, after: u64, idle_rate: f64| {
+        let busy = after.saturating_sub(before) as f64 - idle_rate * window;
+        if checkouts > 0 {
+            busy.max(0.0) / checkouts as f64
+        } else {
+            0.0
+        }
+    };
+    let cost = CheckoutCost {
+        postgres_transactions: per_checkout(window_before.0, window_after.0, idle_xacts),
+        http_requests: per_checkout(window_before.1, window_after.1, idle_served),
+        idle_transactions_per_sec: idle_xacts,
+        idle_http_requests_per_sec: idle_served,
+    };
+    let ceiling_checkouts_per_sec = if cost.postgres_transactions > 0.0 {
+        pgbench.tps / cost.postgres_transactions
+    } else {
+        0.0
+    };
+    let checkouts_per_sec = checkouts as f64 / window;
     Ok(Summary {
+        ceiling_checkouts_per_sec,
+        ratio_to_ceiling: if ceiling_checkouts_per_sec > 0.0 {
+            checkouts_per_sec / ceiling_checkouts_per_sec
+        } else {
+            0.0
+        },
+        cost,
+        pgbench,
         duration_secs: elapsed.as_secs_f64(),
         concurrency: options.concurrency,
         customers: options.customers,
-        checkouts: histogram.len(),
+        checkouts,
         errors,
-        checkouts_per_sec: histogram.len() as f64 / elapsed.as_secs_f64(),
+        checkouts_per_sec,
         latency_ms: Percentiles {
             p50: ms(0.50),
             p90: ms(0.90),
@@ -347,6 +436,21 @@ fn print(s: &Summary) {
     println!(
         "  latency ms       p50 {:.1}  p90 {:.1}  p99 {:.1}  max {:.1}",
         s.latency_ms.p50, s.latency_ms.p90, s.latency_ms.p99, s.latency_ms.max
+    );
+    println!(
+        "  per checkout     {:.2} PostgreSQL transactions, {:.2} HTTP requests served (idle: {:.1} transactions/s, {:.1} requests/s taken out)",
+        s.cost.postgres_transactions,
+        s.cost.http_requests,
+        s.cost.idle_transactions_per_sec,
+        s.cost.idle_http_requests_per_sec
+    );
+    println!(
+        "  pgbench          {:.0} tps (TPC-B-like, {} clients, scale {}, {}s, same server)",
+        s.pgbench.tps, s.pgbench.clients, s.pgbench.scale, s.pgbench.duration_secs
+    );
+    println!(
+        "  ceiling          {:.1} checkouts/s (pgbench tps / transactions per checkout); this run {:.2} of it",
+        s.ceiling_checkouts_per_sec, s.ratio_to_ceiling
     );
     println!(
         "  memory (MiB)     {:<10} {:>14} {:>16}",

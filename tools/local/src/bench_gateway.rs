@@ -1,11 +1,17 @@
-//! `storefront-local bench-gateway`: the gateway's throughput and latency beside a static
-//! baseline, in one run on one machine. wrk measures nginx serving the exact body of
-//! `GET /api/products` from a file, the gateway answering that URL from its response cache, the
-//! gateway with every request a distinct catalog query (a miss in the gateway cache and in the
-//! catalog's Redis cache, so the catalog reads PostgreSQL), then loadgen runs its full user mix.
+//! `storefront-local bench-gateway`: the gateway's throughput and latency beside nginx doing the
+//! same jobs, in one run on one machine. wrk measures:
+//! - nginx serving the exact body of `GET /api/products` from a file (the static ceiling);
+//! - nginx as a caching reverse proxy in front of the catalog (`proxy_cache`, keepalive
+//!   upstream), the set-up the seed platforms use, and the gateway answering that URL from its
+//!   response cache;
+//! - the gateway with every request a distinct catalog query (a miss in the gateway cache and in
+//!   the catalog's Redis cache, so the catalog reads PostgreSQL);
+//! - a flood from one client far over its limit: nginx `limit_req` in front of the catalog
+//!   against the gateway restarted with a per-IP limit;
 //!
-//! The platform runs with rate limits raised out of the way; each wrk scenario has a short
-//! warm-up that is not counted. Figures are only comparable within one run.
+//! then loadgen runs its full user mix. The platform otherwise runs with rate limits raised out
+//! of the way; each wrk scenario has a short warm-up that is not counted. Figures are only
+//! comparable within one run.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -61,8 +67,11 @@ pub struct Scenario {
     pub p99_ms: f64,
     pub non_2xx: u64,
     pub socket_errors: u64,
-    /// This scenario's requests/s over nginx's.
+    /// This scenario's requests/s over nginx's static file.
     pub ratio_to_nginx: f64,
+    /// 429 answers per second (the flood scenarios).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejections_per_sec: Option<f64>,
     /// Gateway cache lookups during the measured window (from its /metrics).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_hits: Option<u64>,
@@ -79,9 +88,23 @@ struct Summary {
     services_rust_log: String,
     body_bytes: usize,
     scenarios: Vec<Scenario>,
+    ratios: Ratios,
     /// loadgen's own JSON summary of the mix run.
     loadgen: serde_json::Value,
 }
+
+/// The figures issue 14 sets goals for, each the gateway over its peer in this run.
+#[derive(Serialize, Default)]
+struct Ratios {
+    cached_over_nginx_proxy_cache: f64,
+    cached_over_nginx_static: f64,
+    rejections_over_cached_reads: f64,
+    rejections_over_nginx_limit_req: f64,
+}
+
+/// The flood scenarios' limit: one client at wrk's pace is far over it, so nearly every
+/// request is refused.
+const FLOOD_RATE: u32 = 100;
 
 /// Rates far above what one machine can send: the benchmark measures forwarding and caching,
 /// not the limiter's refusals (the limiter's Redis calls still run on every request).
@@ -148,7 +171,7 @@ pub async fn run(options: GatewayBenchOptions) -> Result<(), GatewayBenchError> 
             .collect(),
     })
     .await?;
-    let outcome = measure(&platform, &options, &work).await;
+    let outcome = measure(&mut platform, &options, &work).await;
     let exited = platform.exited();
     platform.stop().await;
     let summary = outcome?;
@@ -171,7 +194,7 @@ pub async fn run(options: GatewayBenchOptions) -> Result<(), GatewayBenchError> 
 }
 
 async fn measure(
-    platform: &Platform,
+    platform: &mut Platform,
     options: &GatewayBenchOptions,
     work: &Path,
 ) -> Result<Summary, GatewayBenchError> {
@@ -206,17 +229,33 @@ async fn measure(
         ));
     }
 
-    let nginx = Nginx::start(options, work, &body)?;
     let script = work.join("distinct-queries.lua");
     std::fs::write(&script, DISTINCT_QUERIES_LUA).map_err(setup)?;
+    let catalog = platform.url("catalog").unwrap_or_default().to_string();
 
     let mut scenarios = Vec::new();
+    let nginx = Nginx::start(options, work, "static", &Site::Static(&body))?;
     let static_file = wrk(options, &format!("{}/api/products", nginx.url), None).await;
     drop(nginx);
     let mut static_file = static_file?;
     static_file.name = "nginx-static";
     static_file.what = "nginx serving the same body from a file";
     scenarios.push(static_file);
+
+    let nginx = Nginx::start(options, work, "proxy-cache", &Site::ProxyCache(&catalog))?;
+    let proxied = format!("{}/api/products", nginx.url);
+    let through = http.get(&proxied).send().await.map_err(setup)?;
+    if through.bytes().await.map_err(setup)? != body {
+        return Err(setup(
+            "nginx in front of the catalog does not answer the gateway's body",
+        ));
+    }
+    let proxy_cache = wrk(options, &proxied, None).await;
+    drop(nginx);
+    let mut proxy_cache = proxy_cache?;
+    proxy_cache.name = "nginx-proxy-cache";
+    proxy_cache.what = "nginx proxy_cache in front of the catalog, keepalive upstream";
+    scenarios.push(proxy_cache);
 
     let before = cache_lookups(&http, &gateway).await;
     let mut cached = wrk(options, &listing, None).await?;
@@ -234,6 +273,34 @@ async fn measure(
     (uncached.cache_hits, uncached.cache_misses) = delta(before, after);
     scenarios.push(uncached);
 
+    let nginx = Nginx::start(options, work, "limit-req", &Site::LimitReq(&catalog))?;
+    let flood = wrk(options, &format!("{}/api/products", nginx.url), None).await;
+    drop(nginx);
+    let mut flood = rejections(flood?, "nginx limit_req")?;
+    flood.name = "nginx-flood";
+    flood.what = "one client over nginx limit_req (429) in front of the catalog";
+    scenarios.push(flood);
+
+    let loadgen = loadgen(options, &gateway, work).await?;
+
+    // Last, since it restarts the gateway with a limit the other scenarios must not meet.
+    let rate = format!("{FLOOD_RATE}/s");
+    let burst = FLOOD_RATE.to_string();
+    platform
+        .restart_service_with(
+            "gateway",
+            &[
+                ("GATEWAY_RATE_LIMIT_IP", &rate),
+                ("GATEWAY_RATE_LIMIT_BURST_IP", &burst),
+            ],
+        )
+        .await?;
+    let flood = wrk(options, &listing, None).await?;
+    let mut flood = rejections(flood, "the gateway")?;
+    flood.name = "gateway-flood";
+    flood.what = "one client over the gateway's per-IP limit (429)";
+    scenarios.push(flood);
+
     let baseline = scenarios[0].requests_per_sec;
     for s in &mut scenarios {
         s.ratio_to_nginx = if baseline > 0.0 {
@@ -242,8 +309,19 @@ async fn measure(
             0.0
         };
     }
-
-    let loadgen = loadgen(options, &gateway, work).await?;
+    let figure = |name: &str| {
+        scenarios
+            .iter()
+            .find(|s| s.name == name)
+            .map_or(0.0, |s| s.rejections_per_sec.unwrap_or(s.requests_per_sec))
+    };
+    let over = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    let ratios = Ratios {
+        cached_over_nginx_proxy_cache: over(figure("gateway-cached"), figure("nginx-proxy-cache")),
+        cached_over_nginx_static: over(figure("gateway-cached"), figure("nginx-static")),
+        rejections_over_cached_reads: over(figure("gateway-flood"), figure("gateway-cached")),
+        rejections_over_nginx_limit_req: over(figure("gateway-flood"), figure("nginx-flood")),
+    };
     Ok(Summary {
         threads: options.threads,
         connections: options.connections,
@@ -252,8 +330,21 @@ async fn measure(
         services_rust_log: options.rust_log.clone(),
         body_bytes: body.len(),
         scenarios,
+        ratios,
         loadgen,
     })
+}
+
+/// A flood run's 429s per second; a flood that was mostly admitted measured nothing.
+fn rejections(mut s: Scenario, who: &str) -> Result<Scenario, GatewayBenchError> {
+    if s.requests == 0 || s.non_2xx * 10 < s.requests * 9 {
+        return Err(setup(format!(
+            "{who} refused only {} of {} flood requests; the limit did not hold",
+            s.non_2xx, s.requests
+        )));
+    }
+    s.rejections_per_sec = Some(s.requests_per_sec * s.non_2xx as f64 / s.requests as f64);
+    Ok(s)
 }
 
 /// nginx as our child on a loopback port, with everything it writes inside `work`.
@@ -262,19 +353,74 @@ struct Nginx {
     child: Child,
 }
 
+/// What an nginx peer does.
+enum Site<'a> {
+    /// Serves this body at `/api/products` from a file.
+    Static(&'a [u8]),
+    /// A caching reverse proxy in front of the catalog at this base URL.
+    ProxyCache(&'a str),
+    /// A reverse proxy in front of the catalog that refuses a client over [`FLOOD_RATE`].
+    LimitReq(&'a str),
+}
+
+impl Site<'_> {
+    /// The `http` block's extra directives and the server's locations.
+    fn config(&self, d: &std::path::Display<'_>) -> (String, String) {
+        let upstream = |base: &str| {
+            format!(
+                "upstream catalog {{ server {}; keepalive 64; }}\n",
+                base.trim_start_matches("http://")
+            )
+        };
+        let proxy = "proxy_pass http://catalog; proxy_http_version 1.1; \
+                     proxy_set_header Connection \"\";";
+        match self {
+            Site::Static(_) => (
+                String::new(),
+                format!("root {d}/www; location / {{ try_files $uri =404; }}"),
+            ),
+            Site::ProxyCache(base) => (
+                format!(
+                    "{}proxy_cache_path {d}/cache keys_zone=catalog:10m;\n",
+                    upstream(base)
+                ),
+                format!(
+                    "location / {{ {proxy} proxy_cache catalog; proxy_cache_valid 200 5s; \
+                     proxy_cache_lock on; proxy_cache_key $request_uri; \
+                     proxy_ignore_headers Cache-Control Expires Set-Cookie; }}"
+                ),
+            ),
+            Site::LimitReq(base) => (
+                format!(
+                    "{}limit_req_zone $binary_remote_addr zone=flood:10m rate={FLOOD_RATE}r/s;\n",
+                    upstream(base)
+                ),
+                format!(
+                    "location / {{ limit_req zone=flood burst={FLOOD_RATE} nodelay; \
+                     limit_req_status 429; {proxy} }}"
+                ),
+            ),
+        }
+    }
+}
+
 impl Nginx {
     fn start(
         options: &GatewayBenchOptions,
         work: &Path,
-        body: &[u8],
+        name: &str,
+        site: &Site<'_>,
     ) -> Result<Self, GatewayBenchError> {
-        let dir = work.join("nginx");
-        let www = dir.join("www/api");
-        std::fs::create_dir_all(&www).map_err(setup)?;
+        let dir = work.join(format!("nginx-{name}"));
         std::fs::create_dir_all(dir.join("temp")).map_err(setup)?;
-        std::fs::write(www.join("products"), body).map_err(setup)?;
+        if let Site::Static(body) = site {
+            let www = dir.join("www/api");
+            std::fs::create_dir_all(&www).map_err(setup)?;
+            std::fs::write(www.join("products"), body).map_err(setup)?;
+        }
         let port = free_port();
         let d = dir.display();
+        let (http_extra, locations) = site.config(&d);
         let config = format!(
             "worker_processes {workers};\n\
              daemon off;\n\
@@ -288,10 +434,10 @@ impl Nginx {
              \x20 keepalive_requests 10000000;\n\
              \x20 types {{ }}\n\
              \x20 default_type application/json;\n\
+             {http_extra}\
              \x20 server {{\n\
              \x20   listen 127.0.0.1:{port};\n\
-             \x20   root {d}/www;\n\
-             \x20   location / {{ try_files $uri =404; }}\n\
+             \x20   {locations}\n\
              \x20 }}\n\
              }}\n",
             workers = options.nginx_workers,
@@ -559,6 +705,14 @@ fn print(s: &Summary) {
             cache
         );
     }
+    let r = &s.ratios;
+    println!(
+        "  ratios: cached / nginx proxy_cache {:.2}, cached / nginx static {:.2}, gateway 429s / cached reads {:.2}, gateway 429s / nginx limit_req 429s {:.2}",
+        r.cached_over_nginx_proxy_cache,
+        r.cached_over_nginx_static,
+        r.rejections_over_cached_reads,
+        r.rejections_over_nginx_limit_req
+    );
     let total = &s.loadgen["total"];
     let baseline = s.scenarios.first().map_or(0.0, |c| c.requests_per_sec);
     let ops = total["throughput"].as_f64().unwrap_or(0.0);

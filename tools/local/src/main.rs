@@ -43,7 +43,8 @@ enum Command {
         #[arg(long)]
         log_dir: Option<PathBuf>,
     },
-    /// Checkout throughput, latency and per-service memory across the real services.
+    /// Checkout throughput, latency and per-service memory across the real services, beside
+    /// the ceiling pgbench sets on the same PostgreSQL.
     BenchCheckout {
         /// How long to measure (after a short warm-up).
         #[arg(long, default_value = "20s", value_parser = parse_duration)]
@@ -58,8 +59,9 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
-    /// Gateway requests/s and latency beside nginx serving the same body from a file (wrk), cached
-    /// and uncached catalog reads, and the loadgen mix.
+    /// Gateway requests/s and latency beside nginx (wrk): cached reads against nginx's static
+    /// file and proxy_cache, uncached reads, a one-client flood against nginx limit_req, and
+    /// the loadgen mix.
     BenchGateway {
         /// wrk threads.
         #[arg(short = 't', long, default_value_t = 2)]

@@ -360,17 +360,33 @@ impl Platform {
     }
 
     pub async fn restart_service(&mut self, name: &str) -> Result<(), PlatformError> {
+        self.restart_service_with(name, &[]).await
+    }
+
+    /// Stops `name` and starts it again on the same port with `overrides` in its environment
+    /// (a benchmark scenario that needs other limits, say).
+    pub async fn restart_service_with(
+        &mut self,
+        name: &str,
+        overrides: &[(&str, &str)],
+    ) -> Result<(), PlatformError> {
         let Some(index) = self.services.iter().position(|s| s.name == name) else {
             return Ok(());
         };
+        terminate(&mut self.services[index].child).await;
         let old = &self.services[index];
-        let mut fresh = spawn(
-            old.name,
-            &old.binary,
-            &old.env,
-            &self.log_dir,
-            old.url.clone(),
-        )?;
+        let mut env: Vec<(String, String)> = old
+            .env
+            .iter()
+            .filter(|(k, _)| !overrides.iter().any(|(o, _)| o == k))
+            .cloned()
+            .collect();
+        env.extend(
+            overrides
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        let mut fresh = spawn(old.name, &old.binary, &env, &self.log_dir, old.url.clone())?;
         wait_ready(&mut fresh).await?;
         self.services[index] = fresh;
         Ok(())
@@ -379,6 +395,10 @@ impl Platform {
 
 /// SIGTERM, then SIGKILL if the process has not exited after 10 s.
 async fn terminate(child: &mut Child) {
+    // Already gone (and reaped): its pid may belong to someone else by now.
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
     if let Ok(pid) = i32::try_from(child.id()) {
         unsafe_kill(pid, libc::SIGTERM);
     }
