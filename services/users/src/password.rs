@@ -1,16 +1,46 @@
-//! Password hashing with argon2id (the `argon2` crate's defaults: m=19 MiB, t=2, p=1), run on one
-//! dedicated thread. One thread because each hash needs 19 MiB: on tokio's blocking pool a burst
-//! of logins spreads over many threads, each keeping its own 19 MiB in the allocator, and the
-//! service grew past 100 MiB; serialised, it stays near 25 MiB. The async workers never block.
+//! Password hashing with argon2id at m=7 MiB, t=5, p=1: the lowest-memory row of OWASP's
+//! table of equally strong argon2id settings (beside m=19 MiB, t=2, the `argon2` crate's
+//! default, which this service used before). Hashes made with other parameters still verify,
+//! because a hash carries its own, and [`is_current`] tells login to rehash them.
+//!
+//! Hashing runs on one dedicated thread: each hash holds its memory block for its whole run, so
+//! on tokio's blocking pool a burst of logins spread over many threads, each keeping a block in
+//! the allocator, and the service grew past 100 MiB. Serialised, the service holds one block at
+//! a time (about 7 MiB over its base). The async workers never block.
 
 use std::sync::OnceLock;
 use std::sync::mpsc;
 
-use argon2::Argon2;
 use argon2::password_hash::{
     PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
 };
+use argon2::{Algorithm, Argon2, Params, Version};
 use storefront_common::ApiError;
+
+/// KiB of memory per hash, passes and lanes: OWASP's m=7168, t=5, p=1.
+const MEMORY_KIB: u32 = 7 * 1024;
+const PASSES: u32 = 5;
+const LANES: u32 = 1;
+
+fn argon2() -> Result<Argon2<'static>, ApiError> {
+    let params = Params::new(MEMORY_KIB, PASSES, LANES, None).map_err(ApiError::internal)?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// The stored hash is argon2id with this service's parameters; anything else is rehashed at
+/// the next successful login.
+pub fn is_current(stored: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    parsed.algorithm == Algorithm::Argon2id.ident()
+        && params.m_cost() == MEMORY_KIB
+        && params.t_cost() == PASSES
+        && params.p_cost() == LANES
+}
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -48,7 +78,7 @@ async fn on_hasher<T: Send + 'static>(
 pub async fn hash(password: String) -> Result<String, ApiError> {
     on_hasher(move || {
         let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
+        argon2()?
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
             .map_err(ApiError::internal)
@@ -64,7 +94,8 @@ pub async fn verify(password: String, stored: Option<String>) -> Result<bool, Ap
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| dummy_hash().to_string());
         let parsed = PasswordHash::new(&stored).map_err(ApiError::internal)?;
-        let matches = Argon2::default()
+        // The parameters come from the stored hash, whatever they are.
+        let matches = argon2()?
             .verify_password(password.as_bytes(), &parsed)
             .is_ok();
         Ok(known && matches)
@@ -76,8 +107,9 @@ fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| {
         let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(b"storefront-timing-equaliser", &salt)
+        argon2()
+            .ok()
+            .and_then(|a| a.hash_password(b"storefront-timing-equaliser", &salt).ok())
             .map(|h| h.to_string())
             .unwrap_or_default()
     })
@@ -97,6 +129,27 @@ mod tests {
                 .unwrap()
         );
         assert!(!verify("wrong horse".into(), Some(h)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn new_hashes_use_the_owasp_parameters_and_old_ones_still_verify() {
+        let h = hash("correct horse".into()).await.unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{h}");
+        assert!(is_current(&h));
+        let salt = SaltString::generate(&mut OsRng);
+        let old = Argon2::default()
+            .hash_password(b"correct horse", &salt)
+            .unwrap()
+            .to_string();
+        assert!(old.contains("m=19456,t=2,p=1"), "{old}");
+        assert!(!is_current(&old));
+        assert!(!is_current("not a hash"));
+        assert!(
+            verify("correct horse".into(), Some(old.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(!verify("wrong horse".into(), Some(old)).await.unwrap());
     }
 
     #[tokio::test]

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use storefront_common::auth::{AuthUser, Role};
 use storefront_common::extract::Json;
+use storefront_common::ids::UserId;
 use storefront_common::{ApiError, ApiResult};
 
 use crate::account::{self, AccountError, NewAccount};
@@ -90,6 +91,10 @@ async fn login(
     } else {
         store::credentials(&state.pool, &email).await?
     };
+    let stale = creds
+        .as_ref()
+        .is_some_and(|c| !password::is_current(&c.password_hash));
+    let typed = stale.then(|| body.password.clone());
     let matches = password::verify(
         body.password,
         creds.as_ref().map(|c| c.password_hash.clone()),
@@ -98,6 +103,9 @@ async fn login(
     let Some(creds) = creds.filter(|_| matches) else {
         return Err(invalid_credentials());
     };
+    if let Some(typed) = typed {
+        upgrade_hash(&state, creds.id, typed).await;
+    }
     let user = store::user(&state.pool, creds.id)
         .await?
         .ok_or_else(invalid_credentials)?;
@@ -108,6 +116,24 @@ async fn login(
         expires_at: issued.expires_at,
         user,
     }))
+}
+
+/// Rehashes a password stored with older parameters, now that login has it in clear. A failure
+/// only delays the upgrade to the next login; the login itself goes on.
+async fn upgrade_hash(state: &AppState, id: UserId, typed: String) {
+    let outcome = match password::hash(typed).await {
+        Ok(hash) => store::update_profile(&state.pool, id, None, Some(&hash))
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.message),
+    };
+    match outcome {
+        Ok(()) => tracing::info!(user_id = %id, "password hash upgraded to the current parameters"),
+        Err(e) => {
+            tracing::warn!(user_id = %id, error = %e, "password hash upgrade failed; next login retries")
+        }
+    }
 }
 
 async fn logout(State(state): State<AppState>, caller: AuthUser) -> ApiResult<StatusCode> {

@@ -316,6 +316,56 @@ async fn profile_needs_a_valid_token() {
 }
 
 #[tokio::test]
+async fn a_hash_with_older_parameters_is_upgraded_at_login_and_only_then() {
+    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+    let users = start().await;
+    users.register("old@shop.test", "correct horse").await;
+    // What the service stored before it moved to m=7 MiB, t=5: the argon2 crate's default.
+    let salt = SaltString::generate(&mut OsRng);
+    let old = argon2::Argon2::default()
+        .hash_password(b"correct horse", &salt)
+        .unwrap()
+        .to_string();
+    let pool = sqlx::PgPool::connect(users.database_url()).await.unwrap();
+    let stored = || async {
+        sqlx::query_scalar::<_, String>("SELECT password_hash FROM users WHERE email = $1")
+            .bind("old@shop.test")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE email = $2")
+        .bind(&old)
+        .bind("old@shop.test")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let (status, _) = users
+        .post(
+            "/api/users/login",
+            None,
+            json!({"email": "old@shop.test", "password": "wrong horse"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        stored().await,
+        old,
+        "a failed login must not touch the hash"
+    );
+
+    users.login("old@shop.test", "correct horse").await;
+    let upgraded = stored().await;
+    assert!(
+        upgraded.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"),
+        "{upgraded}"
+    );
+    users.login("old@shop.test", "correct horse").await;
+    assert_eq!(stored().await, upgraded, "a current hash is not rehashed");
+}
+
+#[tokio::test]
 async fn admin_is_created_once_and_keeps_a_changed_password_across_restarts() {
     let db = shared_postgres().create_database("users").await;
     let redis = shared_redis().fresh_url();
