@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Writes the env files compose.yaml reads its secrets from, only those that are missing, with
 # fresh random values: postgres.env (superuser and per-service passwords), <service>.env
-# (DATABASE_URL) for the five services with a database, jwt.env (STOREFRONT_JWT_SECRET) and
+# (DATABASE_URL) for the six services with a database, jwt.env (STOREFRONT_JWT_SECRET) and
 # admin.env (the first admin account). They are never checked in (.gitignore has .secrets/).
 #
 #   scripts/compose-secrets.sh [DIR]     default DIR: $STOREFRONT_SECRETS or ./.secrets
@@ -21,7 +21,7 @@ write() { # file, then lines on stdin
   (umask 077 && cat >"$file")
 }
 
-DATABASES=(users catalog inventory payments orders)
+DATABASES=(users catalog inventory payments orders notifications)
 if [ ! -s "$dir/postgres.env" ]; then
   declare -A password
   for db in "${DATABASES[@]}"; do password[$db]=$(random 16); done
@@ -34,6 +34,17 @@ if [ ! -s "$dir/postgres.env" ]; then
     echo "DATABASE_URL=postgres://$db:${password[$db]}@postgres:5432/$db" | write "$db.env"
   done
 fi
+# A secrets directory from before a service gained its database: give that database a password
+# and an env file, and say what a stack whose PostgreSQL volume already exists must run (the
+# init script only runs on an empty volume).
+for db in "${DATABASES[@]}"; do
+  [ -s "$dir/$db.env" ] && continue
+  pw=$(random 16)
+  (umask 077 && echo "${db^^}_DB_PASSWORD=$pw" >>"$dir/postgres.env")
+  echo "DATABASE_URL=postgres://$db:$pw@postgres:5432/$db" | write "$db.env"
+  echo "compose-secrets: added a password for the $db database; if the stack's PostgreSQL volume already exists, create it with:" >&2
+  echo "  docker compose exec postgres psql -U postgres -c \"CREATE ROLE $db LOGIN PASSWORD '$pw'\" -c \"CREATE DATABASE $db OWNER $db\"" >&2
+done
 echo "STOREFRONT_JWT_SECRET=$(random 32)" | write jwt.env
 printf 'STOREFRONT_ADMIN_EMAIL=%s\nSTOREFRONT_ADMIN_PASSWORD=%s\n' \
   "${STOREFRONT_ADMIN_EMAIL:-admin@storefront.local}" "${STOREFRONT_ADMIN_PASSWORD:-$(random 12)}" | write admin.env

@@ -166,4 +166,34 @@ impl Shop {
             .map(|o| o["id"].as_str().unwrap().to_owned())
             .collect()
     }
+
+    /// The caller's notifications (200): `{"items": [...], "unread": n}`.
+    pub async fn notifications(&self, token: &str) -> Value {
+        let (status, list) = self
+            .call(Method::GET, "/api/notifications", Some(token), None, None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        list
+    }
+
+    /// Polls the caller's notifications until `done` holds of them, for at most `limit`.
+    pub async fn wait_for_notifications(
+        &self,
+        token: &str,
+        limit: Duration,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Value {
+        let started = std::time::Instant::now();
+        loop {
+            let list = self.notifications(token).await;
+            if done(list["items"].as_array().map_or(&[], Vec::as_slice)) {
+                return list;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "waited {limit:?} for the notifications: {list}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }

@@ -37,6 +37,13 @@ async fn purchase(shop: &Shop) -> (String, String) {
     let bought = shop.purchase(&token, 2, "compose-1").await;
     let id = bought.order["id"].as_str().unwrap().to_owned();
     assert_eq!(shop.order_ids(&token).await, vec![id.clone()]);
+    // orders' outbox → the Redis stream → notifications, each in its own container.
+    shop.wait_for_notifications(&token, Duration::from_secs(30), |items| {
+        items
+            .iter()
+            .any(|n| n["kind"] == "order.paid" && n["orderId"] == id.as_str())
+    })
+    .await;
     (email.to_owned(), id)
 }
 

@@ -47,33 +47,15 @@ impl Shopper {
     }
 
     async fn notifications(&self) -> Value {
-        let (status, list) = self
-            .shop
-            .call(
-                Method::GET,
-                "/api/notifications",
-                Some(&self.token),
-                None,
-                None,
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{list}");
-        list
+        self.shop.notifications(&self.token).await
     }
 
     async fn wait_for_notifications(&self, n: usize) -> Value {
-        let started = tokio::time::Instant::now();
-        loop {
-            let list = self.notifications().await;
-            if list["items"].as_array().unwrap().len() >= n {
-                return list;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "waited for {n} notifications: {list}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.shop
+            .wait_for_notifications(&self.token, Duration::from_secs(20), |items| {
+                items.len() >= n
+            })
+            .await
     }
 }
 
