@@ -61,7 +61,7 @@ pub async fn handle(State(edge): State<Arc<Edge>>, request: Request) -> Response
     let decision = edge.limiter.check(ip, subject).await;
     let mut response = match decision {
         Some(decision) if !decision.allowed => {
-            edge.metrics.rate_limited();
+            edge.metrics.rate_limited(decision.tier);
             ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
