@@ -55,16 +55,13 @@ pub async fn handle(State(edge): State<Arc<Edge>>, request: Request) -> Response
 
     let claims = bearer_token(&parts).map(|token| edge.auth.verify(token));
     let subject = match &claims {
-        Some(Ok(claims)) => Some(claims.sub.to_string()),
+        Some(Ok(claims)) => Some(claims.sub),
         _ => None,
     };
-    let decision = edge
-        .limiter
-        .check(&ip.to_string(), subject.as_deref())
-        .await;
+    let decision = edge.limiter.check(ip, subject).await;
     let mut response = match decision {
         Some(decision) if !decision.allowed => {
-            edge.metrics.rate_limited();
+            edge.metrics.rate_limited(decision.tier);
             ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",

@@ -32,7 +32,7 @@ pub use breaker::{Admission, Breaker, Outcome, State as BreakerState};
 pub use cors::CorsOrigins;
 pub use openapi::DOCUMENT as OPENAPI_DOCUMENT;
 pub use proxy::{BreakerPolicy, RetryPolicy, Timeouts};
-pub use ratelimit::{Limit, Rate};
+pub use ratelimit::{Decision, LOCAL_CAPACITY, Limit, Rate, RateLimiter, Tier};
 pub use routing::{Backend, RouteError, Target, resolve};
 
 #[derive(Debug, Clone)]

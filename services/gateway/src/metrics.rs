@@ -1,7 +1,7 @@
 //! The gateway's own metrics (cache hits and misses, breaker state per backend, requests refused
-//! by the rate limiter), appended to the shared `/metrics` answer. The shared stack owns that
-//! route and its registry, so this module splices its text in before the final `# EOF` line,
-//! keeping the document one valid OpenMetrics exposition.
+//! by the rate limiter, by the tier that refused them), appended to the shared `/metrics` answer.
+//! The shared stack owns that route and its registry, so this module splices its text in before
+//! the final `# EOF` line, keeping the document one valid OpenMetrics exposition.
 
 use std::sync::Arc;
 
@@ -15,11 +15,17 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use crate::ratelimit::Tier;
 use crate::routing::Backend;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
     result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TierLabels {
+    tier: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -31,7 +37,7 @@ pub struct GatewayMetrics {
     registry: Registry,
     cache: Family<ResultLabels, Counter>,
     breaker: Family<BackendLabels, Gauge>,
-    rate_limited: Counter,
+    rate_limited: Family<TierLabels, Counter>,
 }
 
 /// The metrics text is small; anything bigger than this is not ours to rewrite.
@@ -42,7 +48,13 @@ impl GatewayMetrics {
         let mut registry = Registry::default();
         let cache = Family::<ResultLabels, Counter>::default();
         let breaker = Family::<BackendLabels, Gauge>::default();
-        let rate_limited = Counter::default();
+        let rate_limited = Family::<TierLabels, Counter>::default();
+        // Both series exist from the start, so a dashboard sees 0 rather than nothing.
+        for tier in [Tier::Local, Tier::Redis] {
+            let _ = rate_limited.get_or_create(&TierLabels {
+                tier: tier.as_str(),
+            });
+        }
         registry.register(
             "gateway_cache_lookups",
             "Catalog read cache lookups, by result (hit or miss)",
@@ -55,7 +67,8 @@ impl GatewayMetrics {
         );
         registry.register(
             "gateway_rate_limited",
-            "Requests refused with 429 by the rate limiter",
+            "Requests refused with 429 by the rate limiter, by tier (local: a recent Redis denial \
+             remembered in process; redis: the script)",
             rate_limited.clone(),
         );
         Arc::new(Self {
@@ -79,8 +92,12 @@ impl GatewayMetrics {
             .set(value);
     }
 
-    pub fn rate_limited(&self) {
-        self.rate_limited.inc();
+    pub fn rate_limited(&self, tier: Tier) {
+        self.rate_limited
+            .get_or_create(&TierLabels {
+                tier: tier.as_str(),
+            })
+            .inc();
     }
 
     fn render(&self) -> String {

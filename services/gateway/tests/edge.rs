@@ -207,6 +207,52 @@ async fn burst_over_the_limit_gets_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn a_refusal_remembered_in_process_answers_like_one_from_redis() {
+    let web = Stub::start("web").await;
+    let gw = gateway(
+        &[(Backend::Web, &web.url)],
+        &[
+            ("GATEWAY_RATE_LIMIT_IP", "1/m"),
+            ("GATEWAY_RATE_LIMIT_BURST_IP", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(gw.get("/", None).await.0, StatusCode::OK);
+    let (status, from_redis, body) = gw.get("/", None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, local, local_body) = gw.get("/", None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(code(&local_body), "rate_limited");
+    assert_eq!(local_body, body);
+    for header in [
+        "retry-after",
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+    ] {
+        assert_eq!(local.get(header), from_redis.get(header), "{header}");
+    }
+    assert_eq!(local["retry-after"], "60");
+    assert_eq!(web.calls(), 1);
+
+    let metrics = gw
+        .http
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for tier in ["local", "redis"] {
+        assert!(
+            metrics.contains(&format!(r#"gateway_rate_limited_total{{tier="{tier}"}} 1"#)),
+            "{metrics}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn per_user_limit_applies_to_the_token_subject() {
     let cart = Stub::start("cart").await;
     let gw = gateway(
