@@ -321,7 +321,7 @@ build_jaeger() {
   ref="$REGISTRY/jaeger:$tag"
   mkdir -p "$dir"
   install -m 0555 "$bin/jaeger" "$dir/jaeger"
-  install -m 0555 "$target/release/storefront-probe" "$dir/probe"
+  install -m 0555 "$target/$profile_dir/storefront-probe" "$dir/probe"
   cp images/jaeger/Dockerfile images/jaeger/config.yaml "$dir/"
   local labels=()
   while IFS= read -r -d '' item; do labels+=("$item"); done < <(oci_labels jaeger "Jaeger v2 (all in one, in-memory) built from Go modules, for Storefront's local runs" "$tag")
