@@ -235,15 +235,7 @@ async fn a_refusal_remembered_in_process_answers_like_one_from_redis() {
     assert_eq!(local["retry-after"], "60");
     assert_eq!(web.calls(), 1);
 
-    let metrics = gw
-        .http
-        .get(gw.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gw.metrics().await;
     for tier in ["local", "redis"] {
         assert!(
             metrics.contains(&format!(r#"gateway_rate_limited_total{{tier="{tier}"}} 1"#)),
@@ -399,15 +391,7 @@ async fn breaker_opens_after_failures_then_closes_when_the_backend_recovers() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(orders.calls(), 5);
 
-    let metrics = gw
-        .http
-        .get(gw.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gw.metrics().await;
     assert!(
         metrics.contains(r#"gateway_breaker_state{backend="orders"} 0"#),
         "{metrics}"

@@ -149,15 +149,7 @@ async fn catalog_reads_are_cached_briefly_per_normalised_query() {
     let (_, headers, _) = gw.get(first, None).await;
     assert_eq!(headers["x-cache"], "MISS", "after the TTL");
 
-    let metrics = gw
-        .http
-        .get(gw.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gw.metrics().await;
     assert!(
         metrics.contains(r#"gateway_cache_lookups_total{result="hit"} 1"#),
         "{metrics}"

@@ -178,6 +178,19 @@ impl Gateway {
     ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
         self.send(reqwest::Method::GET, path, token, None).await
     }
+
+    /// The gateway's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        self.app
+            .http
+            .get(self.app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
 }
 
 pub fn token(role: Role) -> (UserId, String) {
