@@ -34,16 +34,20 @@ if [ ! -s "$dir/postgres.env" ]; then
     echo "DATABASE_URL=postgres://$db:${password[$db]}@postgres:5432/$db" | write "$db.env"
   done
 fi
-# A secrets directory from before a service gained its database: give that database a password
-# and an env file, and say what a stack whose PostgreSQL volume already exists must run (the
-# init script only runs on an empty volume).
+# A database env file missing beside an existing postgres.env: rebuilt from the password that
+# postgres.env already holds, so it matches the role in the volume. A database newer than the
+# secrets directory gets a password, and the script says what a stack whose PostgreSQL volume
+# already exists must run (the init script only runs on an empty volume).
 for db in "${DATABASES[@]}"; do
   [ -s "$dir/$db.env" ] && continue
-  pw=$(random 16)
-  (umask 077 && echo "${db^^}_DB_PASSWORD=$pw" >>"$dir/postgres.env")
+  pw=$(sed -n "s/^${db^^}_DB_PASSWORD=//p" "$dir/postgres.env" | head -n1)
+  if [ -z "$pw" ]; then
+    pw=$(random 16)
+    (umask 077 && echo "${db^^}_DB_PASSWORD=$pw" >>"$dir/postgres.env")
+    echo "compose-secrets: added a password for the $db database; if the stack's PostgreSQL volume already exists, create it with:" >&2
+    echo "  docker compose exec postgres psql -U postgres -c \"CREATE ROLE $db LOGIN PASSWORD '$pw'\" -c \"CREATE DATABASE $db OWNER $db\"" >&2
+  fi
   echo "DATABASE_URL=postgres://$db:$pw@postgres:5432/$db" | write "$db.env"
-  echo "compose-secrets: added a password for the $db database; if the stack's PostgreSQL volume already exists, create it with:" >&2
-  echo "  docker compose exec postgres psql -U postgres -c \"CREATE ROLE $db LOGIN PASSWORD '$pw'\" -c \"CREATE DATABASE $db OWNER $db\"" >&2
 done
 echo "STOREFRONT_JWT_SECRET=$(random 32)" | write jwt.env
 printf 'STOREFRONT_ADMIN_EMAIL=%s\nSTOREFRONT_ADMIN_PASSWORD=%s\n' \

@@ -87,8 +87,7 @@ async fn counters(
     platform: &platform::Platform,
     http: &reqwest::Client,
 ) -> Result<(u64, u64), String> {
-    let databases: Vec<&str> = platform.services.iter().map(|s| s.name).collect();
-    let xacts = ceiling::transactions(&platform.postgres.admin_url(), &databases).await?;
+    let xacts = ceiling::transactions(&platform.postgres.admin_url(), &platform::DATABASES).await?;
     let mut served = 0;
     for s in &platform.services {
         served += ceiling::served(http, &s.url).await?;

@@ -84,8 +84,12 @@ pub async fn pgbench(
     clients: usize,
     duration: Duration,
 ) -> Result<Pgbench, String> {
-    let scale = clients.max(1);
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let clients = clients.max(1);
+    let scale = clients;
+    // pgbench refuses more threads than clients.
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(clients);
     let base = |command: &mut tokio::process::Command| {
         command
             .args(["-h", "127.0.0.1", "-U", "postgres", "-p", &port.to_string()])
@@ -106,7 +110,7 @@ pub async fn pgbench(
         "-c",
         &clients.to_string(),
         "-j",
-        &threads.min(clients.max(1)).to_string(),
+        &threads.to_string(),
         "-T",
         &secs.to_string(),
         "pgbench",
@@ -115,7 +119,7 @@ pub async fn pgbench(
     let tps = parse_tps(&out).ok_or_else(|| format!("pgbench printed no tps line:\n{out}"))?;
     Ok(Pgbench {
         clients,
-        threads: threads.min(clients.max(1)),
+        threads,
         scale,
         duration_secs: secs,
         tps,

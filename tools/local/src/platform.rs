@@ -90,7 +90,8 @@ pub struct StartOptions {
     pub extra_env: Vec<(String, String)>,
 }
 
-const DATABASES: [&str; 6] = [
+/// The services that own a PostgreSQL database, each named after its service.
+pub const DATABASES: [&str; 6] = [
     "users",
     "catalog",
     "inventory",
@@ -311,14 +312,15 @@ async fn wait_ready(service: &mut Service) -> Result<(), PlatformError> {
     })
 }
 
-/// The service name `/healthz` at `url` reports, once something listens there.
+/// Who answers `/healthz` at `url`, once something listens there: the service name a Storefront
+/// service reports, or a description of whatever else answered HTTP.
 async fn who_answers(http: &reqwest::Client, url: &str) -> Option<String> {
     let resp = http.get(format!("{url}/healthz")).send().await.ok()?;
-    let body: serde_json::Value = resp.json().await.ok()?;
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
     Some(
         body["service"]
             .as_str()
-            .unwrap_or("something else")
+            .unwrap_or("a server that is not a Storefront service")
             .to_owned(),
     )
 }
@@ -482,4 +484,78 @@ pub async fn up(options: UpOptions) -> Result<(), PlatformError> {
     platform.stop().await;
     eprintln!("stopped; logs kept in {}", platform.log_dir.display());
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A loopback server answering every request with `body`, on a port of its own.
+    fn answering(body: &'static str) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut request = [0u8; 1024];
+                let _ = stream.read(&mut request);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        url
+    }
+
+    /// A gateway whose process is alive, but whose address `url` belongs to someone else.
+    fn gateway_at(url: String) -> Service {
+        let log = std::env::temp_dir().join(format!("platform-test-{}.log", uuid::Uuid::new_v4()));
+        std::fs::write(&log, "listen failed: address in use\n").unwrap();
+        let child = Command::new("sleep").arg("30").spawn().unwrap();
+        Service {
+            name: "gateway",
+            url,
+            log,
+            binary: PathBuf::from("sleep"),
+            env: Vec::new(),
+            child,
+        }
+    }
+
+    async fn taken_by(body: &'static str) -> String {
+        let mut service = gateway_at(answering(body));
+        let outcome = wait_ready(&mut service).await;
+        let _ = service.child.kill();
+        let _ = service.child.wait();
+        let _ = std::fs::remove_file(&service.log);
+        match outcome {
+            Err(PlatformError::PortTaken {
+                service,
+                answered_by,
+                log,
+                ..
+            }) => {
+                assert_eq!(service, "gateway");
+                assert!(log.contains("address in use"), "{log}");
+                answered_by
+            }
+            other => panic!("expected PortTaken, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn another_service_on_the_port_is_caught_not_trusted() {
+        assert_eq!(taken_by(r#"{"status":"ok","service":"web"}"#).await, "web");
+    }
+
+    #[tokio::test]
+    async fn a_foreign_server_on_the_port_is_caught_too() {
+        assert_eq!(
+            taken_by("hello").await,
+            "a server that is not a Storefront service"
+        );
+    }
 }
