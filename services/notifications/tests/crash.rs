@@ -1,5 +1,6 @@
-//! Crash tests against the real binary: a consumer killed (SIGKILL) in the middle of a batch,
-//! then restarted, ends with every event stored exactly once and nothing left pending.
+//! Crash tests against the real binary, on each bus: a consumer killed (SIGKILL) in the middle
+//! of a batch, then restarted, ends with every event stored exactly once and nothing left
+//! pending. The RabbitMQ one needs `rabbitmq-server` and is skipped, saying so, without it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
@@ -8,11 +9,18 @@ mod support;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use storefront_common::events::ORDER_EVENTS_STREAM;
+use storefront_common::amqp::lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
+};
+use storefront_common::amqp::lapin::types::FieldTable;
+use storefront_common::amqp::lapin::{BasicProperties, Channel};
+use storefront_common::amqp::{ORDER_EVENTS_QUEUE, declare_order_events};
+use storefront_common::events::{ORDER_EVENTS_EXCHANGE, ORDER_EVENTS_STREAM};
 use storefront_common::ids::UserId;
 use storefront_testkit::app::TEST_JWT_SECRET;
 use storefront_testkit::{
-    free_port, shared_postgres, shared_redis, spawn_tied_process, stop_tied_process,
+    free_port, shared_postgres, shared_rabbitmq, shared_redis, spawn_tied_process,
+    stop_tied_process,
 };
 use support::*;
 
@@ -117,4 +125,104 @@ async fn stored_once_migrated(database_url: &str) -> i64 {
         .unwrap_or(0);
     pool.close().await;
     n
+}
+
+/// Messages ready in the consumer's queue (unacknowledged ones are not counted).
+async fn ready(channel: &Channel) -> u32 {
+    channel
+        .queue_declare(
+            ORDER_EVENTS_QUEUE,
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap()
+        .message_count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rabbitmq_consumer_killed_mid_batch_makes_no_duplicate_and_loses_nothing() {
+    let Some(broker) = shared_rabbitmq() else {
+        return;
+    };
+    let url = broker.fresh_url().unwrap();
+    let database_url = shared_postgres().create_database("notifications").await;
+    let connection = storefront_common::amqp::connect("test", &url, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    declare_order_events(&channel).await.unwrap();
+    let user = UserId::new();
+    let mut confirms = Vec::with_capacity(EVENTS);
+    for i in 0..EVENTS {
+        let event = order_event(&format!("rabbit-crash-{i}"), "order.paid", user);
+        let confirm = channel
+            .basic_publish(
+                ORDER_EVENTS_EXCHANGE,
+                "order.paid",
+                BasicPublishOptions::default(),
+                &serde_json::to_vec(&event).unwrap(),
+                BasicProperties::default().with_delivery_mode(2),
+            )
+            .await
+            .unwrap();
+        confirms.push(confirm);
+    }
+    for confirm in confirms {
+        assert!(confirm.await.unwrap().is_ack());
+    }
+    let env = [
+        ("DATABASE_URL", database_url.clone()),
+        ("REDIS_URL", shared_redis().fresh_url()),
+        ("STOREFRONT_EVENT_BUS", "rabbitmq".to_string()),
+        ("RABBITMQ_URL", url.clone()),
+        ("NOTIFICATIONS_CONSUMER", "crash-test".to_string()),
+        ("NOTIFICATIONS_BATCH", "200".to_string()),
+    ];
+
+    let mut first = spawn_consumer(&env);
+    let stored = || count(&database_url, "SELECT count(*) FROM notifications");
+    let started = tokio::time::Instant::now();
+    while stored_once_migrated(&database_url).await < 500 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the consumer never got going"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    stop_tied_process(&mut first, libc::SIGKILL);
+    let at_kill = stored().await;
+    assert!(
+        at_kill < EVENTS as i64,
+        "killed too late to be mid-flow ({at_kill} stored)"
+    );
+
+    let mut second = spawn_consumer(&env);
+    let done = eventually(Duration::from_secs(60), || async {
+        stored().await == EVENTS as i64
+    })
+    .await;
+    // Killing the second consumer too hands any delivery it had not acked back to the queue,
+    // where it would show as ready.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop_tied_process(&mut second, libc::SIGKILL);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(done, "stored {} of {EVENTS}", stored().await);
+    assert_eq!(ready(&channel).await, 0, "deliveries were left unacked");
+    assert_eq!(
+        count(
+            &database_url,
+            "SELECT count(DISTINCT event_id) FROM notifications"
+        )
+        .await,
+        EVENTS as i64
+    );
+    assert_eq!(stored().await, EVENTS as i64);
 }

@@ -11,7 +11,6 @@ use std::time::Duration;
 use storefront_common::amqp::lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use storefront_common::amqp::lapin::{BasicProperties, Channel};
 use storefront_common::events::{EventEnvelope, ORDER_EVENTS_EXCHANGE};
-use storefront_notifications::consume::rabbitmq::declare;
 use support::*;
 
 async fn channel(url: &str) -> Channel {
@@ -23,7 +22,9 @@ async fn channel(url: &str) -> Channel {
         .confirm_select(ConfirmSelectOptions::default())
         .await
         .unwrap();
-    declare(&channel).await.unwrap();
+    storefront_common::amqp::declare_order_events(&channel)
+        .await
+        .unwrap();
     // Keep the connection alive as long as the channel.
     std::mem::forget(connection);
     channel

@@ -66,3 +66,17 @@ pub fn rabbitmq_bin() -> Result<PathBuf, MissingBinary> {
             extra: " nor in /usr/lib/rabbitmq/bin".into(),
         })
 }
+
+/// The Erlang port mapper, installed with Erlang (a dependency of `rabbitmq-server`).
+pub fn epmd_bin() -> Result<PathBuf, MissingBinary> {
+    on_path("epmd")
+        .or_else(|| {
+            let debian = PathBuf::from("/usr/lib/erlang/bin/epmd");
+            debian.is_file().then_some(debian)
+        })
+        .ok_or_else(|| MissingBinary {
+            name: "epmd",
+            install: "apt-get install erlang-base (it comes with rabbitmq-server)",
+            extra: " nor in /usr/lib/erlang/bin".into(),
+        })
+}

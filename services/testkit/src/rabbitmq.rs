@@ -3,6 +3,10 @@
 //! start, so tests share one per process ([`crate::shared_rabbitmq`]) and isolate themselves by
 //! virtual host. [`RabbitServer::kill`] and [`RabbitServer::restart`] let crash tests take the
 //! broker away and bring it back on the same port with its durable state.
+//!
+//! The Erlang port mapper (`epmd`) is started here, in the foreground and tied to this process,
+//! before the broker: left to itself the broker would start a daemon `epmd` that outlives the
+//! tests.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -20,6 +24,7 @@ pub struct RabbitServer {
     dir: PathBuf,
     node: String,
     child: Mutex<Option<Child>>,
+    epmd: Mutex<Option<Child>>,
 }
 
 impl RabbitServer {
@@ -42,16 +47,50 @@ impl RabbitServer {
             node: format!("storefront-{}@localhost", uuid::Uuid::new_v4().simple()),
             dir,
             child: Mutex::new(None),
+            epmd: Mutex::new(None),
         };
+        server.start_epmd()?;
         server.launch()?;
         Ok(server)
+    }
+
+    /// `epmd -port <ours>` in the foreground, ready once it accepts connections.
+    fn start_epmd(&self) -> Result<(), StartError> {
+        let epmd = crate::binaries::epmd_bin()?;
+        let mut cmd = Command::new(epmd);
+        cmd.arg("-port")
+            .arg(self.epmd_port.to_string())
+            .arg("-address")
+            .arg("127.0.0.1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = spawn_tied(cmd, libc::SIGTERM, None)?;
+        if let Ok(mut guard) = self.epmd.lock() {
+            *guard = Some(child);
+        }
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if std::net::TcpStream::connect(("127.0.0.1", self.epmd_port)).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(StartError::Failed {
+            what: format!("starting epmd on port {}", self.epmd_port),
+            detail: "it did not accept connections within 10s".into(),
+        })
     }
 
     fn launch(&self) -> Result<(), StartError> {
         let bin = rabbitmq_bin()?;
         let log = self.dir.join("server.log");
         let mut cmd = Command::new(bin);
-        cmd.env("HOME", self.dir.join("home"))
+        // The start script otherwise forks the VM and stays as a signal proxy, so killing the
+        // child would leave the VM running; this makes it exec the VM in place.
+        cmd.env("RUNNING_UNDER_SYSTEMD", "true")
+            // Our epmd only: never a daemon one that would outlive the tests.
+            .env("RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS", "-start_epmd false")
+            .env("HOME", self.dir.join("home"))
             .env("RABBITMQ_NODENAME", &self.node)
             .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
             .env("RABBITMQ_NODE_PORT", self.port.to_string())
@@ -142,6 +181,7 @@ impl RabbitServer {
         let out = Command::new(ctl)
             .env("HOME", self.dir.join("home"))
             .env("ERL_EPMD_PORT", self.epmd_port.to_string())
+            .env("RABBITMQ_CTL_ERL_ARGS", "-start_epmd false")
             .arg("-n")
             .arg(&self.node)
             .args(args)
@@ -170,19 +210,24 @@ impl RabbitServer {
     }
 
     fn stop_child(&self, signal: i32) {
-        if let Ok(mut guard) = self.child.lock()
-            && let Some(mut child) = guard.take()
-        {
-            stop_pid(child.id(), signal);
-            let _ = child.wait();
-            wait_gone(child.id());
-            untrack(child.id());
-        }
+        stop(&self.child, signal);
     }
 
     pub fn stop(&self) {
         self.stop_child(libc::SIGTERM);
+        stop(&self.epmd, libc::SIGTERM);
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn stop(slot: &Mutex<Option<Child>>, signal: i32) {
+    if let Ok(mut guard) = slot.lock()
+        && let Some(mut child) = guard.take()
+    {
+        stop_pid(child.id(), signal);
+        let _ = child.wait();
+        wait_gone(child.id());
+        untrack(child.id());
     }
 }
 

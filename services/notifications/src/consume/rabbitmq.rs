@@ -1,31 +1,39 @@
-//! The RabbitMQ adapter: a durable quorum queue `notifications.order-events` bound to the topic
+//! The RabbitMQ adapter: a durable queue `notifications.order-events` bound to the topic
 //! exchange with `order.*`, dead-lettering into `storefront.order-events.dead-letter` (a fanout
-//! exchange with the durable queue `notifications.order-events.dead-letter`). Manual acks and a
-//! prefetch limit: at most `prefetch` deliveries are unacknowledged at once.
+//! exchange with the durable queue `notifications.order-events.dead-letter`), declared by
+//! [`storefront_common::amqp::declare_order_events`]. Manual acks and a prefetch limit: at most
+//! `prefetch` deliveries are unacknowledged at once.
 //!
-//! A handled delivery is acked. A failed one is requeued, and the broker counts it in the
-//! quorum queue's `x-delivery-count` header; the delivery that would exceed `max_attempts` is
-//! rejected without requeue, which dead-letters it. A consumer that dies leaves its unacked
-//! deliveries to the broker, which delivers them again (handling is idempotent).
+//! A handled delivery is acked. A failed one is published again to the back of the queue with
+//! its try count in the `x-storefront-tries` header (confirmed by the broker before the original
+//! is acked, so a crash in between makes a duplicate, never a loss); the try that reaches
+//! `max_attempts` is rejected without requeue, which dead-letters it. A consumer that dies leaves
+//! its unacked deliveries to the broker, which delivers them again (handling is idempotent), and
+//! that redelivery does not count as a try.
+//!
+//! Why the queue counts tries itself: it is a classic durable queue, not a quorum queue. A quorum
+//! queue would count deliveries for us, but on Debian 12's RabbitMQ 3.10 a single-node quorum
+//! queue found no leader again after the broker was killed (SIGKILL) and restarted, and
+//! accepted no message until someone intervened, which the broker-crash test showed. A single
+//! broker gains nothing from a quorum anyway.
 
 use std::time::Duration;
 
 use futures::StreamExt;
+use storefront_common::amqp::lapin;
 use storefront_common::amqp::lapin::message::Delivery;
 use storefront_common::amqp::lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
-    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+    BasicRejectOptions, ConfirmSelectOptions,
 };
 use storefront_common::amqp::lapin::types::{AMQPValue, FieldTable, ShortString};
-use storefront_common::amqp::lapin::{self, ExchangeKind};
-use storefront_common::events::{
-    EventEnvelope, ORDER_EVENTS_DEAD_LETTER_EXCHANGE, ORDER_EVENTS_EXCHANGE,
-};
+use storefront_common::events::EventEnvelope;
 
 use super::Handler;
 
-pub const QUEUE: &str = "notifications.order-events";
-pub const DEAD_LETTER_QUEUE: &str = "notifications.order-events.dead-letter";
+pub use storefront_common::amqp::{
+    ORDER_EVENTS_DEAD_LETTER_QUEUE as DEAD_LETTER_QUEUE, ORDER_EVENTS_QUEUE as QUEUE,
+};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -45,66 +53,6 @@ pub async fn run(handler: Handler, settings: Settings) {
     }
 }
 
-/// Declares what this consumer needs; every declaration is idempotent.
-pub async fn declare(channel: &lapin::Channel) -> Result<(), lapin::Error> {
-    let durable_exchange = ExchangeDeclareOptions {
-        durable: true,
-        ..ExchangeDeclareOptions::default()
-    };
-    let durable_queue = QueueDeclareOptions {
-        durable: true,
-        ..QueueDeclareOptions::default()
-    };
-    channel
-        .exchange_declare(
-            ORDER_EVENTS_EXCHANGE,
-            ExchangeKind::Topic,
-            durable_exchange,
-            FieldTable::default(),
-        )
-        .await?;
-    channel
-        .exchange_declare(
-            ORDER_EVENTS_DEAD_LETTER_EXCHANGE,
-            ExchangeKind::Fanout,
-            durable_exchange,
-            FieldTable::default(),
-        )
-        .await?;
-    channel
-        .queue_declare(DEAD_LETTER_QUEUE, durable_queue, FieldTable::default())
-        .await?;
-    channel
-        .queue_bind(
-            DEAD_LETTER_QUEUE,
-            ORDER_EVENTS_DEAD_LETTER_EXCHANGE,
-            "",
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    let mut args = FieldTable::default();
-    args.insert(
-        ShortString::from("x-queue-type"),
-        AMQPValue::LongString("quorum".into()),
-    );
-    args.insert(
-        ShortString::from("x-dead-letter-exchange"),
-        AMQPValue::LongString(ORDER_EVENTS_DEAD_LETTER_EXCHANGE.into()),
-    );
-    channel.queue_declare(QUEUE, durable_queue, args).await?;
-    channel
-        .queue_bind(
-            QUEUE,
-            ORDER_EVENTS_EXCHANGE,
-            "order.*",
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    Ok(())
-}
-
 async fn consume(handler: &Handler, settings: &Settings) -> Result<(), lapin::Error> {
     let connection =
         storefront_common::amqp::connect("notifications", &settings.url, Duration::from_secs(5))
@@ -113,7 +61,11 @@ async fn consume(handler: &Handler, settings: &Settings) -> Result<(), lapin::Er
     channel
         .basic_qos(settings.prefetch, BasicQosOptions::default())
         .await?;
-    declare(&channel).await?;
+    storefront_common::amqp::declare_order_events(&channel).await?;
+    let retries = connection.create_channel().await?;
+    retries
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
     let mut deliveries = channel
         .basic_consume(
             QUEUE,
@@ -125,7 +77,7 @@ async fn consume(handler: &Handler, settings: &Settings) -> Result<(), lapin::Er
     tracing::info!(queue = QUEUE, "consuming order events from rabbitmq");
     while let Some(delivery) = deliveries.next().await {
         let delivery = delivery?;
-        let tries = earlier_deliveries(&delivery) + 1;
+        let tries = earlier_tries(&delivery) + 1;
         let event = EventEnvelope::from_json(&delivery.data);
         match handler.handle(event).await {
             Ok(_) => {
@@ -139,32 +91,67 @@ async fn consume(handler: &Handler, settings: &Settings) -> Result<(), lapin::Er
                 tracing::warn!(tries, "order event moved to the dead-letter queue");
             }
             Err(_) => {
-                delivery
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        ..BasicNackOptions::default()
-                    })
-                    .await?;
+                if try_again_later(&retries, &delivery, tries).await? {
+                    delivery.ack(BasicAckOptions::default()).await?;
+                } else {
+                    delivery
+                        .nack(BasicNackOptions {
+                            requeue: true,
+                            ..BasicNackOptions::default()
+                        })
+                        .await?;
+                }
             }
         }
     }
     Ok(())
 }
 
-/// How often the broker delivered this message before (the quorum queue's count; absent on a
-/// first delivery).
-fn earlier_deliveries(delivery: &Delivery) -> u64 {
+const TRIES_HEADER: &str = "x-storefront-tries";
+
+/// Publishes a failed delivery again to the back of the queue with `tries` recorded; true once
+/// the broker confirmed it (then the original may be acked).
+async fn try_again_later(
+    retries: &lapin::Channel,
+    delivery: &Delivery,
+    tries: u64,
+) -> Result<bool, lapin::Error> {
+    let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+    headers.insert(
+        ShortString::from(TRIES_HEADER),
+        AMQPValue::LongLongInt(i64::try_from(tries).unwrap_or(i64::MAX)),
+    );
+    let properties = delivery
+        .properties
+        .clone()
+        .with_headers(headers)
+        .with_delivery_mode(2);
+    let confirmation = retries
+        .basic_publish(
+            "",
+            QUEUE,
+            BasicPublishOptions {
+                mandatory: true,
+                ..BasicPublishOptions::default()
+            },
+            &delivery.data,
+            properties,
+        )
+        .await?
+        .await?;
+    Ok(confirmation.is_ack() && confirmation.take_message().is_none())
+}
+
+/// How many tries of this event failed before (absent on a first delivery).
+fn earlier_tries(delivery: &Delivery) -> u64 {
     let Some(headers) = delivery.properties.headers() else {
         return 0;
     };
-    let Some(value) = headers.inner().get("x-delivery-count") else {
+    let Some(value) = headers.inner().get(TRIES_HEADER) else {
         return 0;
     };
     value
         .as_long_long_int()
         .map(|n| n.max(0) as u64)
-        .or_else(|| value.as_long_int().map(|n| n.max(0) as u64))
-        .or_else(|| value.as_long_uint().map(u64::from))
-        .or_else(|| value.as_short_int().map(|n| n.max(0) as u64))
         .unwrap_or(0)
 }

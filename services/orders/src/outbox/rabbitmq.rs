@@ -1,16 +1,16 @@
-//! Publishing to RabbitMQ: persistent messages to the durable topic exchange
-//! `storefront.order-events`, routing key the event type, on a channel in confirm mode. A batch
-//! counts as published only when the broker has confirmed (acked) every message in it; a nack, a
+//! Publishing to RabbitMQ: persistent, mandatory messages to the durable topic exchange
+//! `storefront.order-events`, routing key the event type, on a channel in confirm mode. The
+//! channel declares the whole topology first (the consumer's queue included), so events published
+//! before notifications ever started are queued. A batch counts as published only when the broker
+//! has confirmed (acked) every message in it and returned none as unroutable; a nack, a return, a
 //! lost connection or a missing confirm fails the batch, and the channel is opened again on the
 //! next pass.
 
 use std::time::Duration;
 
-use storefront_common::amqp::lapin::options::{
-    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
-};
+use storefront_common::amqp::lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use storefront_common::amqp::lapin::types::{AMQPValue, FieldTable, ShortString};
-use storefront_common::amqp::lapin::{BasicProperties, Channel, Connection, ExchangeKind};
+use storefront_common::amqp::lapin::{BasicProperties, Channel, Connection};
 use storefront_common::events::{EventEnvelope, ORDER_EVENTS_EXCHANGE};
 use tokio::sync::Mutex;
 
@@ -46,17 +46,7 @@ impl RabbitPublisher {
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
-        channel
-            .exchange_declare(
-                ORDER_EVENTS_EXCHANGE,
-                ExchangeKind::Topic,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..ExchangeDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
+        storefront_common::amqp::declare_order_events(&channel).await?;
         *open = Some((connection, channel.clone()));
         Ok(channel)
     }
@@ -94,7 +84,10 @@ impl RabbitPublisher {
                 .basic_publish(
                     ORDER_EVENTS_EXCHANGE,
                     event.event_type.as_str(),
-                    BasicPublishOptions::default(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..BasicPublishOptions::default()
+                    },
                     &body,
                     properties,
                 )
@@ -109,6 +102,12 @@ impl RabbitPublisher {
                 return Err(RelayError::Unconfirmed(
                     "the broker refused a message".into(),
                 ));
+            }
+            if let Some(returned) = confirmation.take_message() {
+                return Err(RelayError::Unconfirmed(format!(
+                    "no queue is bound for {} (the broker returned it: {})",
+                    returned.routing_key, returned.reply_text
+                )));
             }
         }
         Ok(())
