@@ -117,7 +117,8 @@ pub enum StartupError {
     Redis(#[from] RedisError),
 }
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The notifications schema (public so the events bench can measure the same insert directly).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 #[derive(Clone, axum::extract::FromRef)]
 pub struct AppState {

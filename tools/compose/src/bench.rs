@@ -134,6 +134,7 @@ async fn local_mode(options: &RunModesOptions, work: &Path) -> Result<ModeResult
         log_dir: Some(work.join("local-logs")),
         rust_log: "warn".into(),
         extra_env: lifted_limits(),
+        bus: Default::default(),
     })
     .await?;
     let start_secs = started.elapsed().as_secs_f64();

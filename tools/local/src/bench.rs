@@ -172,6 +172,7 @@ pub async fn run(options: BenchOptions) -> Result<(), BenchError> {
         log_dir: None,
         rust_log: "info".into(),
         extra_env: vec![],
+        bus: Default::default(),
     })
     .await?;
     let outcome = measure(&platform, &options).await;

@@ -169,6 +169,7 @@ pub async fn run(options: GatewayBenchOptions) -> Result<(), GatewayBenchError> 
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        bus: Default::default(),
     })
     .await?;
     let outcome = measure(&mut platform, &options, &work).await;

@@ -1,14 +1,15 @@
-//! `storefront-local`: the whole platform on this machine (throwaway PostgreSQL and Redis, every
+//! `storefront-local`: the whole platform on this machine (throwaway PostgreSQL, Redis and RabbitMQ, every
 //! service as its own process) for a person to use (`up`) or to measure (`bench-checkout`,
-//! `bench-gateway`).
+//! `bench-gateway`, `bench-events`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use storefront_common::events::EventBus;
 
-use storefront_local::{bench, bench_gateway, platform};
+use storefront_local::{bench, bench_events, bench_gateway, platform};
 
 #[derive(Parser)]
 #[command(name = "storefront-local", version, about)]
@@ -42,6 +43,10 @@ enum Command {
         /// Where service logs go; defaults to a fresh temp directory.
         #[arg(long)]
         log_dir: Option<PathBuf>,
+        /// What carries the order events to notifications: `redis` (a stream) or `rabbitmq`
+        /// (starts a throwaway rabbitmq-server; it must be installed).
+        #[arg(long, default_value = "redis")]
+        bus: EventBus,
     },
     /// Checkout throughput, latency and per-service memory across the real services, beside
     /// the ceiling pgbench sets on the same PostgreSQL.
@@ -62,6 +67,19 @@ enum Command {
     /// Gateway requests/s and latency beside nginx (wrk): cached reads against nginx's static
     /// file and proxy_cache, uncached reads, a one-client flood against nginx limit_req, and
     /// the loadgen mix.
+    /// Order events per second the notifications consumer stores on each bus, beside the
+    /// ceiling of its own insert made back to back with no bus.
+    BenchEvents {
+        /// Events published before the consumer starts.
+        #[arg(long, default_value_t = 20_000)]
+        events: usize,
+        /// Which buses to measure (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "redis,rabbitmq")]
+        bus: Vec<EventBus>,
+        /// Also write the summary as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     BenchGateway {
         /// wrk threads.
         #[arg(short = 't', long, default_value_t = 2)]
@@ -111,8 +129,10 @@ async fn main() -> ExitCode {
             admin_email,
             admin_password,
             log_dir,
+            bus,
         } => platform::up(platform::UpOptions {
             bins,
+            bus,
             port,
             admin_email,
             admin_password,
@@ -134,6 +154,16 @@ async fn main() -> ExitCode {
         })
         .await
         .map_err(|e| e.to_string()),
+        Command::BenchEvents { events, bus, json } => {
+            bench_events::run(bench_events::EventsOptions {
+                bins,
+                events,
+                buses: bus,
+                json,
+            })
+            .await
+            .map(|_| ())
+        }
         Command::BenchGateway {
             threads,
             connections,

@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use storefront_testkit::{PostgresServer, RedisServer, free_port, spawn_tied_process};
+use storefront_common::events::EventBus;
+use storefront_testkit::{
+    PostgresServer, RabbitServer, RedisServer, free_port, spawn_tied_process,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {
@@ -77,6 +80,9 @@ pub struct Platform {
     pub admin: (String, String),
     pub postgres: PostgresServer,
     pub redis: RedisServer,
+    /// The broker, when the order events go over RabbitMQ.
+    pub rabbitmq: Option<RabbitServer>,
+    pub bus: EventBus,
 }
 
 pub struct StartOptions {
@@ -88,6 +94,9 @@ pub struct StartOptions {
     pub rust_log: String,
     /// Extra environment for every service (e.g. `GATEWAY_RATE_LIMIT_IP` for a test).
     pub extra_env: Vec<(String, String)>,
+    /// What carries the order events from orders to notifications: the Redis stream, or a
+    /// throwaway `rabbitmq-server` started here.
+    pub bus: EventBus,
 }
 
 /// The services that own a PostgreSQL database, each named after its service.
@@ -147,8 +156,13 @@ pub async fn start(options: StartOptions) -> Result<Platform, PlatformError> {
         source,
     })?;
 
-    let (postgres, redis) = tokio::task::spawn_blocking(|| {
-        Ok::<_, PlatformError>((PostgresServer::start()?, RedisServer::start()?))
+    let bus = options.bus;
+    let (postgres, redis, rabbitmq) = tokio::task::spawn_blocking(move || {
+        let rabbitmq = match bus {
+            EventBus::RabbitMq => Some(RabbitServer::start()?),
+            EventBus::Redis => None,
+        };
+        Ok::<_, PlatformError>((PostgresServer::start()?, RedisServer::start()?, rabbitmq))
     })
     .await
     .map_err(|e| {
@@ -178,6 +192,8 @@ pub async fn start(options: StartOptions) -> Result<Platform, PlatformError> {
         admin: (options.admin_email.clone(), options.admin_password.clone()),
         postgres,
         redis,
+        rabbitmq,
+        bus,
     };
     for name in names {
         let mut env: Vec<(String, String)> = vec![
@@ -192,6 +208,12 @@ pub async fn start(options: StartOptions) -> Result<Platform, PlatformError> {
         ];
         if DATABASES.contains(&name) {
             env.push(("DATABASE_URL".into(), platform.postgres.url_for(name)));
+        }
+        if matches!(name, "orders" | "notifications") {
+            env.push(("STOREFRONT_EVENT_BUS".into(), bus.as_str().into()));
+            if let Some(rabbitmq) = &platform.rabbitmq {
+                env.push(("RABBITMQ_URL".into(), rabbitmq.url()));
+            }
         }
         for dep in [
             "users",
@@ -350,6 +372,9 @@ impl Platform {
         }
         self.services.clear();
         self.redis.stop();
+        if let Some(rabbitmq) = &self.rabbitmq {
+            rabbitmq.stop();
+        }
         self.postgres.stop();
     }
 
@@ -425,6 +450,7 @@ fn unsafe_kill(pid: i32, signal: i32) {
 
 pub struct UpOptions {
     pub bins: PathBuf,
+    pub bus: EventBus,
     pub port: u16,
     pub admin_email: String,
     pub admin_password: String,
@@ -433,7 +459,14 @@ pub struct UpOptions {
 
 /// `storefront-local up`: start everything, print where it is, run until told to stop.
 pub async fn up(options: UpOptions) -> Result<(), PlatformError> {
-    eprintln!("starting PostgreSQL, Redis and the Storefront services...");
+    eprintln!(
+        "starting PostgreSQL, Redis{} and the Storefront services...",
+        if options.bus == EventBus::RabbitMq {
+            ", RabbitMQ"
+        } else {
+            ""
+        }
+    );
     let mut platform = start(StartOptions {
         bins: options.bins,
         scope: Scope::Full {
@@ -444,6 +477,7 @@ pub async fn up(options: UpOptions) -> Result<(), PlatformError> {
         log_dir: options.log_dir,
         rust_log: std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
         extra_env: vec![],
+        bus: options.bus,
     })
     .await?;
     println!();
@@ -459,6 +493,10 @@ pub async fn up(options: UpOptions) -> Result<(), PlatformError> {
         "  API:          http://127.0.0.1:{}/api/openapi.json",
         options.port
     );
+    println!("  order events: {}", platform.bus);
+    if let Some(rabbitmq) = &platform.rabbitmq {
+        println!("  rabbitmq:     {}", rabbitmq.url());
+    }
     println!(
         "  logs:         {}/<service>.log",
         platform.log_dir.display()

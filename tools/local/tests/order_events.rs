@@ -1,5 +1,7 @@
-//! The order-event flow on the local platform, every service a real process: a checkout through
-//! the gateway makes exactly one notification for its customer, visible through the API.
+//! The order-event flow on the local platform, every service a real process, on each bus: a
+//! checkout through the gateway makes exactly one notification for its customer, visible through
+//! the API and on the account page. The RabbitMQ run needs `rabbitmq-server` and is skipped,
+//! saying so, without it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
@@ -102,6 +104,29 @@ pub async fn one_notification_per_order(platform: &Platform) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checkout_makes_exactly_one_notification_on_redis_streams() {
     let mut platform = support::start_platform("admin@events.test", &[]).await;
+    one_notification_per_order(&platform).await;
+    platform.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkout_makes_exactly_one_notification_on_rabbitmq() {
+    let mut platform = match support::try_start_platform(
+        storefront_common::events::EventBus::RabbitMq,
+        "admin@events-rabbit.test",
+        &[],
+    )
+    .await
+    {
+        Ok(platform) => platform,
+        Err(storefront_local::platform::PlatformError::Store(
+            storefront_testkit::StartError::Missing(e),
+        )) => {
+            eprintln!("skipping the RabbitMQ order-event flow: {e}");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    assert!(platform.rabbitmq.is_some());
     one_notification_per_order(&platform).await;
     platform.stop().await;
 }

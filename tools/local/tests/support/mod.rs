@@ -5,7 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use storefront_local::platform::{self, Platform, Scope, StartOptions};
+use storefront_common::events::EventBus;
+use storefront_local::platform::{self, Platform, PlatformError, Scope, StartOptions};
 
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -28,6 +29,19 @@ pub fn bin_dir() -> PathBuf {
 
 /// Starts everything; `extra` is extra environment for every service (e.g. gateway limits).
 pub async fn start_platform(admin_email: &str, extra: &[(&str, &str)]) -> Platform {
+    try_start_platform(EventBus::Redis, admin_email, extra)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("{e}\n(build the binaries first: cargo build --workspace --bins)")
+        })
+}
+
+/// Starts everything with the order events on `bus`.
+pub async fn try_start_platform(
+    bus: EventBus,
+    admin_email: &str,
+    extra: &[(&str, &str)],
+) -> Result<Platform, PlatformError> {
     let port = storefront_testkit::free_port();
     platform::start(StartOptions {
         bins: bin_dir(),
@@ -40,7 +54,7 @@ pub async fn start_platform(admin_email: &str, extra: &[(&str, &str)]) -> Platfo
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        bus,
     })
     .await
-    .unwrap_or_else(|e| panic!("{e}\n(build the binaries first: cargo build --workspace --bins)"))
 }
