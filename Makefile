@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 # another set would rebuild shared crates.
 RELEASE_BINS := $(shell bash -c '. scripts/image-list.sh; printf -- "-p %s " "$${RELEASE_PACKAGES[@]}"')
 
-.PHONY: setup setup-tests kube-tools container-tools cluster demo release test lint unit manifests security api-fuzz browser images images-registry compose-up compose-down e2e bench bench-checkout bench-gateway bench-run-modes
+.PHONY: setup setup-tests kube-tools container-tools cluster demo release test lint unit manifests security api-fuzz browser images images-registry compose-up compose-down e2e bench bench-checkout bench-gateway bench-run-modes bench-events
 
 setup:
 	@scripts/setup.sh
@@ -106,8 +106,12 @@ bench-gateway: release
 	STOREFRONT_BENCH=1 scripts/setup.sh
 	$(CARGO_TARGET_DIR_OR_DEFAULT)/release/storefront-local bench-gateway -t2 -c64 -d15s --json $(CARGO_TARGET_DIR_OR_DEFAULT)/bench-gateway.json
 
+# The notifications consumer on each bus beside its insert ceiling (needs rabbitmq-server).
+bench-events: setup-tests release
+	$(CARGO_TARGET_DIR_OR_DEFAULT)/release/storefront-local bench-events --events 20000 --json $(CARGO_TARGET_DIR_OR_DEFAULT)/bench-events.json
+
 # The loadgen mix against the shop as plain processes and in Docker Compose, in one run.
 bench-run-modes: images
 	$(CARGO_TARGET_DIR_OR_DEFAULT)/release/storefront-compose bench-run-modes --users 32 --duration 20s --json $(CARGO_TARGET_DIR_OR_DEFAULT)/bench-run-modes.json
 
-bench: bench-checkout bench-gateway bench-run-modes
+bench: bench-checkout bench-gateway bench-run-modes bench-events

@@ -190,3 +190,27 @@ async fn a_poison_event_is_dead_lettered_after_its_tries_and_does_not_stall_the_
     assert_eq!(pending.0, 0, "nothing is left pending");
     assert_eq!(app.rows("SELECT count(*) FROM notifications").await, 1);
 }
+
+#[tokio::test]
+async fn an_event_the_database_refuses_is_dead_lettered_not_retried_forever() {
+    let app = start(&[("NOTIFICATIONS_MAX_ATTEMPTS", "2")]).await;
+    // PostgreSQL refuses a NUL byte in text (SQLSTATE 22021): no wait makes that insert work.
+    app.publish(&[order_event("nul\u{0}id", "order.paid", app.alice.id)])
+        .await;
+    app.publish(&[order_event("after-nul", "order.paid", app.alice.id)])
+        .await;
+    app.wait_for(&app.alice, 1).await;
+    let dead = eventually(Duration::from_secs(10), || async {
+        app.metric("notifications_dead_lettered_total", &[("bus", "redis")])
+            .await
+            == 1.0
+    })
+    .await;
+    assert!(dead, "the refused event should be dead-lettered once");
+    assert_eq!(
+        app.metric("notifications_events_total", &[("outcome", "failed")])
+            .await,
+        2.0
+    );
+    assert_eq!(app.rows("SELECT count(*) FROM notifications").await, 1);
+}

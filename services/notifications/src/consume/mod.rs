@@ -4,7 +4,9 @@
 //!
 //! Invariants: an event is acknowledged only after its notification is stored (at least once);
 //! storing is idempotent by event id (a redelivery makes no second notification); a database
-//! outage is waited out in place and never uses up an event's tries.
+//! outage is waited out in place and never uses up an event's tries, but an event the database
+//! refuses for what it holds (SQLSTATE classes 22 and 23, e.g. a NUL byte in its id) fails like
+//! any poison event, so it is dead-lettered instead of stalling the consumer.
 
 pub mod rabbitmq;
 pub mod redis_stream;
@@ -39,6 +41,20 @@ pub enum Failed {
     Unreadable(#[from] EnvelopeError),
     #[error(transparent)]
     Bad(#[from] BadEvent),
+    #[error("the database refused the notification: {0}")]
+    Refused(sqlx::Error),
+}
+
+/// Whether the database refused this write for its content (retrying cannot help), as opposed to
+/// being unreachable or overloaded (waiting can).
+fn refused_for_content(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("22") || code.starts_with("23")),
+        sqlx::Error::Encode(_) => true,
+        _ => false,
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -148,6 +164,7 @@ impl Handler {
                     return Ok(Handled::Created);
                 }
                 Ok(Stored::Duplicate) => return Ok(Handled::Duplicate),
+                Err(e) if refused_for_content(&e) => return Err(Failed::Refused(e)),
                 Err(e) => {
                     tracing::warn!(error = %e, "storing a notification failed; retrying");
                     tokio::time::sleep(backoff).await;

@@ -49,7 +49,7 @@ pub async fn run(redis: Redis, handler: Handler, settings: Settings) {
         }
         if let Err(e) = pass(&mut conn, &handler, &settings).await {
             // NOGROUP: the stream was deleted under us; create the group again.
-            group_ready = !e.to_string().contains("NOGROUP");
+            group_ready = e.code() != Some("NOGROUP");
             tracing::warn!(error = %e, "consuming order events failed; retrying");
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
@@ -66,7 +66,7 @@ async fn ensure_group(conn: &mut ConnectionManager) -> Result<(), RedisError> {
         .query_async(conn)
         .await;
     match created {
-        Err(e) if e.to_string().contains("BUSYGROUP") => Ok(()),
+        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
         other => other,
     }
 }
