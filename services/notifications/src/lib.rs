@@ -6,6 +6,7 @@
 //! [`consume`]).
 
 pub mod consume;
+pub mod email;
 pub mod message;
 mod routes;
 pub mod store;
@@ -46,6 +47,13 @@ pub struct Config {
     pub batch: u16,
     /// `NOTIFICATIONS_CONSUMER`, default `HOSTNAME` (the pod name): this replica's consumer name.
     pub consumer: String,
+    /// `SMTP_URL` (`smtp://[user:pass@]host[:port]`): when set, each notification is also
+    /// e-mailed to the customer ([`email`]).
+    pub smtp: Option<email::SmtpUrl>,
+    /// `SMTP_FROM`, default `Storefront <no-reply@storefront.local>`.
+    pub smtp_from: lettre::message::Mailbox,
+    /// `USERS_URL`: where the customer's address is asked for; required with `SMTP_URL`.
+    pub users_url: Option<String>,
 }
 
 impl Config {
@@ -85,7 +93,30 @@ impl Config {
             None => config::optional::<String>(src, "HOSTNAME")?
                 .unwrap_or_else(|| "notifications".to_string()),
         };
+        let smtp: Option<email::SmtpUrl> = config::optional(src, "SMTP_URL")?;
+        let users_url: Option<String> = config::optional(src, "USERS_URL")?;
+        if smtp.is_some() && users_url.is_none() {
+            return Err(ConfigError::Invalid {
+                name: "USERS_URL".into(),
+                value: String::new(),
+                reason: "SMTP_URL is set, and the customer's address comes from the users service, e.g. http://users:8080".into(),
+            });
+        }
+        let smtp_from = config::or_default(
+            src,
+            "SMTP_FROM",
+            "Storefront <no-reply@storefront.local>"
+                .parse::<lettre::message::Mailbox>()
+                .map_err(|e| ConfigError::Invalid {
+                    name: "SMTP_FROM".into(),
+                    value: String::new(),
+                    reason: e.to_string(),
+                })?,
+        )?;
         Ok(Self {
+            smtp,
+            smtp_from,
+            users_url,
             database_url: config::required(
                 src,
                 "DATABASE_URL",
@@ -136,10 +167,20 @@ pub async fn build(config: Config) -> Result<Built, StartupError> {
         Some(Denylist::new(redis.clone())),
     ));
     let metrics = ConsumerMetrics::default();
+    let mailer = match (&config.smtp, &config.users_url) {
+        (Some(smtp), Some(users_url)) => Some(Arc::new(email::Mailer::new(
+            smtp,
+            config.smtp_from.clone(),
+            users_url,
+            auth.clone(),
+        ))),
+        _ => None,
+    };
     let handler = Handler {
         pool: pool.clone(),
         metrics: metrics.clone(),
         bus: config.bus.as_str(),
+        mailer,
     };
     let readiness = Readiness::new().postgres(pool.clone()).redis(redis);
     match config.bus {

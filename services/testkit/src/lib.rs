@@ -20,12 +20,14 @@ mod rabbitmq;
 mod redis;
 #[cfg(feature = "shop")]
 pub mod shop;
+mod smtp;
 
 pub use binaries::{MissingBinary, postgres_bin};
 pub use postgres::PostgresServer;
 pub use process::{free_port, spawn_tied_process, spawn_tied_process_in, stop_tied_process};
 pub use rabbitmq::RabbitServer;
 pub use redis::RedisServer;
+pub use smtp::{Mail, SmtpSink};
 
 use std::sync::OnceLock;
 

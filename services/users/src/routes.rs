@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use storefront_common::auth::{AuthUser, Role};
-use storefront_common::extract::Json;
+use storefront_common::extract::{Json, Path};
 use storefront_common::ids::UserId;
 use storefront_common::{ApiError, ApiResult};
 
@@ -22,6 +22,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/users/login", post(login))
         .route("/api/users/logout", post(logout))
         .route("/api/users/profile", get(profile).put(update_profile))
+        .route("/internal/users/{id}/contact", get(contact))
         .with_state(state)
 }
 
@@ -200,4 +201,27 @@ async fn update_profile(
         .await?
         .ok_or_else(|| ApiError::not_found("this account no longer exists"))?;
     Ok(axum::Json(user))
+}
+
+/// Where to reach a user, for other Storefront services only (notifications' e-mail); not
+/// routed by the gateway.
+#[derive(Serialize)]
+struct Contact {
+    email: String,
+    name: String,
+}
+
+async fn contact(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<UserId>,
+) -> ApiResult<axum::Json<Contact>> {
+    caller.require_service()?;
+    let user = store::user(&state.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such user"))?;
+    Ok(axum::Json(Contact {
+        email: user.email,
+        name: user.name,
+    }))
 }

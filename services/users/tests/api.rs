@@ -465,3 +465,39 @@ async fn with_redis_down_authenticated_requests_fail_fast_with_503_and_login_sti
     // Logging in needs no denylist look-up.
     users.login("outage@example.com", "redis-is-down").await;
 }
+
+#[tokio::test]
+async fn a_users_contact_is_for_services_only() {
+    let users = start().await;
+    let registered = users.register("grace@example.com", "correct horse").await;
+    let id = registered["id"].as_str().unwrap();
+    let path = format!("/internal/users/{id}/contact");
+
+    let service = storefront_testkit::app::service_token("notifications");
+    let (status, contact) = users.get(&path, Some(&service)).await;
+    assert_eq!(status, StatusCode::OK, "{contact}");
+    assert_eq!(
+        contact,
+        json!({"email": "grace@example.com", "name": "Ada Lovelace"})
+    );
+
+    let own = users.login("grace@example.com", "correct horse").await;
+    let (status, body) = users.get(&path, Some(&own)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, _) = users.get(&path, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = users
+        .get(
+            &format!(
+                "/internal/users/{}/contact",
+                storefront_common::ids::UserId::new()
+            ),
+            Some(&service),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    let (status, body) = users
+        .get("/internal/users/not-a-uuid/contact", Some(&service))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}

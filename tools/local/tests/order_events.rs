@@ -1,7 +1,8 @@
 //! The order-event flow on the local platform, every service a real process, on each bus: a
 //! checkout through the gateway makes exactly one notification for its customer, visible through
 //! the API and on the account page. The RabbitMQ run needs `rabbitmq-server` and is skipped,
-//! saying so, without it.
+//! saying so, without it. With `SMTP_URL` pointed at a loopback SMTP sink, the paid order is also
+//! e-mailed to the customer's address, once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
@@ -129,4 +130,81 @@ async fn a_checkout_makes_exactly_one_notification_on_rabbitmq() {
     assert!(platform.rabbitmq.is_some());
     one_notification_per_order(&platform).await;
     platform.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paid_order_is_emailed_once_and_a_refused_address_is_not_retried() {
+    let sink = storefront_testkit::SmtpSink::start().unwrap();
+    let smtp_url = sink.url();
+    let mut platform = support::start_platform("admin@mail.test", &[("SMTP_URL", &smtp_url)]).await;
+
+    let shopper = Shopper::register(&platform, "mail@e2e.test").await;
+    let (status, paid) = shopper.checkout("mail-1", GOOD_CARD).await;
+    assert_eq!(status, StatusCode::CREATED, "{paid}");
+    let (status, _) = shopper.checkout("mail-1", GOOD_CARD).await;
+    assert_eq!(status, StatusCode::CREATED);
+    shopper.wait_for_notifications(1).await;
+    let mails = wait_for_mails(&sink, 1).await;
+    // Time for a second e-mail to show up, if there were going to be one.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mails_now = sink.mails();
+    assert_eq!(mails_now.len(), 1, "{mails_now:?}");
+    let mail = &mails[0];
+    assert_eq!(mail.to, vec!["mail@e2e.test".to_string()]);
+    assert_eq!(mail.from, "no-reply@storefront.local");
+    assert!(
+        mail.data.contains("Subject: Order confirmed"),
+        "{}",
+        mail.data
+    );
+    let short = &paid["id"].as_str().unwrap()[..8];
+    assert!(mail.data.contains(short), "{}", mail.data);
+
+    // A mailbox the server refuses for good: the notification is kept, the refusal counted,
+    // and nothing is sent again.
+    let refused = Shopper::register(&platform, "reject-me@e2e.test").await;
+    let (status, _) = refused.checkout("mail-2", GOOD_CARD).await;
+    assert_eq!(status, StatusCode::CREATED);
+    refused.wait_for_notifications(1).await;
+    let metrics_url = format!("{}/metrics", platform.url("notifications").unwrap());
+    let mut counted = false;
+    for _ in 0..100 {
+        let text = reqwest::get(&metrics_url)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if emails(&text, "refused") == Some(1.0) {
+            assert_eq!(emails(&text, "sent"), Some(1.0), "{text}");
+            counted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(counted, "the refused e-mail should be counted once");
+    assert_eq!(sink.mails().len(), 1);
+    platform.stop().await;
+}
+
+async fn wait_for_mails(
+    sink: &storefront_testkit::SmtpSink,
+    n: usize,
+) -> Vec<storefront_testkit::Mail> {
+    for _ in 0..200 {
+        let mails = sink.mails();
+        if mails.len() >= n {
+            return mails;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("expected {n} e-mails, the sink has {:?}", sink.mails());
+}
+
+/// `notifications_emails_total` for one outcome in a `/metrics` text.
+fn emails(text: &str, outcome: &str) -> Option<f64> {
+    let label = format!("outcome=\"{outcome}\"");
+    text.lines()
+        .filter(|l| l.starts_with("notifications_emails_total{") && l.contains(&label))
+        .find_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse().ok()))
 }

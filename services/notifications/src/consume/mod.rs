@@ -11,6 +11,7 @@
 pub mod rabbitmq;
 pub mod redis_stream;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -21,6 +22,7 @@ use sqlx::PgPool;
 use storefront_common::events::{EnvelopeError, EventEnvelope};
 use tracing::Instrument;
 
+use crate::email::{Emailed, Mailer};
 use crate::message::{self, BadEvent};
 use crate::store::{self, Stored};
 
@@ -68,12 +70,18 @@ struct BusLabels {
     bus: &'static str,
 }
 
-/// The consumer's metrics: `notifications_events_total{bus,outcome}` and
-/// `notifications_dead_lettered_total{bus}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EmailLabels {
+    outcome: &'static str,
+}
+
+/// The consumer's metrics: `notifications_events_total{bus,outcome}`,
+/// `notifications_dead_lettered_total{bus}` and `notifications_emails_total{outcome}`.
 #[derive(Clone, Default)]
 pub struct ConsumerMetrics {
     events: Family<OutcomeLabels, Counter>,
     dead_lettered: Family<BusLabels, Counter>,
+    emails: Family<EmailLabels, Counter>,
 }
 
 impl ConsumerMetrics {
@@ -88,12 +96,21 @@ impl ConsumerMetrics {
             "Order events moved to the dead letter after their last failed try, by bus",
             self.dead_lettered.clone(),
         );
+        registry.register(
+            "notifications_emails",
+            "Confirmation e-mails, by outcome (sent, refused: not retried)",
+            self.emails.clone(),
+        );
     }
 
     fn count(&self, bus: &'static str, outcome: &'static str) {
         self.events
             .get_or_create(&OutcomeLabels { bus, outcome })
             .inc();
+    }
+
+    fn email(&self, outcome: &'static str) {
+        self.emails.get_or_create(&EmailLabels { outcome }).inc();
     }
 
     pub fn dead_lettered(&self, bus: &'static str) {
@@ -107,6 +124,8 @@ pub struct Handler {
     pub pool: PgPool,
     pub metrics: ConsumerMetrics,
     pub bus: &'static str,
+    /// Sends each notification by e-mail too, when `SMTP_URL` is set.
+    pub mailer: Option<Arc<Mailer>>,
 }
 
 /// The longest wait between two tries of a database write during an outage.
@@ -157,13 +176,13 @@ impl Handler {
             return Ok(Handled::Ignored);
         };
         let mut backoff = Duration::from_millis(100);
-        loop {
+        let handled = loop {
             match store::insert(&self.pool, &notification).await {
                 Ok(Stored::Created) => {
                     tracing::info!(user_id = %notification.user_id, "notification stored");
-                    return Ok(Handled::Created);
+                    break Handled::Created;
                 }
-                Ok(Stored::Duplicate) => return Ok(Handled::Duplicate),
+                Ok(Stored::Duplicate) => break Handled::Duplicate,
                 Err(e) if refused_for_content(&e) => return Err(Failed::Refused(e)),
                 Err(e) => {
                     tracing::warn!(error = %e, "storing a notification failed; retrying");
@@ -171,6 +190,24 @@ impl Handler {
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
+        };
+        if let Some(mailer) = &self.mailer {
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                match mailer.deliver(&self.pool, &notification).await {
+                    Ok(Emailed::Sent) => self.metrics.email("sent"),
+                    Ok(Emailed::Refused) => self.metrics.email("refused"),
+                    Ok(Emailed::Already) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "e-mailing a notification failed; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        continue;
+                    }
+                }
+                break;
+            }
         }
+        Ok(handled)
     }
 }
