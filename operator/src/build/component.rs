@@ -196,3 +196,51 @@ impl fmt::Display for Component {
         f.write_str(self.name())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_the_services_in_their_order_then_the_stores_then_jaeger() {
+        assert_eq!(
+            Component::ALL[..Component::SERVICES.len()],
+            Component::SERVICES
+        );
+        assert_eq!(
+            Component::ALL[Component::SERVICES.len()..],
+            [
+                Component::Postgres,
+                Component::Redis,
+                Component::RabbitMq,
+                Component::Jaeger
+            ]
+        );
+        let tiers: Vec<Tier> = Component::ALL[Component::SERVICES.len()..]
+            .iter()
+            .map(|c| c.tier())
+            .collect();
+        assert_eq!(
+            tiers,
+            [Tier::Data, Tier::Data, Tier::Data, Tier::Observability]
+        );
+    }
+
+    #[test]
+    fn only_services_with_a_database_and_on_the_bus_are_listed_as_such() {
+        for c in Component::WITH_DATABASE
+            .into_iter()
+            .chain(Component::ON_EVENT_BUS)
+        {
+            assert!(Component::SERVICES.contains(&c), "{c}");
+            assert_eq!(c.tier(), Tier::Application, "{c}");
+        }
+        assert!(Component::Notifications.uses_database());
+        assert!(Component::Notifications.uses_redis(), "the token denylist");
+        assert_eq!(
+            Component::Notifications.url_env(),
+            Some("NOTIFICATIONS_URL")
+        );
+        assert_eq!(Component::RabbitMq.url_env(), None);
+    }
+}
