@@ -191,3 +191,38 @@ fn every_field_has_a_description_for_kubectl_explain() {
         "fields without a description: {missing:#?}"
     );
 }
+
+#[test]
+fn an_external_broker_without_secret_ref_is_rejected() {
+    let events = |rabbitmq: serde_json::Value| serde_json::json!({"version": "0.1.0", "events": {"bus": "RabbitMQ", "rabbitmq": rabbitmq}});
+    let errors = cel_errors(events(serde_json::json!({"mode": "External"})));
+    assert!(
+        errors.contains("events.rabbitmq.secretRef is required"),
+        "{errors}"
+    );
+    let named = events(serde_json::json!({"mode": "External", "secretRef": {"name": "amqp"}}));
+    assert_eq!(cel_errors(named), "");
+    assert_eq!(
+        cel_errors(serde_json::json!({"version": "0.1.0", "events": {"bus": "RabbitMQ"}})),
+        ""
+    );
+}
+
+#[test]
+fn the_broker_mode_and_storage_class_cannot_change_in_place() {
+    let events = |rabbitmq: serde_json::Value| serde_json::json!({"version": "0.1.0", "events": {"bus": "RabbitMQ", "rabbitmq": rabbitmq}});
+    let managed = events(serde_json::json!({"mode": "Managed", "storageClassName": "fast"}));
+    let external = events(serde_json::json!({"mode": "External", "secretRef": {"name": "amqp"}}));
+    let errors = cel_update_errors(managed.clone(), external);
+    assert!(
+        errors.contains("events.rabbitmq.mode cannot change"),
+        "{errors}"
+    );
+    let slow = events(serde_json::json!({"mode": "Managed", "storageClassName": "slow"}));
+    let errors = cel_update_errors(managed.clone(), slow);
+    assert!(
+        errors.contains("events.rabbitmq.storageClassName cannot change"),
+        "{errors}"
+    );
+    assert_eq!(cel_update_errors(managed.clone(), managed), "");
+}

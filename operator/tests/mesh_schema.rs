@@ -118,6 +118,7 @@ fn specs() -> Vec<EcommercePlatform> {
                 },
             }},
             "tracing": {"jaeger": {"mode": "External", "endpoint": "http://collector.observability:4318"}},
+            "events": {"bus": "RabbitMQ"},
         })),
     ]
 }

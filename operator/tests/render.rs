@@ -89,6 +89,11 @@ fn external_database_snapshot() {
 }
 
 #[test]
+fn rabbitmq_events_snapshot() {
+    snapshot("rabbitmq", &render_file("rabbitmq.yaml"));
+}
+
+#[test]
 fn disabled_components_snapshot() {
     let p = platform(json!({
         "version": "1.0.0",
@@ -114,6 +119,7 @@ fn disabled_components_snapshot() {
             "shop-catalog",
             "shop-gateway",
             "shop-inventory",
+            "shop-notifications",
             "shop-orders",
             "shop-users"
         ]
@@ -248,9 +254,11 @@ fn every_object_is_labelled_and_owned_by_the_platform() {
 
 #[test]
 fn every_container_runs_restricted_with_a_writable_tmp() {
-    let objects = render(&platform(
-        json!({"version": "0.1.0", "services": {"loadgen": {"enabled": true}}}),
-    ));
+    let objects = render(&platform(json!({
+        "version": "0.1.0",
+        "services": {"loadgen": {"enabled": true}},
+        "events": {"bus": "RabbitMQ"},
+    })));
     let mut pods = 0;
     for object in &objects {
         let template = match object {
@@ -277,7 +285,7 @@ fn every_container_runs_restricted_with_a_writable_tmp() {
             );
         }
     }
-    assert_eq!(pods, 11);
+    assert_eq!(pods, 13, "ten services, postgres, redis, rabbitmq");
 }
 
 #[test]
@@ -285,6 +293,7 @@ fn every_pod_is_named_for_its_workload_while_selectors_stay_as_they_were() {
     let objects = render(&platform(json!({
         "version": "0.1.0",
         "services": {"loadgen": {"enabled": true}},
+        "events": {"bus": "RabbitMQ"},
         "tracing": {"jaeger": {"mode": "Managed"}},
     })));
     let mut pods = 0;
@@ -318,7 +327,7 @@ fn every_pod_is_named_for_its_workload_while_selectors_stay_as_they_were() {
             object.name()
         );
     }
-    assert_eq!(pods, 12, "nine services, postgres, redis, jaeger");
+    assert_eq!(pods, 14, "ten services, postgres, redis, rabbitmq, jaeger");
 }
 
 #[test]
@@ -500,7 +509,14 @@ fn each_database_service_gets_its_own_database_url() {
         panic!("shop-postgres is not a Secret")
     };
     let data = secret.data.clone().unwrap();
-    for service in ["users", "catalog", "inventory", "payments", "orders"] {
+    for service in [
+        "users",
+        "catalog",
+        "inventory",
+        "payments",
+        "orders",
+        "notifications",
+    ] {
         let url = String::from_utf8(data[&format!("{service}-database-url")].0.clone()).unwrap();
         let password = String::from_utf8(data[&format!("{service}-password")].0.clone()).unwrap();
         assert_eq!(
@@ -1021,4 +1037,243 @@ fn two_platforms_in_one_namespace_write_no_namespace_wide_mesh_policy() {
 #[test]
 fn canary_phases_snapshot() {
     snapshot("canary-phases", &canary_phase_stream());
+}
+
+fn network_policy(
+    objects: &[DesiredObject],
+    name: &str,
+) -> k8s_openapi::api::networking::v1::NetworkPolicySpec {
+    objects
+        .iter()
+        .find_map(|o| match o {
+            DesiredObject::NetworkPolicy(n) if o.name() == name => n.spec.clone(),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no NetworkPolicy {name}"))
+}
+
+fn rabbitmq_platform(rabbitmq: Value) -> Vec<DesiredObject> {
+    render(&platform(
+        json!({"version": "0.1.0", "events": {"bus": "RabbitMQ", "rabbitmq": rabbitmq}}),
+    ))
+}
+
+#[test]
+fn notifications_runs_like_every_service_and_the_gateway_routes_to_it() {
+    let objects = render(&platform(json!({"version": "0.1.0"})));
+    for kind in ["Deployment", "Service", "ServiceAccount", "ConfigMap"] {
+        assert!(
+            objects
+                .iter()
+                .any(|o| o.kind().kind() == kind && o.name() == "shop-notifications"),
+            "no {kind} shop-notifications"
+        );
+    }
+    assert_eq!(
+        config_map(&objects, "shop-gateway")["NOTIFICATIONS_URL"],
+        "http://shop-notifications:8080"
+    );
+    let plain = config_map(&objects, "shop-notifications");
+    assert_eq!(plain["REDIS_URL"], "redis://shop-redis:6379");
+    assert_eq!(plain["OTEL_SERVICE_NAME"], "notifications");
+    assert!(
+        !plain.contains_key("STOREFRONT_EVENT_BUS"),
+        "the Redis stream is the services' default: nothing is set for it"
+    );
+    let env = secret_env(&objects, "shop-notifications");
+    assert_eq!(
+        env["DATABASE_URL"],
+        ("shop-postgres".into(), "notifications-database-url".into())
+    );
+    assert!(!env.contains_key("RABBITMQ_URL"));
+    let DesiredObject::Deployment(d) = objects
+        .iter()
+        .find(|o| o.kind().kind() == "Deployment" && o.name() == "shop-notifications")
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    let labels = d.spec.as_ref().unwrap().template.metadata.as_ref().unwrap();
+    assert_eq!(
+        labels.labels.as_ref().unwrap()["storefront.dev/tier"],
+        "application"
+    );
+
+    let without = render(&platform(
+        json!({"version": "0.1.0", "services": {"notifications": {"enabled": false}}}),
+    ));
+    assert!(!without.iter().any(|o| o.name() == "shop-notifications"));
+    assert!(!config_map(&without, "shop-gateway").contains_key("NOTIFICATIONS_URL"));
+}
+
+#[test]
+fn with_rabbitmq_only_orders_and_notifications_get_the_bus_and_its_url_from_the_secret() {
+    let objects = rabbitmq_platform(json!({}));
+    for service in ["shop-orders", "shop-notifications"] {
+        assert_eq!(
+            config_map(&objects, service)["STOREFRONT_EVENT_BUS"],
+            "rabbitmq"
+        );
+        assert_eq!(
+            secret_env(&objects, service)["RABBITMQ_URL"],
+            ("shop-rabbitmq".into(), "url".into())
+        );
+        assert!(!config_map(&objects, service).contains_key("RABBITMQ_URL"));
+    }
+    for service in ["shop-gateway", "shop-users", "shop-cart", "shop-payments"] {
+        assert!(!config_map(&objects, service).contains_key("STOREFRONT_EVENT_BUS"));
+        assert!(!secret_env(&objects, service).contains_key("RABBITMQ_URL"));
+    }
+    let names: Vec<_> = objects
+        .iter()
+        .filter(|o| o.name() == "shop-rabbitmq")
+        .map(|o| o.kind().kind())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "NetworkPolicy",
+            "Secret",
+            "ServiceAccount",
+            "Service",
+            "StatefulSet"
+        ]
+    );
+}
+
+#[test]
+fn a_managed_broker_accepts_only_orders_and_notifications_on_amqp() {
+    let objects = rabbitmq_platform(json!({}));
+    let broker = network_policy(&objects, "shop-rabbitmq");
+    assert_eq!(
+        broker
+            .pod_selector
+            .as_ref()
+            .unwrap()
+            .match_labels
+            .as_ref()
+            .unwrap()["app.kubernetes.io/component"],
+        "rabbitmq"
+    );
+    let ingress = broker.ingress.unwrap();
+    assert_eq!(ingress.len(), 1);
+    let from = ingress[0].from.as_ref().unwrap();
+    let callers = from[0]
+        .pod_selector
+        .as_ref()
+        .unwrap()
+        .match_expressions
+        .as_ref()
+        .unwrap();
+    assert_eq!(callers[0].key, "app.kubernetes.io/component");
+    assert_eq!(
+        callers[0].values.as_deref(),
+        Some(&["orders".to_owned(), "notifications".to_owned()][..])
+    );
+    let ports = ingress[0].ports.as_ref().unwrap();
+    assert_eq!(ports.len(), 1);
+    assert_eq!(
+        ports[0].port,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(5672))
+    );
+    assert_eq!(broker.policy_types.unwrap(), ["Ingress", "Egress"]);
+    assert!(broker.egress.is_none(), "the broker calls nobody");
+
+    // The publisher and consumer may leave for the broker; nobody else gains an AMQP rule.
+    let egress = network_policy(&objects, "shop-event-bus");
+    assert_eq!(egress.policy_types.unwrap(), ["Egress"]);
+    let rule = &egress.egress.unwrap()[0];
+    assert_eq!(
+        rule.to.as_ref().unwrap()[0]
+            .pod_selector
+            .as_ref()
+            .unwrap()
+            .match_labels
+            .as_ref()
+            .unwrap()["app.kubernetes.io/component"],
+        "rabbitmq"
+    );
+    // The data tier's own policy still opens only the PostgreSQL and Redis ports.
+    let data = network_policy(&objects, "shop-data");
+    let data_ports = data.ingress.unwrap()[0].ports.clone().unwrap();
+    assert!(
+        data_ports.iter().all(|p| p.port
+            != Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(5672)))
+    );
+    // Without the RabbitMQ bus, none of this exists.
+    let redis = render(&platform(json!({"version": "0.1.0"})));
+    assert!(
+        !redis
+            .iter()
+            .any(|o| o.name() == "shop-rabbitmq" || o.name() == "shop-event-bus")
+    );
+}
+
+#[test]
+fn an_external_broker_is_read_from_its_secret_and_reached_anywhere_on_amqp() {
+    let objects =
+        rabbitmq_platform(json!({"mode": "External", "secretRef": {"name": "shop-amqp"}}));
+    assert!(!objects.iter().any(|o| o.name() == "shop-rabbitmq"));
+    assert_eq!(
+        secret_env(&objects, "shop-orders")["RABBITMQ_URL"],
+        ("shop-amqp".into(), "url".into())
+    );
+    let egress = network_policy(&objects, "shop-event-bus");
+    let rule = &egress.egress.unwrap()[0];
+    assert!(rule.to.is_none(), "an external broker's address is unknown");
+
+    let p = platform(json!({
+        "version": "0.1.0",
+        "events": {"bus": "RabbitMQ", "rabbitmq": {"mode": "External", "secretRef": {"name": "shop-amqp"}}},
+    }));
+    let inputs = ClusterInputs {
+        referenced: Some(BTreeMap::from([("shop-amqp".to_owned(), None)])),
+        ..ClusterInputs::default()
+    };
+    let error = build::validate(&p, &inputs, &mut CountingSecrets::default()).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "spec.events.rabbitmq.secretRef names Secret `shop-amqp`, which does not exist in this \
+         namespace; create it or fix the name"
+    );
+}
+
+#[test]
+fn a_managed_broker_with_the_mesh_gets_mtls_and_only_its_two_callers() {
+    let objects = render(&platform(json!({
+        "version": "0.1.0",
+        "events": {"bus": "RabbitMQ"},
+        "mesh": {"istio": {"mtls": "STRICT"}},
+    })));
+    let policy = objects
+        .iter()
+        .find(|o| o.kind().kind() == "AuthorizationPolicy" && o.name() == "shop-rabbitmq")
+        .unwrap()
+        .to_json();
+    let rule = &policy["spec"]["rules"][0];
+    assert_eq!(
+        rule["from"][0]["source"]["principals"],
+        json!([
+            "cluster.local/ns/shop/sa/shop-notifications",
+            "cluster.local/ns/shop/sa/shop-orders"
+        ])
+    );
+    assert_eq!(rule["to"][0]["operation"]["ports"], json!(["5672"]));
+    for kind in ["DestinationRule", "PeerAuthentication"] {
+        assert!(
+            objects
+                .iter()
+                .any(|o| o.kind().kind() == kind && o.name() == "shop-rabbitmq"),
+            "no {kind} shop-rabbitmq"
+        );
+    }
+    let notifications = objects
+        .iter()
+        .find(|o| o.kind().kind() == "AuthorizationPolicy" && o.name() == "shop-notifications")
+        .unwrap()
+        .to_json();
+    assert_eq!(
+        notifications["spec"]["rules"][0]["from"][0]["source"]["principals"],
+        json!(["cluster.local/ns/shop/sa/shop-gateway"])
+    );
 }

@@ -1,8 +1,8 @@
 //! The components of a platform and the facts the builders need about each: its name, its
 //! network tier and which stores it uses.
 //!
-//! Invariant: `Component::ALL` is in the stable order every builder iterates in, so rendered
-//! output never depends on map or hash order.
+//! Invariant: `Component::ALL` is in the stable order every builder iterates in (the services
+//! first, then the stores, then Jaeger), so rendered output never depends on map or hash order.
 
 use std::fmt;
 
@@ -16,10 +16,14 @@ pub enum Component {
     Inventory,
     Payments,
     Orders,
+    /// Consumer of the order events (Redis stream or RabbitMQ); owns the `notifications` database.
+    Notifications,
     Web,
     Loadgen,
     Postgres,
     Redis,
+    /// The RabbitMQ broker, when events.bus is RabbitMQ and events.rabbitmq.mode is Managed.
+    RabbitMq,
     /// Jaeger v2 (tracing backend), when tracing.jaeger.mode is Managed. Runs without a sidecar.
     Jaeger,
 }
@@ -31,7 +35,8 @@ pub enum Tier {
     Edge,
     /// Reachable from edge and application: the business services.
     Application,
-    /// Reachable from edge and application on their store ports: postgres, redis.
+    /// Reachable on their store ports: postgres and redis from edge and application, rabbitmq
+    /// from the event publisher and consumer only.
     Data,
     /// Talks to the edge and accepts nothing: loadgen.
     Client,
@@ -54,7 +59,7 @@ impl Tier {
 
 impl Component {
     /// Every component, in rendering order.
-    pub const ALL: [Component; 12] = [
+    pub const ALL: [Component; 14] = [
         Self::Gateway,
         Self::Users,
         Self::Catalog,
@@ -62,15 +67,17 @@ impl Component {
         Self::Inventory,
         Self::Payments,
         Self::Orders,
+        Self::Notifications,
         Self::Web,
         Self::Loadgen,
         Self::Postgres,
         Self::Redis,
+        Self::RabbitMq,
         Self::Jaeger,
     ];
 
     /// The Storefront services (what `spec.services` configures), in rendering order.
-    pub const SERVICES: [Component; 9] = [
+    pub const SERVICES: [Component; 10] = [
         Self::Gateway,
         Self::Users,
         Self::Catalog,
@@ -78,18 +85,24 @@ impl Component {
         Self::Inventory,
         Self::Payments,
         Self::Orders,
+        Self::Notifications,
         Self::Web,
         Self::Loadgen,
     ];
 
     /// The services that own a PostgreSQL database (named after the service).
-    pub const WITH_DATABASE: [Component; 5] = [
+    pub const WITH_DATABASE: [Component; 6] = [
         Self::Users,
         Self::Catalog,
         Self::Inventory,
         Self::Payments,
         Self::Orders,
+        Self::Notifications,
     ];
+
+    /// The services on the order-events bus: orders publishes (its outbox), notifications
+    /// consumes. Only they get the bus settings and may reach RabbitMQ.
+    pub const ON_EVENT_BUS: [Component; 2] = [Self::Orders, Self::Notifications];
 
     /// Lower-case name used in object names, labels and env var values.
     pub fn name(self) -> &'static str {
@@ -101,10 +114,12 @@ impl Component {
             Self::Inventory => "inventory",
             Self::Payments => "payments",
             Self::Orders => "orders",
+            Self::Notifications => "notifications",
             Self::Web => "web",
             Self::Loadgen => "loadgen",
             Self::Postgres => "postgres",
             Self::Redis => "redis",
+            Self::RabbitMq => "rabbitmq",
             Self::Jaeger => "jaeger",
         }
     }
@@ -114,7 +129,7 @@ impl Component {
         match self {
             Self::Gateway | Self::Web => Tier::Edge,
             Self::Loadgen => Tier::Client,
-            Self::Postgres | Self::Redis => Tier::Data,
+            Self::Postgres | Self::Redis | Self::RabbitMq => Tier::Data,
             Self::Jaeger => Tier::Observability,
             _ => Tier::Application,
         }
@@ -125,7 +140,8 @@ impl Component {
         Self::WITH_DATABASE.contains(&self)
     }
 
-    /// Whether the service gets `REDIS_URL`.
+    /// Whether the service gets `REDIS_URL` (notifications checks the token denylist there
+    /// whichever bus carries the events).
     pub fn uses_redis(self) -> bool {
         matches!(
             self,
@@ -134,9 +150,15 @@ impl Component {
                 | Self::Catalog
                 | Self::Cart
                 | Self::Orders
+                | Self::Notifications
                 | Self::Payments
                 | Self::Inventory
         )
+    }
+
+    /// Whether the service publishes or consumes order events.
+    pub fn on_event_bus(self) -> bool {
+        Self::ON_EVENT_BUS.contains(&self)
     }
 
     /// Whether the component's pods run an Istio sidecar. Jaeger does not: it must receive
@@ -160,8 +182,11 @@ impl Component {
             Self::Inventory => "INVENTORY_URL",
             Self::Payments => "PAYMENTS_URL",
             Self::Orders => "ORDERS_URL",
+            Self::Notifications => "NOTIFICATIONS_URL",
             Self::Web => "WEB_URL",
-            Self::Loadgen | Self::Postgres | Self::Redis | Self::Jaeger => return None,
+            Self::Loadgen | Self::Postgres | Self::Redis | Self::RabbitMq | Self::Jaeger => {
+                return None;
+            }
         })
     }
 }
@@ -169,5 +194,53 @@ impl Component {
 impl fmt::Display for Component {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_the_services_in_their_order_then_the_stores_then_jaeger() {
+        assert_eq!(
+            Component::ALL[..Component::SERVICES.len()],
+            Component::SERVICES
+        );
+        assert_eq!(
+            Component::ALL[Component::SERVICES.len()..],
+            [
+                Component::Postgres,
+                Component::Redis,
+                Component::RabbitMq,
+                Component::Jaeger
+            ]
+        );
+        let tiers: Vec<Tier> = Component::ALL[Component::SERVICES.len()..]
+            .iter()
+            .map(|c| c.tier())
+            .collect();
+        assert_eq!(
+            tiers,
+            [Tier::Data, Tier::Data, Tier::Data, Tier::Observability]
+        );
+    }
+
+    #[test]
+    fn only_services_with_a_database_and_on_the_bus_are_listed_as_such() {
+        for c in Component::WITH_DATABASE
+            .into_iter()
+            .chain(Component::ON_EVENT_BUS)
+        {
+            assert!(Component::SERVICES.contains(&c), "{c}");
+            assert_eq!(c.tier(), Tier::Application, "{c}");
+        }
+        assert!(Component::Notifications.uses_database());
+        assert!(Component::Notifications.uses_redis(), "the token denylist");
+        assert_eq!(
+            Component::Notifications.url_env(),
+            Some("NOTIFICATIONS_URL")
+        );
+        assert_eq!(Component::RabbitMq.url_env(), None);
     }
 }

@@ -12,8 +12,8 @@ use k8s_openapi::api::apps::v1::{
 };
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, EnvVar, ExecAction, PersistentVolumeClaim,
-    PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec, Probe, Service, ServicePort, ServiceSpec,
-    Volume, VolumeResourceRequirements,
+    PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec, Probe, Secret, Service, ServicePort,
+    ServiceSpec, Volume, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -74,15 +74,11 @@ pub fn build(platform: &ValidatedPlatform) -> Vec<DesiredObject> {
     );
     let mut credentials = secrets::build(o, secret, &version, derived);
     if *retain_on_delete {
-        // Retained data keeps the passwords that open it: with no owner reference, garbage
-        // collection leaves the Secret beside the volumes, and a re-created platform reuses it.
-        credentials.metadata.owner_references = None;
-        credentials.metadata.annotations = Some(BTreeMap::from([(
-            RETAINED_ANNOTATION.to_owned(),
+        keep_with_volumes(
+            &mut credentials,
             "kept with the PostgreSQL volumes (database.retainOnDelete); delete both by hand \
-             to drop the data"
-                .to_owned(),
-        )]));
+             to drop the data",
+        );
     }
     vec![
         DesiredObject::Secret(credentials),
@@ -97,6 +93,26 @@ pub fn build(platform: &ValidatedPlatform) -> Vec<DesiredObject> {
         )),
         DesiredObject::StatefulSet(statefulset),
     ]
+}
+
+/// Retained data keeps the credentials that open it: with no owner reference, garbage
+/// collection leaves the Secret beside the volumes, and a re-created platform reuses it.
+pub fn keep_with_volumes(credentials: &mut Secret, note: &str) {
+    credentials.metadata.owner_references = None;
+    credentials.metadata.annotations = Some(BTreeMap::from([(
+        RETAINED_ANNOTATION.to_owned(),
+        note.to_owned(),
+    )]));
+}
+
+/// The claim retention of a store's StatefulSet: the volumes outlive the platform only when
+/// asked to (`retainOnDelete`); scaling down never drops them.
+pub fn claim_retention(retain_on_delete: bool) -> StatefulSetPersistentVolumeClaimRetentionPolicy {
+    let when_deleted = if retain_on_delete { "Retain" } else { "Delete" };
+    StatefulSetPersistentVolumeClaimRetentionPolicy {
+        when_deleted: Some(when_deleted.to_owned()),
+        when_scaled: Some("Retain".to_owned()),
+    }
 }
 
 /// A headless Service (the StatefulSet's governing service) with one named TCP port.
@@ -219,19 +235,13 @@ fn statefulset(
         ]),
         ..Container::default()
     };
-    let retention = if retain_on_delete { "Retain" } else { "Delete" };
     StatefulSet {
         metadata: o.meta(o.object_name(c.name()), c.name(), version),
         spec: Some(StatefulSetSpec {
             replicas: Some(1),
             service_name: Some(o.object_name(c.name())),
             selector: o.selector(c),
-            persistent_volume_claim_retention_policy: Some(
-                StatefulSetPersistentVolumeClaimRetentionPolicy {
-                    when_deleted: Some(retention.to_owned()),
-                    when_scaled: Some("Retain".to_owned()),
-                },
-            ),
+            persistent_volume_claim_retention_policy: Some(claim_retention(retain_on_delete)),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(o.pod_labels(c, version)),

@@ -9,14 +9,15 @@ use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
 
 use super::component::Component;
 use super::secrets;
-use super::validate::{CachePlan, ValidatedPlatform, ValidatedService};
+use super::validate::{CachePlan, EventsPlan, ValidatedPlatform, ValidatedService};
 
 pub const HTTP_PORT: i32 = 8080;
 pub const POSTGRES_PORT: i32 = 5432;
 pub const REDIS_PORT: i32 = 6379;
+pub const AMQP_PORT: i32 = 5672;
 
 /// Variables the operator owns; a user may not set them in `spec.services.*.env`.
-const RESERVED: [&str; 14] = [
+const RESERVED: [&str; 16] = [
     "STOREFRONT_HTTP_ADDR",
     "STOREFRONT_JWT_SECRET",
     "STOREFRONT_ADMIN_EMAIL",
@@ -28,6 +29,8 @@ const RESERVED: [&str; 14] = [
     "OTEL_TRACES_SAMPLER_ARG",
     "DATABASE_URL",
     "REDIS_URL",
+    "STOREFRONT_EVENT_BUS",
+    "RABBITMQ_URL",
     "GATEWAY_URL",
     "LOADGEN_MODE",
     "LOADGEN_URL",
@@ -137,6 +140,17 @@ pub fn service_env(platform: &ValidatedPlatform, service: &ValidatedService) -> 
                 ));
             }
         }
+    }
+    if c.on_event_bus()
+        && let EventsPlan::RabbitMq(rabbitmq) = &platform.events
+    {
+        // The Redis stream is the services' default bus, so only RabbitMQ is spelled out.
+        plain.insert("STOREFRONT_EVENT_BUS".to_owned(), "rabbitmq".to_owned());
+        secret.push(from_secret(
+            "RABBITMQ_URL",
+            rabbitmq.secret_name(),
+            secrets::RABBITMQ_URL_KEY,
+        ));
     }
     if c == Component::Users {
         secret.push(from_secret(

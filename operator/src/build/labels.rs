@@ -6,7 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    LabelSelector, LabelSelectorRequirement, ObjectMeta, OwnerReference,
+};
 
 use super::component::{Component, Tier};
 
@@ -114,6 +116,21 @@ impl Ownership {
         LabelSelector {
             match_labels: Some(self.selector_labels(component.name())),
             ..LabelSelector::default()
+        }
+    }
+
+    /// A selector for the pods of several components (either track: no `name` label).
+    pub fn components_selector(&self, components: &[Component]) -> LabelSelector {
+        LabelSelector {
+            match_labels: Some(BTreeMap::from([
+                (INSTANCE.to_owned(), self.instance.clone()),
+                (PART_OF.to_owned(), PART_OF_VALUE.to_owned()),
+            ])),
+            match_expressions: Some(vec![LabelSelectorRequirement {
+                key: COMPONENT.to_owned(),
+                operator: "In".to_owned(),
+                values: Some(components.iter().map(|c| c.name().to_owned()).collect()),
+            }]),
         }
     }
 

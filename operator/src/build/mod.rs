@@ -17,6 +17,7 @@ pub mod mesh;
 pub mod network_policy;
 pub mod object;
 pub mod pod;
+pub mod rabbitmq;
 pub mod secrets;
 pub mod tracing;
 pub mod traffic;
@@ -55,6 +56,7 @@ pub fn build_with(platform: &ValidatedPlatform, traffic: &Traffic) -> Vec<Desire
     }
     objects.extend(database::build(platform));
     objects.extend(cache::build(platform));
+    objects.extend(rabbitmq::build(platform));
     for service in &platform.services {
         objects.extend(workloads::build(platform, service, traffic));
         objects.extend(autoscaling::build(platform, service));

@@ -1,8 +1,8 @@
 //! NetworkPolicies: default deny for every pod of the platform, then allow rules per tier.
 //!
 //! Tiers: edge (gateway, web) ← anywhere; application ← edge and application; data (postgres,
-//! redis) ← edge and application on their store ports; client (loadgen) → edge only. Every pod
-//! may resolve DNS. Invariant: a connection the services need is allowed in both directions
+//! redis) ← edge and application on their store ports; RabbitMQ (data tier) ← orders and
+//! notifications only, on AMQP; client (loadgen) → edge only. Every pod may resolve DNS. Invariant: a connection the services need is allowed in both directions
 //! (egress of the caller and ingress of the callee), because default deny covers both.
 
 use k8s_openapi::api::networking::v1::{
@@ -15,10 +15,10 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::BTreeMap;
 
 use super::component::{Component, Tier};
-use super::env::{HTTP_PORT, POSTGRES_PORT, REDIS_PORT};
+use super::env::{AMQP_PORT, HTTP_PORT, POSTGRES_PORT, REDIS_PORT};
 use super::labels::Ownership;
 use super::object::DesiredObject;
-use super::validate::{CachePlan, DatabasePlan, ValidatedPlatform};
+use super::validate::{CachePlan, DatabasePlan, EventsPlan, RabbitMqPlan, ValidatedPlatform};
 
 use super::tracing::{OTLP_GRPC_PORT, OTLP_HTTP_PORT, QUERY_PORT};
 
@@ -119,6 +119,8 @@ pub fn build(platform: &ValidatedPlatform) -> Vec<DesiredObject> {
         Some(vec![]),
     ));
 
+    out.extend(event_bus(platform));
+
     if platform.runs(Component::Loadgen) {
         out.push(policy(
             o,
@@ -166,6 +168,41 @@ pub fn build(platform: &ValidatedPlatform) -> Vec<DesiredObject> {
         ));
     }
     out.into_iter().map(DesiredObject::NetworkPolicy).collect()
+}
+
+/// With the RabbitMQ bus: the publisher and the consumer reach the broker on AMQP (anywhere when
+/// External, its address is unknown), and a Managed broker accepts nobody else. The data tier's
+/// own policy opens only the PostgreSQL and Redis ports, so it adds nothing to the broker.
+fn event_bus(platform: &ValidatedPlatform) -> Vec<NetworkPolicy> {
+    let EventsPlan::RabbitMq(rabbitmq) = &platform.events else {
+        return Vec::new();
+    };
+    let o = &platform.ownership;
+    let on_bus = o.components_selector(&Component::ON_EVENT_BUS);
+    let broker = match rabbitmq {
+        RabbitMqPlan::Managed { .. } => Some(vec![peer(o.selector(Component::RabbitMq))]),
+        RabbitMqPlan::External { .. } => None,
+    };
+    let mut out = vec![policy(
+        o,
+        "event-bus",
+        on_bus.clone(),
+        None,
+        Some(vec![NetworkPolicyEgressRule {
+            to: broker.clone(),
+            ports: Some(vec![tcp(AMQP_PORT)]),
+        }]),
+    )];
+    if broker.is_some() {
+        out.push(policy(
+            o,
+            "rabbitmq",
+            o.selector(Component::RabbitMq),
+            Some(vec![ingress(vec![peer(on_bus)], vec![tcp(AMQP_PORT)])]),
+            Some(vec![]),
+        ));
+    }
+    out
 }
 
 /// A policy over `pods`; `None` leaves that direction out of policyTypes, `Some(vec![])` denies.

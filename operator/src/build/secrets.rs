@@ -1,5 +1,5 @@
-//! Secrets the operator generates (JWT signing key, database passwords, admin account) and the
-//! rule that keeps them stable.
+//! Secrets the operator generates (JWT signing key, database passwords, admin account, RabbitMQ
+//! user) and the rule that keeps them stable.
 //!
 //! Invariant: a value present in the existing Secret is always reused; only missing keys are
 //! generated. Generation goes through [`SecretSource`] so builds are deterministic under test.
@@ -23,6 +23,11 @@ pub const ADMIN_EMAIL_KEY: &str = "email";
 pub const ADMIN_PASSWORD_KEY: &str = "password";
 /// Key of the Redis URL in an external cache Secret.
 pub const CACHE_URL_KEY: &str = "url";
+/// Key of the AMQP URL in the `<instance>-rabbitmq` Secret and in an external broker's Secret.
+pub const RABBITMQ_URL_KEY: &str = "url";
+/// Keys of the generated RabbitMQ user in the `<instance>-rabbitmq` Secret.
+pub const RABBITMQ_USER_KEY: &str = "username";
+pub const RABBITMQ_PASSWORD_KEY: &str = "password";
 /// Email of the generated admin account.
 pub const DEFAULT_ADMIN_EMAIL: &str = "admin@storefront.local";
 

@@ -85,7 +85,7 @@ async fn first_reconcile_applies_everything_and_reports_progressing() {
     let deployments = fake.names(OwnedKind::Deployment);
     assert_eq!(
         deployments.len(),
-        8,
+        9,
         "every service but loadgen: {deployments:?}"
     );
     assert_eq!(
@@ -97,7 +97,7 @@ async fn first_reconcile_applies_everything_and_reports_progressing() {
         let status = s.status_writes.last().unwrap();
         assert_eq!(status.phase, Some(Phase::Progressing));
         assert_eq!(status.observed_generation, Some(1));
-        assert_eq!(status.components.len(), 10);
+        assert_eq!(status.components.len(), 11);
         assert_eq!(status.components["catalog"].ready, "0/1");
         assert_eq!(status.components["catalog"].version, "0.1.0");
         assert_eq!(s.events.len(), 1);
@@ -133,7 +133,7 @@ async fn status_is_ready_once_every_owned_workload_is_ready() {
     fake.with(|s| {
         let status = s.status_writes.last().unwrap();
         assert_eq!(status.phase, Some(Phase::Ready));
-        assert_eq!(status.ready_components.as_deref(), Some("10/10"));
+        assert_eq!(status.ready_components.as_deref(), Some("11/11"));
         let ready = status
             .conditions
             .iter()
@@ -239,6 +239,57 @@ async fn generated_secrets_are_reused_across_reconciles() {
         .unwrap();
     let second = fake.get(OwnedKind::Secret, NS, "shop-postgres").unwrap();
     assert_eq!(first["data"], second["data"]);
+}
+
+#[tokio::test]
+async fn the_rabbitmq_password_survives_a_reconcile_and_a_restarted_operator() {
+    let (fake, ctx) = setup();
+    let p = platform(json!({"version": "0.1.0", "events": {"bus": "RabbitMQ"}}));
+    reconcile::reconcile(&p, &ctx).await.unwrap();
+    let first = fake.get(OwnedKind::Secret, NS, "shop-rabbitmq").unwrap();
+    reconcile::reconcile(&with_last_status(p.clone(), &fake), &ctx)
+        .await
+        .unwrap();
+    // A new process: a fresh context whose secret source would hand out the same first value,
+    // so only reading the stored Secret keeps the data unchanged.
+    let (_, mut restarted) = setup();
+    restarted.api = fake.clone();
+    reconcile::reconcile(&with_last_status(p, &fake), &restarted)
+        .await
+        .unwrap();
+    let last = fake.get(OwnedKind::Secret, NS, "shop-rabbitmq").unwrap();
+    assert_eq!(first["data"], last["data"]);
+    assert_eq!(
+        fake.names(OwnedKind::StatefulSet),
+        ["shop-postgres", "shop-rabbitmq", "shop-redis"]
+    );
+}
+
+#[tokio::test]
+async fn an_external_broker_secret_without_url_is_an_invalid_spec_naming_the_key() {
+    let (fake, ctx) = setup();
+    fake.insert(
+        OwnedKind::Secret,
+        NS,
+        json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "amqp", "namespace": NS},
+            "data": {"uri": "YW1xcDovL3g="},
+        }),
+    );
+    let p = platform(json!({
+        "version": "0.1.0",
+        "events": {"bus": "RabbitMQ", "rabbitmq": {"mode": "External", "secretRef": {"name": "amqp"}}},
+    }));
+    reconcile::reconcile(&p, &ctx).await.unwrap();
+    fake.with(|s| {
+        assert!(s.applies.is_empty());
+        let message = &s.events[0].note;
+        assert!(
+            message.contains("Secret `amqp` (spec.events.rabbitmq.secretRef) has no key `url`"),
+            "{message}"
+        );
+    });
 }
 
 #[tokio::test]
@@ -407,7 +458,7 @@ async fn without_istio_a_mesh_platform_applies_the_rest_and_says_istio_is_missin
         Action::requeue(INVALID_RECHECK),
         "re-checked for Istio soon"
     );
-    assert_eq!(fake.names(OwnedKind::Deployment).len(), 8);
+    assert_eq!(fake.names(OwnedKind::Deployment).len(), 9);
     assert!(fake.names(OwnedKind::VirtualService).is_empty());
     fake.with(|s| {
         assert!(

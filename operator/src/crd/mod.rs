@@ -5,6 +5,7 @@
 //! `kubectl explain` shows) and a spec holding only `version` describes a complete shop.
 
 mod duration;
+mod events;
 mod mesh;
 mod percent;
 mod service;
@@ -17,6 +18,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use duration::{DURATION_PATTERN, Duration, DurationError};
+pub use events::{EventBus, EventsSpec, RabbitMqSpec};
 pub use mesh::{
     FaultSpec, IngressSpec, IstioSpec, JaegerMode, JaegerSpec, MeshSpec, MtlsMode,
     OutlierDetectionSpec, RateLimitSpec, RetrySpec, TracingSpec,
@@ -50,7 +52,7 @@ pub const DEFAULT_REGISTRY: &str = "ghcr.io/storefront-dev/storefront";
     category = "storefront",
     status = "PlatformStatus",
     derive = "PartialEq",
-    doc = "A whole Storefront e-commerce platform: services, databases, cache, mesh policy and tracing.",
+    doc = "A whole Storefront e-commerce platform: services, databases, cache, event bus, mesh policy and tracing.",
     printcolumn(
         name = "Phase",
         type_ = "string",
@@ -96,6 +98,10 @@ pub struct PlatformSpec {
     /// The Redis cache.
     #[serde(default)]
     pub cache: CacheSpec,
+    /// The order-events bus from orders to notifications: the Redis stream in the cache
+    /// (default) or RabbitMQ.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<EventsSpec>,
     /// Service mesh (Istio) settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mesh: Option<MeshSpec>,

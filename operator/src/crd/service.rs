@@ -37,6 +37,11 @@ pub struct Services {
     /// Checkout saga and order history. Owns the `orders` database.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub orders: Option<ServiceSpec>,
+    /// One notification per order event for the order's customer (`/api/notifications`).
+    /// Consumes the events orders publishes on the bus of spec.events. Owns the
+    /// `notifications` database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<ServiceSpec>,
     /// Server-rendered store front for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web: Option<ServiceSpec>,

@@ -127,6 +127,16 @@ fn cel_transition_cases() -> Vec<(&'static str, Value, Value)> {
             json!({"database": {"storageClassName": "fast"}}),
             json!({"database": {"storageClassName": "slow"}}),
         ),
+        (
+            "events.rabbitmq.mode cannot change on an existing platform",
+            json!({"events": {"bus": "RabbitMQ", "rabbitmq": {"mode": "Managed"}}}),
+            json!({"events": {"bus": "RabbitMQ", "rabbitmq": {"mode": "External", "secretRef": {"name": "amqp"}}}}),
+        ),
+        (
+            "events.rabbitmq.storageClassName cannot change once the data volume exists",
+            json!({"events": {"bus": "RabbitMQ", "rabbitmq": {"storageClassName": "fast"}}}),
+            json!({"events": {"bus": "RabbitMQ", "rabbitmq": {"storageClassName": "slow"}}}),
+        ),
     ]
 }
 
@@ -144,6 +154,10 @@ fn cel_cases() -> Vec<(&'static str, Value)> {
         (
             "database.secretRef is required when database.mode is External",
             json!({"database": {"mode": "External"}}),
+        ),
+        (
+            "events.rabbitmq.secretRef is required when events.rabbitmq.mode is External",
+            json!({"events": {"bus": "RabbitMQ", "rabbitmq": {"mode": "External"}}}),
         ),
         (
             "tracing.jaeger.endpoint is required when tracing.jaeger.mode is External",

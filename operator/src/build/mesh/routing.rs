@@ -15,7 +15,8 @@ use crate::build::object::DesiredObject;
 use crate::build::tracing::{collector_service, query_service};
 use crate::build::traffic::{CANARY, STABLE, TRACK_LABEL, Traffic};
 use crate::build::validate::{
-    CachePlan, DatabasePlan, JaegerPlan, MeshPlan, ValidatedPlatform, ValidatedService,
+    CachePlan, DatabasePlan, EventsPlan, JaegerPlan, MeshPlan, RabbitMqPlan, ValidatedPlatform,
+    ValidatedService,
 };
 use crate::crd::{MtlsMode, Percent};
 
@@ -346,6 +347,12 @@ fn store_rules(platform: &ValidatedPlatform, mesh: &MeshPlan) -> Vec<DesiredObje
     }
     if matches!(platform.cache, CachePlan::Managed { .. }) {
         targets.push((Component::Redis, o.object_name("redis")));
+    }
+    if matches!(
+        platform.events,
+        EventsPlan::RabbitMq(RabbitMqPlan::Managed { .. })
+    ) {
+        targets.push((Component::RabbitMq, o.object_name("rabbitmq")));
     }
     if platform
         .tracing

@@ -13,10 +13,12 @@ use serde_json::json;
 
 use super::types::*;
 use crate::build::component::{Component, Tier};
-use crate::build::env::{HTTP_PORT, POSTGRES_PORT, REDIS_PORT};
+use crate::build::env::{AMQP_PORT, HTTP_PORT, POSTGRES_PORT, REDIS_PORT};
 use crate::build::labels::{INSTANCE, PART_OF, PART_OF_VALUE, TIER};
 use crate::build::object::DesiredObject;
-use crate::build::validate::{CachePlan, DatabasePlan, JaegerPlan, MeshPlan, ValidatedPlatform};
+use crate::build::validate::{
+    CachePlan, DatabasePlan, EventsPlan, JaegerPlan, MeshPlan, RabbitMqPlan, ValidatedPlatform,
+};
 use crate::crd::MtlsMode;
 
 /// Who may call a workload.
@@ -28,7 +30,8 @@ pub enum Caller {
 }
 
 /// The call graph: who calls `c`. The gateway is the single entry to the business services;
-/// orders runs the checkout saga; cart reads catalog prices; web renders through the gateway.
+/// orders runs the checkout saga; cart reads catalog prices; web renders through the gateway;
+/// only orders (publisher) and notifications (consumer) talk to RabbitMQ.
 pub fn callers(c: Component) -> Vec<Caller> {
     use Component::*;
     let services = |list: &[Component]| list.iter().map(|&s| Caller::Service(s)).collect();
@@ -39,7 +42,7 @@ pub fn callers(c: Component) -> Vec<Caller> {
             Caller::Service(Loadgen),
         ],
         Web => vec![Caller::Ingress, Caller::Service(Loadgen)],
-        Users | Orders => services(&[Gateway]),
+        Users | Orders | Notifications => services(&[Gateway]),
         Catalog => services(&[Gateway, Orders, Cart]),
         Cart | Inventory | Payments => services(&[Gateway, Orders]),
         Postgres => services(&Component::WITH_DATABASE),
@@ -48,6 +51,7 @@ pub fn callers(c: Component) -> Vec<Caller> {
             .filter(|s| s.uses_redis())
             .map(|&s| Caller::Service(s))
             .collect(),
+        RabbitMq => services(&Component::ON_EVENT_BUS),
         Loadgen | Jaeger => Vec::new(),
     }
 }
@@ -90,6 +94,12 @@ pub fn build(platform: &ValidatedPlatform) -> Vec<DesiredObject> {
     }
     if matches!(platform.cache, CachePlan::Managed { .. }) {
         workloads.push((Component::Redis, REDIS_PORT));
+    }
+    if matches!(
+        platform.events,
+        EventsPlan::RabbitMq(RabbitMqPlan::Managed { .. })
+    ) {
+        workloads.push((Component::RabbitMq, AMQP_PORT));
     }
     for (c, port) in workloads {
         out.push(DesiredObject::PeerAuthentication(peer_authentication(

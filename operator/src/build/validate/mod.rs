@@ -16,17 +16,22 @@ use super::component::Component;
 use super::image::{ImageError, ImageRef, check_tag};
 use super::labels::Ownership;
 use super::secrets::{self, GeneratedSecret, KeyValue, SecretSource};
-use crate::crd::{DurationError, EcommercePlatform, Percent, RolloutStrategy, StoreMode};
+use crate::crd::{
+    DurationError, EcommercePlatform, EventBus, Percent, PlatformSpec, RolloutStrategy, SecretRef,
+    StoreMode,
+};
 
 /// Owner UID used by offline rendering, where the object was never stored.
 pub const OFFLINE_UID: &str = "00000000-0000-0000-0000-000000000000";
 
 mod canary_steps;
+mod events;
 mod mesh;
 mod service;
 mod stores;
 
 pub use canary_steps::{CanarySteps, CanaryStepsError};
+pub use events::{DEFAULT_RABBITMQ_VERSION, EventsPlan, RABBITMQ_USER, RabbitMqPlan};
 pub use mesh::{
     DEFAULT_MESH_PROVIDER, IngressPlan, JaegerPlan, MeshPlan, TracingPlan, istio_duration,
 };
@@ -115,7 +120,7 @@ pub enum ValidationError {
     #[error("spec.tracing.jaeger.endpoint is required when spec.tracing.jaeger.mode is External")]
     TracingWithoutEndpoint,
     #[error(
-        "{field}: not a Storefront service; use gateway, users, catalog, cart, inventory, payments, orders, web or loadgen"
+        "{field}: not a Storefront service; use gateway, users, catalog, cart, inventory, payments, orders, notifications, web or loadgen"
     )]
     UnknownService { field: String },
     #[error(
@@ -252,6 +257,8 @@ pub struct ValidatedPlatform {
     pub services: Vec<ValidatedService>,
     pub database: DatabasePlan,
     pub cache: CachePlan,
+    /// The order-events bus of orders and notifications.
+    pub events: EventsPlan,
     pub jwt: GeneratedSecret,
     /// Admin Secret name, and its data when the operator generates it.
     pub admin_secret_name: String,
@@ -280,15 +287,28 @@ pub fn referenced_secrets(platform: &EcommercePlatform) -> Vec<(&'static str, St
     if let Some(r) = spec.admin.as_ref().and_then(|a| a.secret_ref.as_ref()) {
         out.push(("admin.secretRef", r.name.clone()));
     }
+    if let Some(r) = external_rabbitmq_ref(spec) {
+        out.push(("events.rabbitmq.secretRef", r.name.clone()));
+    }
     out
 }
 
+/// The Secret of an External broker, when the events go over RabbitMQ.
+fn external_rabbitmq_ref(spec: &PlatformSpec) -> Option<&SecretRef> {
+    let events = spec.events.as_ref()?;
+    let rabbitmq = events.rabbitmq.as_ref()?;
+    (events.bus == EventBus::RabbitMQ && rabbitmq.mode == StoreMode::External)
+        .then_some(rabbitmq.secret_ref.as_ref())
+        .flatten()
+}
+
 /// Names of the Secrets the operator generates for this platform (read back to reuse them).
-pub fn generated_secret_names(instance: &str) -> [String; 3] {
+pub fn generated_secret_names(instance: &str) -> [String; 4] {
     [
         format!("{instance}-jwt"),
         format!("{instance}-postgres"),
         format!("{instance}-admin"),
+        format!("{instance}-rabbitmq"),
     ]
 }
 
@@ -319,7 +339,8 @@ pub fn validate(
         return Err(ValidationError::LoadgenWithoutGateway);
     }
 
-    let [jwt_name, db_name, admin_name] = generated_secret_names(&ownership.instance);
+    let [jwt_name, db_name, admin_name, rabbitmq_name] =
+        generated_secret_names(&ownership.instance);
     let existing = |name: &str| inputs.generated.get(name);
     let jwt_keys = [(secrets::JWT_KEY.to_owned(), KeyValue::Random)];
     let jwt = secrets::resolve(
@@ -332,6 +353,12 @@ pub fn validate(
 
     let database = stores::database_plan(spec, db_name.clone(), existing(&db_name), source)?;
     let cache = stores::cache_plan(spec)?;
+    let events = events::events_plan(
+        spec,
+        rabbitmq_name.clone(),
+        existing(&rabbitmq_name),
+        source,
+    )?;
     let (admin_secret_name, admin_generated) =
         match spec.admin.as_ref().and_then(|a| a.secret_ref.as_ref()) {
             Some(r) => (r.name.clone(), None),
@@ -372,6 +399,7 @@ pub fn validate(
         services,
         database,
         cache,
+        events,
         jwt,
         admin_secret_name,
         admin_generated,
@@ -432,6 +460,7 @@ fn check_referenced(
                 .map(|&c| secrets::database_url_key(c))
                 .collect(),
             "cache.secretRef" => vec![secrets::CACHE_URL_KEY.to_owned()],
+            "events.rabbitmq.secretRef" => vec![secrets::RABBITMQ_URL_KEY.to_owned()],
             _ => vec![
                 secrets::ADMIN_EMAIL_KEY.to_owned(),
                 secrets::ADMIN_PASSWORD_KEY.to_owned(),

@@ -27,9 +27,10 @@ pub(super) fn service_spec(platform: &EcommercePlatform, c: Component) -> Option
         Component::Inventory => s.inventory.as_ref(),
         Component::Payments => s.payments.as_ref(),
         Component::Orders => s.orders.as_ref(),
+        Component::Notifications => s.notifications.as_ref(),
         Component::Web => s.web.as_ref(),
         Component::Loadgen => s.loadgen.as_ref(),
-        Component::Postgres | Component::Redis | Component::Jaeger => None,
+        Component::Postgres | Component::Redis | Component::RabbitMq | Component::Jaeger => None,
     }
 }
 
