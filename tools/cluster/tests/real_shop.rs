@@ -10,7 +10,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use storefront_cluster::LocalCluster;
@@ -22,7 +22,7 @@ const REGISTRY: &str = "ghcr.io/storefront-dev/storefront";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const POSTGRES_IMAGE: &str = "ghcr.io/storefront-dev/storefront/postgres:15-bookworm";
 const REDIS_IMAGE: &str = "ghcr.io/storefront-dev/storefront/redis:7.0-bookworm";
-const SERVICES: [&str; 8] = [
+const SERVICES: [&str; 9] = [
     "gateway",
     "users",
     "catalog",
@@ -30,6 +30,7 @@ const SERVICES: [&str; 8] = [
     "inventory",
     "payments",
     "orders",
+    "notifications",
     "web",
 ];
 
@@ -179,6 +180,12 @@ async fn the_shop_runs_in_real_pods_and_sells_through_the_gateway_service() {
         shop.order_ids(&token).await,
         vec![bought.order["id"].as_str().unwrap().to_owned()]
     );
+    // The order event reached the notifications pod over the Redis stream.
+    let list = shop
+        .wait_for_notifications(&token, Duration::from_secs(60), |items| !items.is_empty())
+        .await;
+    assert_eq!(list["items"][0]["kind"], "order.paid", "{list}");
+    assert_eq!(list["items"][0]["orderId"], bought.order["id"], "{list}");
 
     // Deleting the platform keeps the retained database volume.
     cluster
