@@ -174,6 +174,12 @@ async fn the_shop_runs_in_real_pods_and_sells_through_the_gateway_service() {
     );
 
     let shop = Shop::new(gateway_url(&cluster, namespace));
+    let settled = Instant::now();
+    settle(&shop).await;
+    eprintln!(
+        "[real-shop] a probe checkout went through {:.1} s after Ready",
+        settled.elapsed().as_secs_f64()
+    );
     let token = shop.customer("real@node.test").await;
     let bought = shop.purchase(&token, 1, "real-node-1").await;
     assert_eq!(
@@ -211,4 +217,90 @@ async fn the_shop_runs_in_real_pods_and_sells_through_the_gateway_service() {
         "the retained PostgreSQL claim is still there: {claims:?}"
     );
     operator.terminate();
+}
+
+/// Waits until a probe customer's checkout goes through every Service it needs. The pods are
+/// Ready (their probes pass) a little before the node routes every Service address to them, and
+/// until then the gateway and orders answer 503 "unreachable, try again"; this retries those
+/// answers for at most 3 minutes, with a fresh idempotency key each time, and fails on anything
+/// else.
+async fn settle(shop: &Shop) {
+    use reqwest::{Method, StatusCode};
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut attempt = 0;
+    let retry = |what: &str, status: StatusCode, body: &Value| {
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{what}: {body}");
+        assert!(
+            Instant::now() < deadline,
+            "{what} still unavailable after 3 minutes: {body}"
+        );
+    };
+    let password = "probe-password-1";
+    loop {
+        let (status, body) = shop
+            .call(
+                Method::POST,
+                "/api/users/register",
+                None,
+                Some(json!({"email": "probe@node.test", "password": password, "name": "Probe"})),
+                None,
+            )
+            .await;
+        if status == StatusCode::CREATED || status == StatusCode::CONFLICT {
+            break;
+        }
+        retry("register", status, &body);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let (status, login) = shop
+        .call(
+            Method::POST,
+            "/api/users/login",
+            None,
+            Some(json!({"email": "probe@node.test", "password": password})),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{login}");
+    let token = login["token"].as_str().unwrap().to_owned();
+    loop {
+        attempt += 1;
+        let (status, found) = shop
+            .call(Method::GET, "/api/products?q=coffee", None, None, None)
+            .await;
+        if status != StatusCode::OK {
+            retry("search", status, &found);
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            continue;
+        }
+        let item = json!({"productId": found["items"][0]["id"], "quantity": 1});
+        let (status, body) = shop
+            .call(
+                Method::POST,
+                "/api/cart/items",
+                Some(&token),
+                Some(item.clone()),
+                None,
+            )
+            .await;
+        if status != StatusCode::OK {
+            retry(&format!("cart {item}"), status, &body);
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            continue;
+        }
+        let (status, order) = shop
+            .call(
+                Method::POST,
+                "/api/orders",
+                Some(&token),
+                Some(json!({"payment": storefront_testkit::shop::card(storefront_testkit::shop::GOOD_CARD)})),
+                Some(&format!("settle-{attempt}")),
+            )
+            .await;
+        if status == StatusCode::CREATED {
+            return;
+        }
+        retry("checkout", status, &order);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
 }
