@@ -82,6 +82,8 @@ pub enum Transient {
     Db(#[from] sqlx::Error),
     #[error("users service: {0}")]
     Users(UpstreamError),
+    #[error("issuing the service token: {0}")]
+    Token(String),
     #[error("smtp: {0}")]
     Smtp(lettre::transport::smtp::Error),
 }
@@ -116,27 +118,21 @@ impl Mailer {
         }
     }
 
-    /// Sends the e-mail of a stored notification unless an earlier delivery did.
+    /// Sends the e-mail of a stored notification unless an earlier delivery did; `just_stored`
+    /// (this delivery created the row) skips asking the database.
     pub async fn deliver(
         &self,
         pool: &PgPool,
         note: &NewNotification,
+        just_stored: bool,
     ) -> Result<Emailed, Transient> {
-        let pending: Option<bool> = sqlx::query_scalar(
-            "SELECT emailed_at IS NULL AND email_error IS NULL FROM notifications WHERE event_id = $1",
-        )
-        .bind(&note.event_id)
-        .fetch_optional(pool)
-        .await?;
-        if pending != Some(true) {
+        if !just_stored && !self.pending(pool, note).await? {
             return Ok(Emailed::Already);
         }
-        let token = self.auth.service_token("notifications").map_err(|e| {
-            Transient::Users(UpstreamError::Decode {
-                service: "users",
-                reason: e.message,
-            })
-        })?;
+        let token = self
+            .auth
+            .service_token("notifications")
+            .map_err(|e| Transient::Token(e.message))?;
         let contact: Contact = match self
             .users
             .get(
@@ -179,6 +175,17 @@ impl Mailer {
             Err(e) if e.is_permanent() => self.refused(pool, note, &e.to_string()).await,
             Err(e) => Err(Transient::Smtp(e)),
         }
+    }
+
+    /// Whether the notification's e-mail is neither sent nor refused yet.
+    async fn pending(&self, pool: &PgPool, note: &NewNotification) -> Result<bool, Transient> {
+        let pending: Option<bool> = sqlx::query_scalar(
+            "SELECT emailed_at IS NULL AND email_error IS NULL FROM notifications WHERE event_id = $1",
+        )
+        .bind(&note.event_id)
+        .fetch_optional(pool)
+        .await?;
+        Ok(pending == Some(true))
     }
 
     async fn refused(

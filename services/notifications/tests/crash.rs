@@ -9,12 +9,10 @@ mod support;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use storefront_common::amqp::lapin::options::{
-    BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
-};
+use storefront_common::amqp::ORDER_EVENTS_QUEUE;
+use storefront_common::amqp::lapin::options::{BasicPublishOptions, QueueDeclareOptions};
 use storefront_common::amqp::lapin::types::FieldTable;
 use storefront_common::amqp::lapin::{BasicProperties, Channel};
-use storefront_common::amqp::{ORDER_EVENTS_QUEUE, declare_order_events};
 use storefront_common::events::{ORDER_EVENTS_EXCHANGE, ORDER_EVENTS_STREAM};
 use storefront_common::ids::UserId;
 use storefront_testkit::app::TEST_JWT_SECRET;
@@ -150,15 +148,7 @@ async fn a_rabbitmq_consumer_killed_mid_batch_makes_no_duplicate_and_loses_nothi
     };
     let url = broker.fresh_url().unwrap();
     let database_url = shared_postgres().create_database("notifications").await;
-    let connection = storefront_common::amqp::connect("test", &url, Duration::from_secs(10))
-        .await
-        .unwrap();
-    let channel = connection.create_channel().await.unwrap();
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
-    declare_order_events(&channel).await.unwrap();
+    let (_connection, channel) = rabbit_channel(&url).await;
     let user = UserId::new();
     let mut confirms = Vec::with_capacity(EVENTS);
     for i in 0..EVENTS {

@@ -8,27 +8,10 @@ mod support;
 
 use std::time::Duration;
 
-use storefront_common::amqp::lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use storefront_common::amqp::lapin::options::BasicPublishOptions;
 use storefront_common::amqp::lapin::{BasicProperties, Channel};
 use storefront_common::events::{EventEnvelope, ORDER_EVENTS_EXCHANGE};
 use support::*;
-
-async fn channel(url: &str) -> Channel {
-    let connection = storefront_common::amqp::connect("test", url, Duration::from_secs(10))
-        .await
-        .unwrap();
-    let channel = connection.create_channel().await.unwrap();
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
-    storefront_common::amqp::declare_order_events(&channel)
-        .await
-        .unwrap();
-    // Keep the connection alive as long as the channel.
-    std::mem::forget(connection);
-    channel
-}
 
 async fn publish_body(channel: &Channel, routing_key: &str, body: &[u8]) {
     let confirm = channel
@@ -67,7 +50,7 @@ async fn order_events_over_rabbitmq_make_one_notification_each_and_poison_is_dea
         ("NOTIFICATIONS_MAX_ATTEMPTS", "3"),
     ])
     .await;
-    let channel = channel(&url).await;
+    let (_connection, channel) = rabbit_channel(&url).await;
     publish_body(&channel, "order.paid", b"{not json").await;
     let event = order_event("rabbit-1", "order.paid", app.alice.id);
     publish_event(&channel, &event).await;

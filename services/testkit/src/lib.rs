@@ -85,3 +85,40 @@ pub(crate) fn io_err(what: &str) -> impl FnOnce(std::io::Error) -> StartError + 
         source,
     }
 }
+
+/// The value in a Prometheus text exposition of metric `name` whose labels include every one of
+/// `labels` (services add their own, such as `service`), or `None` when no sample matches.
+pub fn metric_sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let prefix = format!("{name}{{");
+    text.lines()
+        .filter(|line| line.starts_with(&prefix))
+        .filter(|line| {
+            labels
+                .iter()
+                .all(|(k, v)| line.contains(&format!("{k}=\"{v}\"")))
+        })
+        .find_map(|line| line.rsplit_once(' ')?.1.parse().ok())
+}
+
+#[cfg(test)]
+mod metric_tests {
+    use super::metric_sample;
+
+    #[test]
+    fn a_sample_is_found_by_name_and_a_subset_of_its_labels() {
+        let text = "# TYPE e counter\ne_total{service=\"n\",outcome=\"sent\"} 3\ne_total{service=\"n\",outcome=\"refused\"} 1\n";
+        assert_eq!(
+            metric_sample(text, "e_total", &[("outcome", "refused")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            metric_sample(text, "e_total", &[("outcome", "sent")]),
+            Some(3.0)
+        );
+        assert_eq!(
+            metric_sample(text, "e_total", &[("outcome", "failed")]),
+            None
+        );
+        assert_eq!(metric_sample(text, "e", &[]), None);
+    }
+}

@@ -82,7 +82,6 @@ pub struct Platform {
     pub redis: RedisServer,
     /// The broker, when the order events go over RabbitMQ.
     pub rabbitmq: Option<RabbitServer>,
-    pub bus: EventBus,
 }
 
 pub struct StartOptions {
@@ -193,7 +192,6 @@ pub async fn start(options: StartOptions) -> Result<Platform, PlatformError> {
         postgres,
         redis,
         rabbitmq,
-        bus,
     };
     for name in names {
         let mut env: Vec<(String, String)> = vec![
@@ -348,6 +346,15 @@ async fn who_answers(http: &reqwest::Client, url: &str) -> Option<String> {
 }
 
 impl Platform {
+    /// What carries the order events: RabbitMQ when this platform started a broker.
+    pub fn bus(&self) -> EventBus {
+        if self.rabbitmq.is_some() {
+            EventBus::RabbitMq
+        } else {
+            EventBus::Redis
+        }
+    }
+
     pub fn url(&self, name: &str) -> Option<&str> {
         self.services
             .iter()
@@ -493,7 +500,7 @@ pub async fn up(options: UpOptions) -> Result<(), PlatformError> {
         "  API:          http://127.0.0.1:{}/api/openapi.json",
         options.port
     );
-    println!("  order events: {}", platform.bus);
+    println!("  order events: {}", platform.bus());
     if let Some(rabbitmq) = &platform.rabbitmq {
         println!("  rabbitmq:     {}", rabbitmq.url());
     }

@@ -203,8 +203,5 @@ async fn wait_for_mails(
 
 /// `notifications_emails_total` for one outcome in a `/metrics` text.
 fn emails(text: &str, outcome: &str) -> Option<f64> {
-    let label = format!("outcome=\"{outcome}\"");
-    text.lines()
-        .filter(|l| l.starts_with("notifications_emails_total{") && l.contains(&label))
-        .find_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse().ok()))
+    storefront_testkit::metric_sample(text, "notifications_emails_total", &[("outcome", outcome)])
 }

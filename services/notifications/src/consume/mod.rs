@@ -194,7 +194,10 @@ impl Handler {
         if let Some(mailer) = &self.mailer {
             let mut backoff = Duration::from_millis(100);
             loop {
-                match mailer.deliver(&self.pool, &notification).await {
+                match mailer
+                    .deliver(&self.pool, &notification, handled == Handled::Created)
+                    .await
+                {
                     Ok(Emailed::Sent) => self.metrics.email("sent"),
                     Ok(Emailed::Refused) => self.metrics.email("refused"),
                     Ok(Emailed::Already) => {}

@@ -7,12 +7,31 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use storefront_common::amqp::lapin::options::ConfirmSelectOptions;
+use storefront_common::amqp::lapin::{Channel, Connection};
 use storefront_common::auth::Role;
 use storefront_common::events::{EventEnvelope, ORDER_EVENTS_STREAM};
 use storefront_common::ids::{OrderId, UserId};
 use storefront_notifications::{Config, build};
 pub use storefront_testkit::app::{Caller, Reply, TestApp, caller, eventually, service_token};
 use storefront_testkit::shared_redis;
+
+/// A channel in confirm mode on `url` with the order-events topology declared; keep the
+/// connection as long as the channel.
+pub async fn rabbit_channel(url: &str) -> (Connection, Channel) {
+    let connection = storefront_common::amqp::connect("test", url, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    storefront_common::amqp::declare_order_events(&channel)
+        .await
+        .unwrap();
+    (connection, channel)
+}
 
 pub struct App {
     pub app: TestApp,
@@ -125,15 +144,7 @@ impl App {
             .text()
             .await
             .unwrap();
-        text.lines()
-            .filter(|line| line.starts_with(&format!("{name}{{")))
-            .filter(|line| {
-                labels
-                    .iter()
-                    .all(|(k, v)| line.contains(&format!("{k}=\"{v}\"")))
-            })
-            .find_map(|line| line.rsplit_once(' ')?.1.parse().ok())
-            .unwrap_or(0.0)
+        storefront_testkit::metric_sample(&text, name, labels).unwrap_or(0.0)
     }
 
     pub async fn rows(&self, sql: &str) -> i64 {
