@@ -91,7 +91,24 @@ pub async fn healthz(State(service): State<&'static str>) -> impl IntoResponse {
     Json(json!({"status": "ok", "service": service}))
 }
 
+/// Set once the process is stopping: from then on `/readyz` answers 503 `draining` without
+/// running its checks, so the load balancer stops sending before the listener closes. One flag
+/// per process, as there is one service per process wherever it is set.
+static DRAINING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn mark_draining() {
+    DRAINING.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+pub fn is_draining() -> bool {
+    DRAINING.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 pub async fn readyz(State(readiness): State<Readiness>) -> impl IntoResponse {
+    if is_draining() {
+        let body = json!({"status": "draining", "checks": {}});
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body));
+    }
     let (ok, checks) = readiness.run().await;
     let status = if ok {
         StatusCode::OK

@@ -178,16 +178,7 @@ async fn observe_request(
     response
 }
 
-/// Binds `addr` and serves until `shutdown` resolves, finishing requests in flight.
-pub async fn serve(
-    router: Router,
-    addr: SocketAddr,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let listener = TcpListener::bind(addr).await?;
-    serve_listener(router, listener, shutdown).await
-}
-
+/// Serves on `listener` until `shutdown` resolves, then finishes requests in flight.
 pub async fn serve_listener(
     router: Router,
     listener: TcpListener,

@@ -12,6 +12,7 @@ pub mod amqp;
 #[cfg(feature = "auth")]
 pub mod auth;
 pub mod card;
+pub mod cli;
 pub mod client;
 pub mod config;
 #[cfg(feature = "postgres")]

@@ -25,5 +25,4 @@ pub async fn signal() {
         () = ctrl_c => {},
         () = term => {},
     }
-    tracing::info!("shutdown requested; finishing requests in flight");
 }

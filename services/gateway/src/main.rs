@@ -4,7 +4,12 @@ use storefront_gateway::{Config, build};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    storefront_common::service::run("gateway", || async {
+    let info = storefront_common::cli::Info {
+        name: "gateway",
+        about: "the API gateway: routing, authentication, rate limits, the response cache and circuit breakers",
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    storefront_common::service::run(info, || async {
         let config = Config::from_env()?;
         Ok(build(config).await?)
     })

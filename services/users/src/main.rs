@@ -5,7 +5,12 @@ use storefront_users::{Config, build};
 #[tokio::main]
 async fn main() -> ExitCode {
     release_large_blocks_at_once();
-    storefront_common::service::run("users", || async {
+    let info = storefront_common::cli::Info {
+        name: "users",
+        about: "accounts, login and tokens",
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    storefront_common::service::run(info, || async {
         let config = Config::from_env()?;
         Ok(build(config).await?)
     })
