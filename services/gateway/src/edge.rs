@@ -21,13 +21,14 @@ use crate::metrics::GatewayMetrics;
 use crate::proxy::{Answer, Outgoing, Proxy};
 use crate::ratelimit::{Decision, RateLimiter};
 use crate::routing::{self, RouteError, Target};
+use crate::trusted_proxies::TrustedProxies;
 
 pub struct Edge {
     pub auth: Arc<Authenticator>,
     pub limiter: RateLimiter,
     pub cache: ResponseCache,
     pub proxy: Proxy,
-    pub trust_forwarded: bool,
+    pub proxies: TrustedProxies,
     pub max_body_bytes: usize,
     pub metrics: Arc<GatewayMetrics>,
     /// The longest the revocation check may take; past it the token cannot be honoured.
@@ -51,7 +52,7 @@ pub async fn handle(State(edge): State<Arc<Edge>>, request: Request) -> Response
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
-    let ip = forwarding::client_ip(peer, &parts.headers, edge.trust_forwarded);
+    let ip = edge.proxies.client(peer.ip(), &parts.headers);
 
     let claims = bearer_token(&parts).map(|token| edge.auth.verify(token));
     let subject = match &claims {
@@ -137,7 +138,7 @@ async fn admitted(
         headers: forwarding::towards_backend(
             &parts.headers,
             peer,
-            edge.trust_forwarded,
+            &edge.proxies,
             identity.as_ref(),
         ),
         body,

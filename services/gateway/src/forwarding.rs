@@ -1,15 +1,17 @@
 //! Which headers cross the gateway. Towards the backend: end-to-end headers only, the caller's
 //! identity (`x-user-id`, `x-user-role`) set by the gateway alone, `x-forwarded-for`/`-proto`
-//! from what the gateway itself saw unless the deployment says a trusted proxy sits in front.
+//! from what the gateway itself saw, extended only when the peer is a trusted proxy
+//! ([`TrustedProxies`]).
 //! Back to the client: the backend's headers minus hop-by-hop ones.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 
+use crate::trusted_proxies::{FORWARDED_FOR, TrustedProxies};
+
 pub const USER_ID: &str = "x-user-id";
 pub const USER_ROLE: &str = "x-user-role";
-const FORWARDED_FOR: &str = "x-forwarded-for";
 const FORWARDED_PROTO: &str = "x-forwarded-proto";
 
 /// Headers meaningful for one connection only (RFC 9110 §7.6.1), never forwarded.
@@ -47,20 +49,6 @@ pub struct Identity {
     pub role: &'static str,
 }
 
-/// The client's address: the socket peer, or the first `x-forwarded-for` hop when `trust`.
-pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trust: bool) -> IpAddr {
-    if trust
-        && let Some(first) = headers
-            .get(FORWARDED_FOR)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse::<IpAddr>().ok())
-    {
-        return first;
-    }
-    peer.ip()
-}
-
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let listed: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
@@ -81,17 +69,15 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 pub fn towards_backend(
     incoming: &HeaderMap,
     peer: SocketAddr,
-    trust_forwarded: bool,
+    proxies: &TrustedProxies,
     identity: Option<&Identity>,
 ) -> HeaderMap {
     let mut headers = incoming.clone();
     strip_hop_by_hop(&mut headers);
     // The shared client sends the current request id (the one the stack accepted or made).
     headers.remove(storefront_common::http::REQUEST_ID);
-    let chain = incoming
-        .get(FORWARDED_FOR)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let forwarded_for = proxies.forwarded_for(peer.ip(), incoming);
+    let trusted = proxies.trusts(peer.ip());
     let proto = incoming
         .get(FORWARDED_PROTO)
         .and_then(|v| v.to_str().ok())
@@ -99,13 +85,8 @@ pub fn towards_backend(
     for name in REPLACED {
         headers.remove(name);
     }
-    let peer_ip = peer.ip().to_string();
-    let forwarded_for = match chain {
-        Some(chain) if trust_forwarded => format!("{chain}, {peer_ip}"),
-        _ => peer_ip,
-    };
     let proto = proto
-        .filter(|p| trust_forwarded && (p == "http" || p == "https"))
+        .filter(|p| trusted && (p == "http" || p == "https"))
         .unwrap_or_else(|| "http".to_string());
     insert(&mut headers, FORWARDED_FOR, &forwarded_for);
     insert(&mut headers, FORWARDED_PROTO, &proto);
@@ -149,14 +130,24 @@ mod tests {
     #[test]
     fn client_identity_headers_are_replaced_by_the_gateways() {
         let incoming = map(&[(USER_ID, "forged"), (USER_ROLE, "admin")]);
-        let anonymous = towards_backend(&incoming, PEER.parse().unwrap(), false, None);
+        let anonymous = towards_backend(
+            &incoming,
+            PEER.parse().unwrap(),
+            &TrustedProxies::none(),
+            None,
+        );
         assert!(anonymous.get(USER_ID).is_none());
         assert!(anonymous.get(USER_ROLE).is_none());
         let identity = Identity {
             user_id: "u1".into(),
             role: "customer",
         };
-        let known = towards_backend(&incoming, PEER.parse().unwrap(), false, Some(&identity));
+        let known = towards_backend(
+            &incoming,
+            PEER.parse().unwrap(),
+            &TrustedProxies::none(),
+            Some(&identity),
+        );
         assert_eq!(known.get_all(USER_ID).iter().count(), 1);
         assert_eq!(known[USER_ID], "u1");
         assert_eq!(known[USER_ROLE], "customer");
@@ -171,7 +162,12 @@ mod tests {
             ("authorization", "Bearer t"),
             ("accept", "application/json"),
         ]);
-        let out = towards_backend(&incoming, PEER.parse().unwrap(), false, None);
+        let out = towards_backend(
+            &incoming,
+            PEER.parse().unwrap(),
+            &TrustedProxies::none(),
+            None,
+        );
         assert!(out.get("connection").is_none());
         assert!(out.get("x-secret").is_none());
         assert!(out.get("te").is_none());
@@ -180,20 +176,19 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_for_is_the_peer_unless_the_proxy_in_front_is_trusted() {
-        let incoming = map(&[("x-forwarded-for", "1.2.3.4, 5.6.7.8")]);
+    fn forwarded_headers_are_extended_only_behind_a_trusted_proxy() {
+        let incoming = map(&[
+            ("x-forwarded-for", "1.2.3.4, 5.6.7.8"),
+            ("x-forwarded-proto", "https"),
+        ]);
         let peer: SocketAddr = PEER.parse().unwrap();
-        let untrusted = towards_backend(&incoming, peer, false, None);
+        let untrusted = towards_backend(&incoming, peer, &TrustedProxies::none(), None);
         assert_eq!(untrusted[FORWARDED_FOR], "10.0.0.7");
-        let trusted = towards_backend(&incoming, peer, true, None);
+        assert_eq!(untrusted[FORWARDED_PROTO], "http");
+        let proxies: TrustedProxies = "10.0.0.0/24".parse().unwrap();
+        let trusted = towards_backend(&incoming, peer, &proxies, None);
         assert_eq!(trusted[FORWARDED_FOR], "1.2.3.4, 5.6.7.8, 10.0.0.7");
-        assert_eq!(
-            client_ip(peer, &incoming, true),
-            "1.2.3.4".parse::<IpAddr>().unwrap()
-        );
-        assert_eq!(client_ip(peer, &incoming, false), peer.ip());
-        let garbage = map(&[("x-forwarded-for", "not-an-ip")]);
-        assert_eq!(client_ip(peer, &garbage, true), peer.ip());
+        assert_eq!(trusted[FORWARDED_PROTO], "https");
     }
 
     #[test]

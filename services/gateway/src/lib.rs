@@ -14,6 +14,7 @@ mod openapi;
 mod proxy;
 mod ratelimit;
 mod routing;
+mod trusted_proxies;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub use openapi::DOCUMENT as OPENAPI_DOCUMENT;
 pub use proxy::{BreakerPolicy, RetryPolicy, Timeouts};
 pub use ratelimit::{Decision, LOCAL_CAPACITY, Limit, Rate, RateLimiter, Tier};
 pub use routing::{Backend, RouteError, Target, resolve};
+pub use trusted_proxies::{Cidr, CidrError, TrustedProxies};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -43,8 +45,9 @@ pub struct Config {
     /// `USERS_URL`, `CATALOG_URL`, `CART_URL`, `ORDERS_URL`, `PAYMENTS_URL`, `INVENTORY_URL`,
     /// `WEB_URL`, all required.
     pub backends: HashMap<Backend, String>,
-    /// `GATEWAY_TRUST_FORWARDED`, default false: take the client IP from `x-forwarded-for`.
-    pub trust_forwarded: bool,
+    /// `GATEWAY_TRUSTED_PROXIES`, comma-separated CIDRs, default none: the proxies in front of
+    /// the gateway whose `x-forwarded-for` names the client (right-most untrusted hop).
+    pub trusted_proxies: TrustedProxies,
     /// `GATEWAY_RATE_LIMIT_IP` (default 20/s) and `GATEWAY_RATE_LIMIT_BURST_IP` (default 40).
     pub per_ip: Limit,
     /// `GATEWAY_RATE_LIMIT_USER` (default 10/s) and `GATEWAY_RATE_LIMIT_BURST_USER` (default 20).
@@ -106,6 +109,23 @@ fn limit(
     Ok(limit)
 }
 
+/// `GATEWAY_TRUSTED_PROXIES`. The removed `GATEWAY_TRUST_FORWARDED` believed the left-most
+/// `x-forwarded-for` hop, which any client writes; a deployment that still sets it is stopped
+/// with what to set instead rather than silently trusting nobody.
+fn trusted_proxies(src: &dyn Source) -> Result<TrustedProxies, ConfigError> {
+    if let Some(old) = src.get("GATEWAY_TRUST_FORWARDED") {
+        return Err(ConfigError::Invalid {
+            name: "GATEWAY_TRUST_FORWARDED".into(),
+            value: old,
+            reason: "this setting was removed because any client could forge its address \
+                     with it; set GATEWAY_TRUSTED_PROXIES to the CIDRs of the proxies in front \
+                     of the gateway (for example the Istio ingress gateway's pod network)"
+                .into(),
+        });
+    }
+    config::or_default(src, "GATEWAY_TRUSTED_PROXIES", TrustedProxies::none())
+}
+
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_source(&ProcessEnv)
@@ -158,7 +178,7 @@ impl Config {
         Ok(Self {
             redis_url,
             backends,
-            trust_forwarded: config::or_default(src, "GATEWAY_TRUST_FORWARDED", false)?,
+            trusted_proxies: trusted_proxies(src)?,
             per_ip: limit(
                 src,
                 "GATEWAY_RATE_LIMIT_IP",
@@ -249,7 +269,7 @@ pub async fn build(config: Config) -> Result<Built, StartupError> {
         ),
         cache: cache::ResponseCache::new(redis.clone(), config.cache_ttl, config.redis_timeout),
         proxy,
-        trust_forwarded: config.trust_forwarded,
+        proxies: config.trusted_proxies.clone(),
         max_body_bytes: config.common.max_body_bytes,
         metrics: metrics.clone(),
         redis_budget: config.redis_timeout,
@@ -318,7 +338,7 @@ mod tests {
         assert_eq!(config.breaker.failures, 5);
         assert_eq!(config.breaker.open_for, Duration::from_secs(10));
         assert_eq!(config.timeouts.long_running, Duration::from_secs(30));
-        assert!(!config.trust_forwarded);
+        assert!(config.trusted_proxies.is_empty());
     }
 
     #[test]
@@ -336,5 +356,21 @@ mod tests {
         );
         let err = Config::from_source(&env(&[("GATEWAY_CORS_ORIGINS", "nope")])).unwrap_err();
         assert!(err.to_string().contains("GATEWAY_CORS_ORIGINS"), "{err}");
+        let err =
+            Config::from_source(&env(&[("GATEWAY_TRUSTED_PROXIES", "10.0.0.1/8")])).unwrap_err();
+        assert!(err.to_string().contains("host bits"), "{err}");
+    }
+
+    #[test]
+    fn the_removed_trust_forwarded_setting_is_refused_with_what_to_set() {
+        let err = Config::from_source(&env(&[("GATEWAY_TRUST_FORWARDED", "true")])).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("GATEWAY_TRUST_FORWARDED"), "{text}");
+        assert!(text.contains("GATEWAY_TRUSTED_PROXIES"), "{text}");
+        let config =
+            Config::from_source(&env(&[("GATEWAY_TRUSTED_PROXIES", "10.0.0.0/8,fd00::/8")]))
+                .unwrap();
+        assert!(config.trusted_proxies.trusts("10.3.2.1".parse().unwrap()));
+        assert!(!config.trusted_proxies.trusts("192.0.2.1".parse().unwrap()));
     }
 }

@@ -601,3 +601,76 @@ async fn a_hit_kept_in_memory_never_outlives_its_redis_entry() {
     assert_eq!(expired["x-cache"], "MISS");
     assert_eq!(catalog.calls(), 2);
 }
+
+/// One anonymous request as an ingress proxy on loopback would forward it: `x-forwarded-for`
+/// ends with the address the ingress saw.
+async fn via_ingress(gw: &support::Gateway, forwarded_for: &str) -> StatusCode {
+    gw.app
+        .http
+        .get(gw.app.url("/"))
+        .header("x-forwarded-for", forwarded_for)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_ingress_each_client_has_its_own_bucket_and_cannot_pick_one() {
+    let web = Stub::start("web").await;
+    let gw = gateway(
+        &[(Backend::Web, &web.url)],
+        &[
+            ("GATEWAY_TRUSTED_PROXIES", "127.0.0.0/8, ::1/128"),
+            ("GATEWAY_RATE_LIMIT_IP", "1/m"),
+            ("GATEWAY_RATE_LIMIT_BURST_IP", "2"),
+        ],
+    )
+    .await;
+    let a = "198.51.100.1";
+    assert_eq!(via_ingress(&gw, a).await, StatusCode::OK);
+    assert_eq!(via_ingress(&gw, a).await, StatusCode::OK);
+    assert_eq!(via_ingress(&gw, a).await, StatusCode::TOO_MANY_REQUESTS);
+    // Another client behind the same ingress is not refused for the first one's flood.
+    assert_eq!(via_ingress(&gw, "198.51.100.2").await, StatusCode::OK);
+    // The refused client writes a fresh address at the left; the ingress appends the real one.
+    let forged = format!("203.0.113.77, {a}");
+    assert_eq!(
+        via_ingress(&gw, &forged).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let seen = web.seen();
+    assert_eq!(seen.len(), 3, "refused requests never reached the backend");
+    let forwarded = &seen[2].headers["x-forwarded-for"];
+    assert!(
+        forwarded.starts_with("198.51.100.2, 127.0.0.1")
+            || forwarded.starts_with("198.51.100.2, ::1"),
+        "the backend sees the chain plus the ingress: {forwarded}"
+    );
+}
+
+#[tokio::test]
+async fn without_trusted_proxies_a_forwarded_for_header_changes_nothing() {
+    let web = Stub::start("web").await;
+    let gw = gateway(
+        &[(Backend::Web, &web.url)],
+        &[
+            ("GATEWAY_RATE_LIMIT_IP", "1/m"),
+            ("GATEWAY_RATE_LIMIT_BURST_IP", "2"),
+        ],
+    )
+    .await;
+    // A client rotating forged addresses still shares the bucket of its socket address.
+    assert_eq!(via_ingress(&gw, "198.51.100.1").await, StatusCode::OK);
+    assert_eq!(via_ingress(&gw, "198.51.100.2").await, StatusCode::OK);
+    assert_eq!(
+        via_ingress(&gw, "198.51.100.3").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let seen = web.seen();
+    let forwarded = &seen[1].headers["x-forwarded-for"];
+    assert!(
+        !forwarded.contains("198.51.100"),
+        "the forged hop is dropped: {forwarded}"
+    );
+}
