@@ -74,6 +74,8 @@ impl Authenticator {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        // Not issued by users, but a token that carries one is refused until it holds.
+        validation.validate_nbf = true;
         validation.leeway = 5;
         Self {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
@@ -368,6 +370,25 @@ mod tests {
         .unwrap();
         let err = auth.verify(&token).unwrap_err();
         assert!(err.message.contains("expired"), "{err}");
+    }
+
+    /// GHSA-h395-gr6q-cpjc: jsonwebtoken before 10.3 treated a registered claim of the wrong
+    /// type as absent. A correctly signed token whose `exp` or `nbf` is a string is refused.
+    #[test]
+    fn a_registered_claim_of_the_wrong_type_is_refused() {
+        let auth = Authenticator::new(SECRET, None);
+        let key = EncodingKey::from_secret(SECRET.as_bytes());
+        let sub = UserId::new().0.to_string();
+        for payload in [
+            serde_json::json!({"sub": sub, "role": "customer", "iss": ISSUER, "iat": 0,
+                "exp": "99999999999", "jti": "j"}),
+            serde_json::json!({"sub": sub, "role": "customer", "iss": ISSUER, "iat": 0,
+                "exp": Utc::now().timestamp() + 600, "nbf": "99999999999", "jti": "j"}),
+        ] {
+            let token =
+                jsonwebtoken::encode(&Header::new(Algorithm::HS256), &payload, &key).unwrap();
+            assert!(auth.verify(&token).is_err(), "accepted {payload}");
+        }
     }
 
     /// Minimal URL-safe base64 without padding, enough to forge a test token.
