@@ -126,12 +126,12 @@ impl Breaker {
         }
     }
 
-    /// 0 closed, 1 half-open, 2 open: the value of the breaker-state gauge.
-    pub fn gauge_value(&self) -> i64 {
+    /// `closed`, `half_open` or `open`: the `state` label of the breaker gauge.
+    pub fn state_name(&self) -> &'static str {
         match self.state {
-            State::Closed { .. } => 0,
-            State::HalfOpen { .. } => 1,
-            State::Open { .. } => 2,
+            State::Closed { .. } => "closed",
+            State::HalfOpen { .. } => "half_open",
+            State::Open { .. } => "open",
         }
     }
 }

@@ -33,10 +33,19 @@ struct BackendLabels {
     backend: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BreakerLabels {
+    backend: &'static str,
+    state: &'static str,
+}
+
+const BREAKER_STATES: [&str; 3] = ["closed", "half_open", "open"];
+
 pub struct GatewayMetrics {
     registry: Registry,
     cache: Family<ResultLabels, Counter>,
-    breaker: Family<BackendLabels, Gauge>,
+    breaker: Family<BreakerLabels, Gauge>,
+    breaker_opens: Family<BackendLabels, Counter>,
     rate_limited: Family<TierLabels, Counter>,
 }
 
@@ -47,7 +56,8 @@ impl GatewayMetrics {
     pub fn new() -> Arc<Self> {
         let mut registry = Registry::default();
         let cache = Family::<ResultLabels, Counter>::default();
-        let breaker = Family::<BackendLabels, Gauge>::default();
+        let breaker = Family::<BreakerLabels, Gauge>::default();
+        let breaker_opens = Family::<BackendLabels, Counter>::default();
         let rate_limited = Family::<TierLabels, Counter>::default();
         // Both series exist from the start, so a dashboard sees 0 rather than nothing.
         for tier in [Tier::Local, Tier::Redis] {
@@ -62,8 +72,14 @@ impl GatewayMetrics {
         );
         registry.register(
             "gateway_breaker_state",
-            "Circuit breaker state per backend: 0 closed, 1 half-open, 2 open",
+            "Circuit breaker state per backend: 1 for the state it is in (closed, half_open, \
+             open), 0 for the others",
             breaker.clone(),
+        );
+        registry.register(
+            "gateway_breaker_opens",
+            "Times a backend's circuit breaker opened",
+            breaker_opens.clone(),
         );
         registry.register(
             "gateway_rate_limited",
@@ -75,6 +91,7 @@ impl GatewayMetrics {
             registry,
             cache,
             breaker,
+            breaker_opens,
             rate_limited,
         })
     }
@@ -84,12 +101,18 @@ impl GatewayMetrics {
         self.cache.get_or_create(&ResultLabels { result }).inc();
     }
 
-    pub fn set_breaker_state(&self, backend: Backend, value: i64) {
-        self.breaker
-            .get_or_create(&BackendLabels {
-                backend: backend.name(),
-            })
-            .set(value);
+    /// The breaker of `backend` is now in `state`; entering `open` counts as an opening.
+    pub fn breaker_moved(&self, backend: Backend, state: &'static str) {
+        let backend = backend.name();
+        for s in BREAKER_STATES {
+            self.breaker
+                .get_or_create(&BreakerLabels { backend, state: s })
+                .set(i64::from(s == state));
+        }
+        let opens = self.breaker_opens.get_or_create(&BackendLabels { backend });
+        if state == "open" {
+            opens.inc();
+        }
     }
 
     pub fn rate_limited(&self, tier: Tier) {

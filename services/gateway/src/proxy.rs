@@ -146,9 +146,12 @@ impl Ticket<'_> {
     fn report(mut self, outcome: Outcome) {
         self.reported = true;
         let mut breaker = lock(&self.upstream.breaker);
+        let before = breaker.state_name();
         breaker.record(outcome, self.probe, Instant::now());
-        self.metrics
-            .set_breaker_state(self.backend, breaker.gauge_value());
+        let after = breaker.state_name();
+        if after != before {
+            self.metrics.breaker_moved(self.backend, after);
+        }
     }
 }
 
@@ -184,7 +187,7 @@ impl Proxy {
                     client: ServiceClient::new(backend.name(), base.clone(), http.clone()),
                     breaker: Mutex::new(Breaker::new(breaker.failures, breaker.open_for)),
                 };
-                metrics.set_breaker_state(*backend, 0);
+                metrics.breaker_moved(*backend, "closed");
                 (*backend, upstream)
             })
             .collect();

@@ -392,8 +392,24 @@ async fn breaker_opens_after_failures_then_closes_when_the_backend_recovers() {
     assert_eq!(orders.calls(), 5);
 
     let metrics = gw.metrics().await;
-    assert!(
-        metrics.contains(r#"gateway_breaker_state{backend="orders"} 0"#),
+    for (state, value) in [("closed", 1.0), ("half_open", 0.0), ("open", 0.0)] {
+        assert_eq!(
+            storefront_testkit::metric_sample(
+                &metrics,
+                "gateway_breaker_state",
+                &[("backend", "orders"), ("state", state)]
+            ),
+            Some(value),
+            "{metrics}"
+        );
+    }
+    assert_eq!(
+        storefront_testkit::metric_sample(
+            &metrics,
+            "gateway_breaker_opens_total",
+            &[("backend", "orders")]
+        ),
+        Some(1.0),
         "{metrics}"
     );
     assert!(metrics.trim_end().ends_with("# EOF"));

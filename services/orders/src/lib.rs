@@ -5,6 +5,7 @@
 
 mod checkout;
 mod clients;
+pub mod metrics;
 pub mod model;
 pub mod outbox;
 pub mod recovery;
@@ -22,6 +23,7 @@ use storefront_common::db::{self, DbOptions};
 use storefront_common::events::EventBus;
 use storefront_common::health::Readiness;
 use storefront_common::http::Stack;
+use storefront_common::metrics::HttpMetrics;
 use storefront_common::redis_store::{Redis, RedisError};
 use storefront_common::service::Built;
 
@@ -130,6 +132,7 @@ pub struct AppState {
     pub pool: sqlx::PgPool,
     pub auth: Arc<Authenticator>,
     pub(crate) backends: Backends,
+    pub(crate) metrics: Arc<metrics::OrderMetrics>,
 }
 
 pub async fn build(config: Config) -> Result<Built, StartupError> {
@@ -152,11 +155,18 @@ pub async fn build(config: Config) -> Result<Built, StartupError> {
         auth: auth.clone(),
         reservation_ttl_secs: config.reservation_ttl.as_secs(),
     };
+    let metrics = metrics::OrderMetrics::new();
     let state = AppState {
         pool: pool.clone(),
         auth,
         backends,
+        metrics: metrics.clone(),
     };
+    tokio::spawn(metrics::watch(
+        pool.clone(),
+        metrics.clone(),
+        Duration::from_secs(5),
+    ));
     tokio::spawn(recovery::run(
         state.clone(),
         config.recovery_interval,
@@ -174,7 +184,8 @@ pub async fn build(config: Config) -> Result<Built, StartupError> {
     ));
 
     let readiness = Readiness::new().postgres(pool).redis(redis);
-    let stack = Stack::new("orders", &config.common, readiness);
+    let mut stack = Stack::new("orders", &config.common, readiness);
+    stack.metrics = HttpMetrics::with_extra("orders", |registry| metrics.register(registry));
     Ok(Built {
         router: stack.wrap(routes::router(state)),
         addr: config.common.http_addr,

@@ -13,7 +13,9 @@ use storefront_common::ids::{OrderId, UserId};
 use storefront_common::{ApiError, ApiResult};
 
 use crate::checkout::{Checkout, CheckoutBody, CheckoutError};
+use crate::metrics::Ending;
 use crate::model::{Order, OrderStatus};
+use crate::saga::CheckoutOutcome;
 use crate::store::{self, Change};
 use crate::{AppState, saga};
 
@@ -59,7 +61,14 @@ async fn place_order(
 ) -> ApiResult<Response> {
     people_only(&caller)?;
     let checkout = Checkout::parse(key.into_string(), &body)?;
-    let outcome = saga::place(&state, &caller, checkout).await?;
+    let outcome = saga::place(&state, &caller, checkout).await;
+    state.metrics.checkout(match &outcome {
+        Ok(CheckoutOutcome::Paid(_)) => Ending::Paid,
+        Ok(CheckoutOutcome::Failed { reason, .. }) => Ending::Failed(*reason),
+        Ok(CheckoutOutcome::Replayed { .. }) => Ending::Replayed,
+        Err(_) => Ending::Error,
+    });
+    let outcome = outcome?;
     Ok((outcome.status(), axum::Json(outcome.into_body())).into_response())
 }
 

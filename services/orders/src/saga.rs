@@ -25,6 +25,7 @@ use storefront_common::money::Money;
 use crate::AppState;
 use crate::checkout::{Checkout, Source};
 use crate::clients::{PaymentStatus, ReserveError};
+use crate::metrics::Compensation;
 use crate::model::{FailureReason, OrderLine, OrderStatus};
 use crate::store::{self, Change, Keyed, NewOrder};
 
@@ -197,6 +198,7 @@ async fn confirm(
 /// Gives back a reservation the order no longer needs. A release that fails is logged and
 /// left: the reservation expires by itself, so stock is never lost.
 async fn compensate_reservation(state: &AppState, id: OrderId, why: &str) {
+    state.metrics.compensated(Compensation::ReleaseStock);
     if let Err(e) = state.backends.reservation(id, "release").await {
         tracing::warn!(order_id = %id, error = %e, why, "releasing the reservation failed; it will expire by itself");
     }
@@ -209,7 +211,9 @@ async fn compensate_charge(state: &AppState, id: OrderId) -> Result<(), ApiError
         .backends
         .refund(id)
         .await
-        .map_err(|e| still_pending(id, &e))
+        .map_err(|e| still_pending(id, &e))?;
+    state.metrics.compensated(Compensation::Refund);
+    Ok(())
 }
 
 /// The stock reservation lapsed before we could commit it, though the card was charged.

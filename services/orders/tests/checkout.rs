@@ -573,3 +573,46 @@ async fn order_events_reach_the_stream_through_the_outbox() {
         1
     );
 }
+
+#[tokio::test]
+async fn metrics_count_how_checkouts_end_and_what_the_saga_took_back() {
+    let shop = start().await;
+    let (_, token) = shop.customer();
+    let p = product(2);
+    shop.set_stock(p, 5).await;
+    let (status, _) = shop
+        .checkout(&token, "m-paid", Some(items(&[(p, 1)])), GOOD_CARD)
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = shop
+        .checkout(&token, "m-paid", Some(items(&[(p, 1)])), GOOD_CARD)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "the replay answers alike");
+    let (status, _) = shop
+        .checkout(&token, "m-declined", Some(items(&[(p, 1)])), DECLINED_CARD)
+        .await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+    let (status, _) = shop
+        .checkout(&token, "m-too-many", Some(items(&[(p, 50)])), GOOD_CARD)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    let text = shop.metrics_of(&shop.orders).await;
+    let count = |outcome: &str| {
+        storefront_testkit::metric_sample(&text, "orders_checkouts_total", &[("outcome", outcome)])
+    };
+    assert_eq!(count("paid"), Some(1.0), "{text}");
+    assert_eq!(count("replayed"), Some(1.0), "{text}");
+    assert_eq!(count("card_declined"), Some(1.0), "{text}");
+    assert_eq!(count("out_of_stock"), Some(1.0), "{text}");
+    assert_eq!(count("error"), Some(0.0), "{text}");
+    assert_eq!(
+        storefront_testkit::metric_sample(
+            &text,
+            "orders_compensations_total",
+            &[("action", "release_stock")]
+        ),
+        Some(1.0),
+        "the declined card gave its reservation back: {text}"
+    );
+}

@@ -11,6 +11,7 @@ use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::routing::any;
 use reqwest::StatusCode;
+use storefront_testkit::metric_sample;
 use support::*;
 
 /// A payments endpoint that never answers: the charge request never reaches payments.
@@ -73,6 +74,18 @@ async fn an_order_stuck_before_the_charge_is_failed_and_its_stock_released_after
         (3, 2),
         "held while the outcome is unknown"
     );
+    let stuck_shown = eventually(Duration::from_secs(15), || async {
+        let text = shop.metrics_of(&shop.orders).await;
+        metric_sample(&text, "orders_pending", &[]) == Some(1.0)
+            && metric_sample(&text, "orders_pending_oldest_age_seconds", &[]) > Some(0.0)
+            && metric_sample(&text, "orders_checkouts_total", &[("outcome", "error")]) == Some(1.0)
+    })
+    .await;
+    assert!(
+        stuck_shown,
+        "/metrics shows the stuck order: {}",
+        shop.metrics_of(&shop.orders).await
+    );
 
     // "Restart": a fresh orders instance on the same database, payments reachable again.
     let payments = shop.payments.clone();
@@ -97,6 +110,13 @@ async fn an_order_stuck_before_the_charge_is_failed_and_its_stock_released_after
     );
     assert_eq!(shop.stock(p).await, (5, 0));
     assert!(shop.payments_of(&order_id).await.is_empty());
+    let cleared = eventually(Duration::from_secs(15), || async {
+        let text = shop.metrics_of(&restarted).await;
+        metric_sample(&text, "orders_pending", &[]) == Some(0.0)
+            && metric_sample(&text, "orders_pending_oldest_age_seconds", &[]) == Some(0.0)
+    })
+    .await;
+    assert!(cleared, "the pending gauge returns to 0 once recovered");
 }
 
 #[tokio::test]

@@ -119,6 +119,18 @@ impl Shop {
         start!(storefront_orders, builder).base
     }
 
+    /// The `/metrics` text of the service at `base`.
+    pub async fn metrics_of(&self, base: &str) -> String {
+        self.http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub fn token_for(&self, user: UserId, role: Role) -> String {
         token_for(user, role)
     }
