@@ -48,10 +48,13 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
-{{/* Rules of the operator's (Cluster)Role: the platform kinds, plus Istio's when enabled. */}}
+{{/* Rules of the operator's (Cluster)Role: the platform kinds, plus Istio's and the Prometheus Operator's when enabled. */}}
 {{- define "storefront-operator.rules" -}}
 {{ .Files.Get "files/rbac/platform-rules.yaml" }}
 {{- if .Values.rbac.istio }}
 {{ .Files.Get "files/rbac/istio-rules.yaml" }}
+{{- end }}
+{{- if .Values.rbac.prometheusOperator }}
+{{ .Files.Get "files/rbac/monitoring-rules.yaml" }}
 {{- end }}
 {{- end }}
