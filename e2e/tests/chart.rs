@@ -328,3 +328,16 @@ fn every_bundle_object_carries_the_chart_labels_and_namespace() {
         }
     }
 }
+
+#[test]
+fn the_install_bundle_holds_no_helm_test_hook() {
+    // templates/tests/ are `helm test` hooks, rendered with --skip-tests out of install.yaml.
+    for object in bundle() {
+        assert!(
+            object["metadata"]["annotations"]["helm.sh/hook"].is_null(),
+            "install.yaml holds a hook: {} {}",
+            object["kind"],
+            object["metadata"]["name"]
+        );
+    }
+}

@@ -31,6 +31,18 @@ app.kubernetes.io/part-of: storefront
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
+{{/* Labels of the `helm test` objects: not the selector labels, so neither the metrics Service,
+the NetworkPolicy nor the PodDisruptionBudget of the operator selects the test Pod. */}}
+{{- define "storefront-operator.testLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/name: {{ include "storefront-operator.name" . }}-test
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: test
+app.kubernetes.io/part-of: storefront
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
 {{- define "storefront-operator.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "storefront-operator.fullname" .) .Values.serviceAccount.name }}
