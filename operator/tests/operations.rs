@@ -246,10 +246,32 @@ fn with_the_mesh_the_pod_monitor_scrapes_the_istio_agents_merged_metrics() {
         "observability": {"prometheus": {"monitors": true}},
     });
     let monitors = pod_monitors(&render(spec));
+    let endpoint = &monitors[0]["spec"]["podMetricsEndpoints"][0];
     assert_eq!(
-        monitors[0]["spec"]["podMetricsEndpoints"],
-        json!([{"targetPort": 15020, "path": "/stats/prometheus"}])
+        endpoint["port"], "http-envoy-prom",
+        "one target per pod, the sidecar's"
     );
+    assert_eq!(endpoint["path"], "/stats/prometheus");
+    let rewrite = &endpoint["relabelings"][0];
+    assert_eq!(rewrite["targetLabel"], "__address__");
+    assert_eq!(rewrite["sourceLabels"], json!(["__address__"]));
+    // Prometheus regexes are anchored; both address forms keep their host.
+    let regex = rewrite["regex"].as_str().unwrap();
+    let replacement = rewrite["replacement"].as_str().unwrap();
+    for (address, expected) in [
+        ("10.244.1.7:15090", "10.244.1.7:15020"),
+        ("[fd00::7]:15090", "[fd00::7]:15020"),
+    ] {
+        assert_eq!(rewritten(regex, replacement, address), expected);
+    }
+}
+
+/// `replacement` applied to `address` as Prometheus does for `(.+):[0-9]+` (greedy host).
+fn rewritten(regex: &str, replacement: &str, address: &str) -> String {
+    assert_eq!(regex, "(.+):[0-9]+", "this helper knows one regex");
+    let (host, port) = address.rsplit_once(':').unwrap();
+    assert!(port.chars().all(|c| c.is_ascii_digit()));
+    replacement.replace("${1}", host)
 }
 
 #[test]

@@ -7,9 +7,12 @@
 //! STRICT mTLS, so it scrapes the Istio agent's merged endpoint, which carries the service's
 //! own metrics (see `pod::scrape_annotations`) and the sidecar's. No ServiceMonitor: it would
 //! scrape the same pods a second time.
+//!
+//! The agent's port (15020) is declared on no container, and Prometheus discovers one target
+//! per declared port, so the mesh endpoint picks the sidecar's declared `http-envoy-prom` port
+//! (one target per pod) and rewrites the target's port to 15020.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::{Deserialize, Serialize};
 
 use super::component::Component;
@@ -21,6 +24,9 @@ pub const MONITORING_V1: &str = "monitoring.coreos.com/v1";
 /// The Istio agent's port serving the merged application and Envoy metrics.
 pub const ISTIO_MERGED_METRICS_PORT: i32 = 15020;
 pub const ISTIO_MERGED_METRICS_PATH: &str = "/stats/prometheus";
+/// The port the Istio sidecar container declares (Envoy's own stats), present on every
+/// injected pod.
+pub const ISTIO_PROXY_PORT_NAME: &str = "http-envoy-prom";
 
 /// A PodMonitor, holding only the fields Storefront writes.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -39,16 +45,26 @@ pub struct PodMonitorSpec {
     pub pod_metrics_endpoints: Vec<PodMetricsEndpoint>,
 }
 
-/// Where on each selected pod Prometheus scrapes: a named container port, or a port number
-/// (the Istio agent's port is not declared on any container).
+/// Where on each selected pod Prometheus scrapes: a named container port and a path, and how
+/// the target is rewritten before the scrape.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PodMetricsEndpoint {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub port: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target_port: Option<IntOrString>,
+    pub port: String,
     pub path: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relabelings: Vec<Relabeling>,
+}
+
+/// One Prometheus relabeling step (`replace` only, the one Storefront writes).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Relabeling {
+    pub action: String,
+    pub source_labels: Vec<String>,
+    pub regex: String,
+    pub replacement: String,
+    pub target_label: String,
 }
 
 /// The PodMonitor of the platform, when enabled and at least one service runs.
@@ -60,15 +76,22 @@ pub fn build(platform: &ValidatedPlatform) -> Vec<DesiredObject> {
     let services: Vec<Component> = platform.services.iter().map(|s| s.component).collect();
     let endpoint = if platform.mesh.is_some() {
         PodMetricsEndpoint {
-            port: None,
-            target_port: Some(IntOrString::Int(ISTIO_MERGED_METRICS_PORT)),
+            port: ISTIO_PROXY_PORT_NAME.to_owned(),
             path: ISTIO_MERGED_METRICS_PATH.to_owned(),
+            relabelings: vec![Relabeling {
+                action: "replace".to_owned(),
+                source_labels: vec!["__address__".to_owned()],
+                // host:port, the host bracketed when IPv6: keep it, replace the port.
+                regex: "(.+):[0-9]+".to_owned(),
+                replacement: format!("${{1}}:{ISTIO_MERGED_METRICS_PORT}"),
+                target_label: "__address__".to_owned(),
+            }],
         }
     } else {
         PodMetricsEndpoint {
-            port: Some("http".to_owned()),
-            target_port: None,
+            port: "http".to_owned(),
             path: METRICS_PATH.to_owned(),
+            relabelings: Vec::new(),
         }
     };
     vec![DesiredObject::PodMonitor(PodMonitor {
