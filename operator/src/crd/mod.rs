@@ -149,6 +149,16 @@ impl ImagePullPolicy {
     }
 }
 
+impl PlatformSpec {
+    /// Whether the spec asks for a PodMonitor (`observability.prometheus.monitors`).
+    pub fn wants_pod_monitor(&self) -> bool {
+        self.observability
+            .as_ref()
+            .and_then(|o| o.prometheus.as_ref())
+            .is_some_and(|p| p.monitors)
+    }
+}
+
 fn default_registry() -> String {
     DEFAULT_REGISTRY.to_owned()
 }

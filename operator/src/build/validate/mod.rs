@@ -410,11 +410,7 @@ pub fn validate(
     }
     let behind_istio_ingress = mesh.as_ref().is_some_and(|m| m.ingress.is_some());
     let trusted_proxies = proxies::trusted_proxies(spec, behind_istio_ingress)?;
-    let pod_monitor = spec
-        .observability
-        .as_ref()
-        .and_then(|o| o.prometheus.as_ref())
-        .is_some_and(|p| p.monitors);
+    let pod_monitor = spec.wants_pod_monitor();
 
     Ok(ValidatedPlatform {
         ownership,

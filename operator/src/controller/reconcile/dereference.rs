@@ -80,12 +80,7 @@ async fn secrets_of(
 fn wants(platform: &EcommercePlatform, api: OptionalApi) -> bool {
     match api {
         OptionalApi::Istio => platform.spec.mesh.is_some(),
-        OptionalApi::PrometheusOperator => platform
-            .spec
-            .observability
-            .as_ref()
-            .and_then(|o| o.prometheus.as_ref())
-            .is_some_and(|p| p.monitors),
+        OptionalApi::PrometheusOperator => platform.spec.wants_pod_monitor(),
     }
 }
 
