@@ -46,17 +46,21 @@ fn values() -> Value {
     yaml(&read("charts/storefront-operator/values.yaml"))
 }
 
-fn chart_rules(istio: bool) -> Vec<Value> {
+/// The operator's rules: the platform's, plus (`optional`) Istio's and the Prometheus
+/// Operator's, as the chart's defaults (`rbac.istio`, `rbac.prometheusOperator`) include them.
+fn chart_rules(optional: bool) -> Vec<Value> {
     let mut rules: Vec<Value> = serde_json::from_value(yaml(&read(
         "charts/storefront-operator/files/rbac/platform-rules.yaml",
     )))
     .unwrap();
-    if istio {
-        let more: Vec<Value> = serde_json::from_value(yaml(&read(
-            "charts/storefront-operator/files/rbac/istio-rules.yaml",
-        )))
-        .unwrap();
-        rules.extend(more);
+    if optional {
+        for file in ["istio-rules.yaml", "monitoring-rules.yaml"] {
+            let more: Vec<Value> = serde_json::from_value(yaml(&read(&format!(
+                "charts/storefront-operator/files/rbac/{file}"
+            ))))
+            .unwrap();
+            rules.extend(more);
+        }
     }
     rules
 }
@@ -322,5 +326,18 @@ fn every_bundle_object_carries_the_chart_labels_and_namespace() {
                 "{kind}"
             );
         }
+    }
+}
+
+#[test]
+fn the_install_bundle_holds_no_helm_test_hook() {
+    // templates/tests/ are `helm test` hooks, rendered with --skip-tests out of install.yaml.
+    for object in bundle() {
+        assert!(
+            object["metadata"]["annotations"]["helm.sh/hook"].is_null(),
+            "install.yaml holds a hook: {} {}",
+            object["kind"],
+            object["metadata"]["name"]
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! Command line entry: `crd` prints the CRD, `render` prints a platform's objects offline,
-//! `run` starts the controller.
+//! `run` starts the controller, `check` probes a running one (the chart's `helm test`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use storefront_operator::build::secrets::RandomSecrets;
+use storefront_operator::check;
 use storefront_operator::controller::leader::LeaseConfig;
 use storefront_operator::controller::run::{RunOptions, run};
 
@@ -61,6 +62,20 @@ enum Command {
         /// Seconds a Lease holds without renewal.
         #[arg(long, default_value_t = 15)]
         lease_seconds: u64,
+    },
+    /// Check a running operator: its /readyz answers 2xx and, with --crd, the CRD is
+    /// established (needs in-cluster config or KUBECONFIG). Exits 1 naming what failed.
+    Check {
+        /// URL of the operator's readiness endpoint, e.g. http://storefront-operator-metrics:8080/readyz.
+        #[arg(long)]
+        url: String,
+        /// Name of a CustomResourceDefinition that must be established, e.g.
+        /// ecommerceplatforms.storefront.dev.
+        #[arg(long)]
+        crd: Option<String>,
+        /// Seconds each check keeps retrying before it fails.
+        #[arg(long, default_value_t = 60)]
+        timeout_seconds: u64,
     },
 }
 
@@ -124,6 +139,35 @@ fn main() -> anyhow::Result<()> {
                 .build()
                 .context("starting the async runtime")?
                 .block_on(run(options))?;
+        }
+        Command::Check {
+            url,
+            crd,
+            timeout_seconds,
+        } => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "info,kube=warn".into()),
+                )
+                .init();
+            let within = Duration::from_secs(timeout_seconds);
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?
+                .block_on(async {
+                    check::ready(&url, within).await?;
+                    println!("ok: {url} is ready");
+                    if let Some(name) = crd {
+                        let client = kube::Client::try_default()
+                            .await
+                            .context("connecting to the API server")?;
+                        check::crd_established(client, &name, within).await?;
+                        println!("ok: CustomResourceDefinition {name} is established");
+                    }
+                    anyhow::Ok(())
+                })?;
         }
     }
     Ok(())

@@ -31,6 +31,18 @@ app.kubernetes.io/part-of: storefront
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
+{{/* Labels of the `helm test` objects: not the selector labels, so neither the metrics Service,
+the NetworkPolicy nor the PodDisruptionBudget of the operator selects the test Pod. */}}
+{{- define "storefront-operator.testLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/name: {{ include "storefront-operator.name" . }}-test
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: test
+app.kubernetes.io/part-of: storefront
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
 {{- define "storefront-operator.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "storefront-operator.fullname" .) .Values.serviceAccount.name }}
@@ -48,10 +60,13 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
-{{/* Rules of the operator's (Cluster)Role: the platform kinds, plus Istio's when enabled. */}}
+{{/* Rules of the operator's (Cluster)Role: the platform kinds, plus Istio's and the Prometheus Operator's when enabled. */}}
 {{- define "storefront-operator.rules" -}}
 {{ .Files.Get "files/rbac/platform-rules.yaml" }}
 {{- if .Values.rbac.istio }}
 {{ .Files.Get "files/rbac/istio-rules.yaml" }}
+{{- end }}
+{{- if .Values.rbac.prometheusOperator }}
+{{ .Files.Get "files/rbac/monitoring-rules.yaml" }}
 {{- end }}
 {{- end }}

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """manifests/install.yaml holds exactly the objects `helm template` renders with default values.
 
-    helm template storefront-operator charts/storefront-operator -n storefront-system --include-crds > out.yaml
+    helm template storefront-operator charts/storefront-operator -n storefront-system --include-crds --skip-tests > out.yaml
     python3 charts/storefront-operator/tests/bundle_matches_chart.py out.yaml manifests/install.yaml
 
 Objects are compared as data (comments and key order do not matter). The bundle's Namespace is
-the one object Helm does not render (it is `--create-namespace`). Exits 1 listing every difference.
+the one object Helm does not render (it is `--create-namespace`); the `helm test` hook objects
+(templates/tests/) are not part of an install, hence `--skip-tests`. Exits 1 listing every difference.
 """
 import sys
 

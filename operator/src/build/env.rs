@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
 
 use super::component::Component;
 use super::secrets;
+use super::shutdown;
 use super::validate::{CachePlan, EventsPlan, ValidatedPlatform, ValidatedService};
 
 pub const HTTP_PORT: i32 = 8080;
@@ -17,7 +18,7 @@ pub const REDIS_PORT: i32 = 6379;
 pub const AMQP_PORT: i32 = 5672;
 
 /// Variables the operator owns; a user may not set them in `spec.services.*.env`.
-const RESERVED: [&str; 16] = [
+const RESERVED: [&str; 19] = [
     "STOREFRONT_HTTP_ADDR",
     "STOREFRONT_JWT_SECRET",
     "STOREFRONT_ADMIN_EMAIL",
@@ -34,7 +35,14 @@ const RESERVED: [&str; 16] = [
     "GATEWAY_URL",
     "LOADGEN_MODE",
     "LOADGEN_URL",
+    "SHUTDOWN_DELAY_SECONDS",
+    "SHUTDOWN_DRAIN_SECONDS",
+    "GATEWAY_TRUSTED_PROXIES",
 ];
+
+/// Variables the services no longer read and refuse at start-up; refused in the spec too, with
+/// what replaces them.
+const REMOVED: [&str; 1] = ["GATEWAY_TRUST_FORWARDED"];
 
 /// Loadgen's steady load unless `spec.services.loadgen.env` says otherwise: about five
 /// operations per second, enough for a canary analysis without loading a laptop cluster.
@@ -46,6 +54,11 @@ pub fn is_reserved(name: &str) -> bool {
         || Component::SERVICES
             .iter()
             .any(|c| c.url_env() == Some(name))
+}
+
+/// Whether `name` was removed from the services (see [`REMOVED`]).
+pub fn is_removed(name: &str) -> bool {
+    REMOVED.contains(&name)
 }
 
 /// The environment of one service container.
@@ -76,6 +89,7 @@ pub fn service_env(platform: &ValidatedPlatform, service: &ValidatedService) -> 
         ("OTEL_SERVICE_NAME".to_owned(), c.name().to_owned()),
         ("RUST_LOG".to_owned(), "info".to_owned()),
     ]);
+    plain.extend(shutdown::env().map(|(k, v)| (k.to_owned(), v)));
     for other in &platform.services {
         if let Some(var) = other.component.url_env() {
             plain.insert(var.to_owned(), service_url(platform, other.component));
@@ -91,6 +105,14 @@ pub fn service_env(platform: &ValidatedPlatform, service: &ValidatedService) -> 
         for (name, value) in LOADGEN_DEFAULTS {
             plain.insert(name.to_owned(), value.to_owned());
         }
+    }
+    if c == Component::Gateway && !platform.trusted_proxies.is_empty() {
+        let list: Vec<String> = platform
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        plain.insert("GATEWAY_TRUSTED_PROXIES".to_owned(), list.join(","));
     }
     if platform.demo_data && matches!(c, Component::Catalog | Component::Inventory) {
         plain.insert("STOREFRONT_SEED_DEMO".to_owned(), "true".to_owned());

@@ -14,11 +14,13 @@ pub mod env;
 pub mod image;
 pub mod labels;
 pub mod mesh;
+pub mod monitoring;
 pub mod network_policy;
 pub mod object;
 pub mod pod;
 pub mod rabbitmq;
 pub mod secrets;
+pub mod shutdown;
 pub mod tracing;
 pub mod traffic;
 pub mod validate;
@@ -63,6 +65,7 @@ pub fn build_with(platform: &ValidatedPlatform, traffic: &Traffic) -> Vec<Desire
     }
     objects.extend(tracing::build(platform));
     objects.extend(mesh::build(platform, traffic));
+    objects.extend(monitoring::build(platform));
     objects.sort_by(|a, b| (a.kind(), a.name()).cmp(&(b.kind(), b.name())));
     objects
 }

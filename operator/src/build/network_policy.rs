@@ -2,7 +2,8 @@
 //!
 //! Tiers: edge (gateway, web) ← anywhere; application ← edge and application; data (postgres,
 //! redis) ← edge and application on their store ports; RabbitMQ (data tier) ← orders and
-//! notifications only, on AMQP; client (loadgen) → edge only. Every pod may resolve DNS. Invariant: a connection the services need is allowed in both directions
+//! notifications only, on AMQP; client (loadgen) → edge only; with a PodMonitor and no mesh,
+//! services ← the Prometheus Operator's Prometheus pods on http. Every pod may resolve DNS. Invariant: a connection the services need is allowed in both directions
 //! (egress of the caller and ingress of the callee), because default deny covers both.
 
 use k8s_openapi::api::networking::v1::{
@@ -26,6 +27,11 @@ use super::tracing::{OTLP_GRPC_PORT, OTLP_HTTP_PORT, QUERY_PORT};
 const ISTIOD_XDS_PORT: i32 = 15012;
 /// Sidecar ports Prometheus scrapes (merged metrics, Envoy stats).
 const SIDECAR_METRICS_PORTS: [i32; 2] = [15020, 15090];
+/// Labels the Prometheus Operator puts on the Prometheus pods it runs.
+const PROMETHEUS_POD_LABELS: [(&str, &str); 2] = [
+    ("app.kubernetes.io/name", "prometheus"),
+    ("app.kubernetes.io/managed-by", "prometheus-operator"),
+];
 
 /// Every NetworkPolicy of the platform.
 pub fn build(platform: &ValidatedPlatform) -> Vec<DesiredObject> {
@@ -146,6 +152,31 @@ pub fn build(platform: &ValidatedPlatform) -> Vec<DesiredObject> {
                 ]),
             }]),
             Some(vec![]),
+        ));
+    }
+    if platform.pod_monitor && platform.mesh.is_none() && !platform.services.is_empty() {
+        // The PodMonitor's scrapes of the http port: the tiers above admit only the platform's
+        // own pods to most services. (With the mesh, Prometheus scrapes the sidecars' port.)
+        let services: Vec<Component> = platform.services.iter().map(|s| s.component).collect();
+        let prometheus = NetworkPolicyPeer {
+            namespace_selector: Some(LabelSelector::default()),
+            pod_selector: Some(LabelSelector {
+                match_labels: Some(
+                    PROMETHEUS_POD_LABELS
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                        .collect(),
+                ),
+                ..LabelSelector::default()
+            }),
+            ..NetworkPolicyPeer::default()
+        };
+        out.push(policy(
+            o,
+            "metrics",
+            o.components_selector(&services),
+            Some(vec![ingress(vec![prometheus], http())]),
+            None,
         ));
     }
     if platform.mesh.is_some() {

@@ -16,6 +16,7 @@ use super::mesh::types::{
     AuthorizationPolicy, DestinationRule, EnvoyFilter, Gateway, PeerAuthentication, Telemetry,
     VirtualService,
 };
+use super::monitoring::PodMonitor;
 
 /// A kind of object the operator owns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -37,11 +38,20 @@ pub enum OwnedKind {
     Gateway,
     EnvoyFilter,
     Telemetry,
+    PodMonitor,
+}
+
+/// An API that a cluster may not serve: its kinds are custom resources of another product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OptionalApi {
+    Istio,
+    /// The Prometheus Operator's monitoring.coreos.com.
+    PrometheusOperator,
 }
 
 impl OwnedKind {
     /// Every owned kind, in apply order (dependencies before dependents).
-    pub const ALL: [OwnedKind; 16] = [
+    pub const ALL: [OwnedKind; 17] = [
         Self::NetworkPolicy,
         Self::Secret,
         Self::ConfigMap,
@@ -58,6 +68,7 @@ impl OwnedKind {
         Self::Gateway,
         Self::EnvoyFilter,
         Self::Telemetry,
+        Self::PodMonitor,
     ];
 
     /// Whether the kind is an Istio custom resource (absent on clusters without Istio).
@@ -72,6 +83,17 @@ impl OwnedKind {
                 | Self::EnvoyFilter
                 | Self::Telemetry
         )
+    }
+
+    /// The product whose CRD defines the kind, `None` for built-in kinds.
+    pub fn optional_api(self) -> Option<OptionalApi> {
+        if self.is_istio() {
+            Some(OptionalApi::Istio)
+        } else if self == Self::PodMonitor {
+            Some(OptionalApi::PrometheusOperator)
+        } else {
+            None
+        }
     }
 
     /// (group, version, kind, plural) of the kind.
@@ -133,6 +155,7 @@ impl OwnedKind {
                 "envoyfilters",
             ),
             Self::Telemetry => ("telemetry.istio.io", "v1", "Telemetry", "telemetries"),
+            Self::PodMonitor => ("monitoring.coreos.com", "v1", "PodMonitor", "podmonitors"),
         }
     }
 
@@ -162,6 +185,7 @@ pub enum DesiredObject {
     Gateway(Gateway),
     EnvoyFilter(EnvoyFilter),
     Telemetry(Telemetry),
+    PodMonitor(PodMonitor),
 }
 
 impl DesiredObject {
@@ -184,6 +208,7 @@ impl DesiredObject {
             Self::Gateway(_) => OwnedKind::Gateway,
             Self::EnvoyFilter(_) => OwnedKind::EnvoyFilter,
             Self::Telemetry(_) => OwnedKind::Telemetry,
+            Self::PodMonitor(_) => OwnedKind::PodMonitor,
         }
     }
 
@@ -206,6 +231,7 @@ impl DesiredObject {
             Self::Gateway(o) => &o.metadata,
             Self::EnvoyFilter(o) => &o.metadata,
             Self::Telemetry(o) => &o.metadata,
+            Self::PodMonitor(o) => &o.metadata,
         }
     }
 

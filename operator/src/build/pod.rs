@@ -135,6 +135,21 @@ pub fn config_hash<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
     format!("{hash:016x}")
 }
 
+/// Path of every service's Prometheus metrics.
+pub const METRICS_PATH: &str = "/metrics";
+
+/// The `prometheus.io/*` annotations of a pod serving `/metrics` on `port`, for annotation-based
+/// scrape configs. With an Istio sidecar, its injector rewrites them to the agent's merged
+/// endpoint (15020, `/stats/prometheus`) and the agent scrapes the values written here, so the
+/// application's metrics survive STRICT mTLS; nothing else the operator writes uses these keys.
+pub fn scrape_annotations(port: i32) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("prometheus.io/scrape".to_owned(), "true".to_owned()),
+        ("prometheus.io/port".to_owned(), port.to_string()),
+        ("prometheus.io/path".to_owned(), METRICS_PATH.to_owned()),
+    ])
+}
+
 /// The pod annotations carrying the config hash.
 pub fn hash_annotation(hash: String) -> BTreeMap<String, String> {
     BTreeMap::from([(CONFIG_HASH_ANNOTATION.to_owned(), hash)])

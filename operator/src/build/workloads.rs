@@ -4,7 +4,8 @@
 //! fight over it); pods roll when the ConfigMap changes (config hash annotation). A tracked
 //! service (Canary/Manual with the mesh) labels its pods with their track, and during a rollout
 //! runs a second Deployment `<name>-canary`, sized in proportion to its weight, whose pods the
-//! stable Deployment's selector does not match (the Service selects both).
+//! stable Deployment's selector does not match (the Service selects both). Every service pod
+//! carries the `prometheus.io/*` scrape annotations and stops as `shutdown.rs` describes.
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
@@ -18,6 +19,7 @@ use super::env::{self, HTTP_PORT};
 use super::labels::NAME;
 use super::object::DesiredObject;
 use super::pod;
+use super::shutdown;
 use super::traffic::{CANARY, STABLE, TRACK_LABEL, Track, Traffic};
 use super::validate::{Scaling, ValidatedPlatform, ValidatedService};
 use crate::crd::{Percent, RolloutStrategy};
@@ -196,8 +198,11 @@ fn deployment(
         resources: Some(service.resources.clone()),
         security_context: Some(pod::container_security()),
         volume_mounts: Some(vec![pod::mount("tmp", "/tmp")]),
+        lifecycle: Some(shutdown::lifecycle()),
         ..Container::default()
     };
+    let mut annotations = pod::hash_annotation(hash);
+    annotations.extend(pod::scrape_annotations(HTTP_PORT));
     Deployment {
         metadata: meta,
         spec: Some(DeploymentSpec {
@@ -209,7 +214,7 @@ fn deployment(
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(pod_labels),
-                    annotations: Some(pod::hash_annotation(hash)),
+                    annotations: Some(annotations),
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {
@@ -218,7 +223,7 @@ fn deployment(
                     security_context: Some(pod::pod_security(SERVICE_UID)),
                     containers: vec![container],
                     volumes: Some(vec![pod::empty_dir("tmp")]),
-                    termination_grace_period_seconds: Some(30),
+                    termination_grace_period_seconds: Some(shutdown::GRACE_PERIOD_SECONDS),
                     ..PodSpec::default()
                 }),
             },

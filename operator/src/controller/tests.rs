@@ -488,6 +488,106 @@ async fn without_istio_a_mesh_platform_applies_the_rest_and_says_istio_is_missin
 }
 
 #[tokio::test]
+async fn without_the_prometheus_operator_the_pod_monitor_is_skipped_and_reported() {
+    let (fake, ctx) = setup();
+    fake.with(|s| {
+        s.unserved = [OwnedKind::PodMonitor].into();
+    });
+    let p = platform(json!({
+        "version": "0.1.0",
+        "observability": {"prometheus": {"monitors": true}},
+    }));
+    let action = reconcile::reconcile(&p, &ctx).await.unwrap();
+    assert_eq!(
+        action,
+        Action::requeue(INVALID_RECHECK),
+        "re-checked for the CRD soon, not a crash loop"
+    );
+    assert_eq!(fake.names(OwnedKind::Deployment).len(), 9);
+    fake.with(|s| {
+        assert!(
+            s.applies.iter().all(|(k, _)| *k != OwnedKind::PodMonitor),
+            "no PodMonitor apply is even attempted"
+        );
+        let status = s.status_writes.last().unwrap();
+        let degraded = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Degraded")
+            .unwrap();
+        assert_eq!(degraded.reason, "PrometheusOperatorNotInstalled");
+        assert!(
+            degraded.message.contains("PodMonitor")
+                && degraded
+                    .message
+                    .contains("spec.observability.prometheus.monitors"),
+            "{}",
+            degraded.message
+        );
+        let event = s.events.last().unwrap();
+        assert_eq!(event.reason, "PrometheusOperatorNotInstalled");
+        assert_eq!(event.type_, EventType::Warning);
+    });
+}
+
+#[tokio::test]
+async fn with_the_prometheus_operator_the_pod_monitor_is_applied_and_removed_when_disabled() {
+    let (fake, ctx) = setup();
+    let on = platform(json!({
+        "version": "0.1.0",
+        "observability": {"prometheus": {"monitors": true}},
+    }));
+    reconcile::reconcile(&on, &ctx).await.unwrap();
+    assert_eq!(fake.names(OwnedKind::PodMonitor), ["shop-services"]);
+    let mut off = platform(json!({"version": "0.1.0"}));
+    off.metadata.generation = Some(2);
+    reconcile::reconcile(&with_last_status(off, &fake), &ctx)
+        .await
+        .unwrap();
+    assert!(fake.names(OwnedKind::PodMonitor).is_empty());
+}
+
+#[tokio::test]
+async fn without_monitors_a_cluster_lacking_the_prometheus_operator_is_not_degraded() {
+    let (fake, ctx) = setup();
+    fake.with(|s| {
+        s.unserved = [OwnedKind::PodMonitor].into();
+    });
+    reconcile_to_ready(&fake, &ctx).await;
+    fake.with(|s| {
+        let status = s.status_writes.last().unwrap();
+        assert_eq!(status.phase, Some(Phase::Ready));
+    });
+}
+
+#[tokio::test]
+async fn an_invalid_trusted_proxy_sets_degraded_naming_the_entry() {
+    let (fake, ctx) = setup();
+    let p = platform(json!({
+        "version": "0.1.0",
+        "gateway": {"trustedProxies": ["10.244.0.0/16", "10.244.1.0/16"]},
+    }));
+    let action = reconcile::reconcile(&p, &ctx).await.unwrap();
+    assert_eq!(action, Action::requeue(INVALID_RECHECK));
+    fake.with(|s| {
+        assert!(s.applies.is_empty());
+        let status = s.status_writes.last().unwrap();
+        assert_eq!(status.phase, Some(Phase::Degraded));
+        let degraded = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Degraded")
+            .unwrap();
+        assert_eq!(
+            degraded.message,
+            "spec.gateway.trustedProxies[1] `10.244.1.0/16`: has host bits set; the network is \
+             10.244.0.0/16"
+        );
+        assert_eq!(s.events[0].reason, "InvalidSpec");
+    });
+}
+
+#[tokio::test]
 async fn a_pass_on_a_stale_cached_platform_uses_the_status_it_wrote_last() {
     let (fake, ctx) = setup();
     reconcile_to_ready(&fake, &ctx).await;

@@ -6,7 +6,9 @@
 
 mod duration;
 mod events;
+mod gateway;
 mod mesh;
+mod observability;
 mod percent;
 mod service;
 mod status;
@@ -19,10 +21,12 @@ use serde::{Deserialize, Serialize};
 
 pub use duration::{DURATION_PATTERN, Duration, DurationError};
 pub use events::{EventBus, EventsSpec, RabbitMqSpec};
+pub use gateway::GatewayServiceSpec;
 pub use mesh::{
     FaultSpec, IngressSpec, IstioSpec, JaegerMode, JaegerSpec, MeshSpec, MtlsMode,
     OutlierDetectionSpec, RateLimitSpec, RetrySpec, TracingSpec,
 };
+pub use observability::{ObservabilitySpec, PrometheusSpec};
 pub use percent::{Percent, PercentError};
 pub use service::{
     AnalysisSpec, AutoscalingSpec, RolloutSpec, RolloutStrategy, ServiceSpec, Services,
@@ -108,6 +112,12 @@ pub struct PlatformSpec {
     /// Distributed tracing settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracing: Option<TracingSpec>,
+    /// Gateway-only settings (the edge of the API): trusted proxies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<GatewayServiceSpec>,
+    /// Observability integrations: Prometheus Operator monitors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observability: Option<ObservabilitySpec>,
     /// The first administrator account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin: Option<AdminSpec>,
@@ -136,6 +146,16 @@ impl ImagePullPolicy {
             Self::IfNotPresent => "IfNotPresent",
             Self::Never => "Never",
         }
+    }
+}
+
+impl PlatformSpec {
+    /// Whether the spec asks for a PodMonitor (`observability.prometheus.monitors`).
+    pub fn wants_pod_monitor(&self) -> bool {
+        self.observability
+            .as_ref()
+            .and_then(|o| o.prometheus.as_ref())
+            .is_some_and(|p| p.monitors)
     }
 }
 

@@ -27,6 +27,7 @@ pub const OFFLINE_UID: &str = "00000000-0000-0000-0000-000000000000";
 mod canary_steps;
 mod events;
 mod mesh;
+mod proxies;
 mod service;
 mod stores;
 
@@ -35,6 +36,7 @@ pub use events::{DEFAULT_RABBITMQ_VERSION, EventsPlan, RABBITMQ_USER, RabbitMqPl
 pub use mesh::{
     DEFAULT_MESH_PROVIDER, IngressPlan, JaegerPlan, MeshPlan, TracingPlan, istio_duration,
 };
+pub use proxies::{Cidr, CidrError};
 
 /// Why a spec cannot be reconciled, phrased as what to change.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -87,6 +89,17 @@ pub enum ValidationError {
         "spec.services.{service}.env.{name}: the operator sets this variable; remove it from env"
     )]
     ReservedEnv { service: Component, name: String },
+    #[error(
+        "spec.services.{service}.env.{name}: removed from the gateway, which refuses to start with it; \
+         list the proxies in front of it in spec.gateway.trustedProxies instead"
+    )]
+    RemovedEnv { service: Component, name: String },
+    #[error("spec.gateway.trustedProxies[{index}] `{value}`: {source}")]
+    TrustedProxy {
+        index: usize,
+        value: String,
+        source: CidrError,
+    },
     #[error(
         "spec.services.{service}.env.{name}: not a valid variable name; use letters, digits and _ , not starting with a digit"
     )]
@@ -265,6 +278,10 @@ pub struct ValidatedPlatform {
     pub admin_generated: Option<GeneratedSecret>,
     pub tracing: Option<TracingPlan>,
     pub mesh: Option<MeshPlan>,
+    /// The gateway's GATEWAY_TRUSTED_PROXIES (empty: unset, the peer address is the client).
+    pub trusted_proxies: Vec<Cidr>,
+    /// Whether a PodMonitor is written (spec.observability.prometheus.monitors).
+    pub pod_monitor: bool,
 }
 
 impl ValidatedPlatform {
@@ -391,6 +408,9 @@ pub fn validate(
             strategy: s.strategy,
         });
     }
+    let behind_istio_ingress = mesh.as_ref().is_some_and(|m| m.ingress.is_some());
+    let trusted_proxies = proxies::trusted_proxies(spec, behind_istio_ingress)?;
+    let pod_monitor = spec.wants_pod_monitor();
 
     Ok(ValidatedPlatform {
         ownership,
@@ -405,6 +425,8 @@ pub fn validate(
         admin_generated,
         tracing,
         mesh,
+        trusted_proxies,
+        pod_monitor,
     })
 }
 fn ownership(

@@ -99,6 +99,12 @@ pub(super) fn validate_service(
                 name: name.clone(),
             });
         }
+        if crate::build::env::is_removed(name) {
+            return Err(ValidationError::RemovedEnv {
+                service,
+                name: name.clone(),
+            });
+        }
         if crate::build::env::is_reserved(name) {
             return Err(ValidationError::ReservedEnv {
                 service,

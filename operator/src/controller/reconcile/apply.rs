@@ -1,5 +1,6 @@
 //! Step 4, apply: server-side apply of every desired object, in order, except
-//! - objects of a kind the cluster does not serve (Istio missing): reported, not attempted;
+//! - objects of a kind the cluster does not serve (Istio or the Prometheus Operator missing):
+//!   reported, one problem per missing product, not attempted;
 //! - objects unchanged since this process last applied them: the desired object hashes the same
 //!   as then, and the stored object is still at the generation (or resourceVersion) that apply
 //!   returned, or still holds every field this pass would write (an HPA scaling a Deployment, or
@@ -19,6 +20,7 @@ use kube::api::DynamicObject;
 use serde_json::Value;
 use tracing::{debug, info, warn};
 
+use crate::build::object::OptionalApi;
 use crate::build::{DesiredObject, OwnedKind};
 use crate::controller::api::{ApiError, ClusterApi};
 use crate::controller::status::Problem;
@@ -184,6 +186,45 @@ fn reason_to_apply(
     })
 }
 
+/// One problem per product whose kinds the cluster does not serve, naming the kinds and the
+/// two ways out (install it, or stop asking for its objects).
+fn missing_api_problems(missing: &[OwnedKind]) -> Vec<Problem> {
+    let names = |api: OptionalApi| {
+        missing
+            .iter()
+            .filter(|k| k.optional_api() == Some(api))
+            .map(|k| k.kind())
+            .collect::<Vec<_>>()
+    };
+    let mut out = Vec::new();
+    let istio = names(OptionalApi::Istio);
+    if !istio.is_empty() {
+        out.push(Problem {
+            reason: "IstioNotInstalled",
+            message: format!(
+                "Istio is not installed (or older than its v1 APIs): the cluster serves no {}, \
+                 so the mesh objects were not applied and everything else was; install Istio \
+                 (see istio/README.md) or remove spec.mesh",
+                istio.join(", ")
+            ),
+        });
+    }
+    let prometheus = names(OptionalApi::PrometheusOperator);
+    if !prometheus.is_empty() {
+        out.push(Problem {
+            reason: "PrometheusOperatorNotInstalled",
+            message: format!(
+                "the Prometheus Operator's CRDs are not installed: the cluster serves no {} \
+                 (monitoring.coreos.com/v1), so it was not applied and everything else was; \
+                 install the Prometheus Operator or set \
+                 spec.observability.prometheus.monitors to false",
+                prometheus.join(", ")
+            ),
+        });
+    }
+    out
+}
+
 /// Applies `objects`; see the module docs for what is skipped.
 pub async fn apply(
     api: &dyn ClusterApi,
@@ -203,13 +244,13 @@ pub async fn apply(
         failed: 0,
         stored: owned,
     };
-    let mut missing_kinds: Vec<&'static str> = Vec::new();
+    let mut missing_kinds: Vec<OwnedKind> = Vec::new();
     for object in objects {
         let kind = object.kind();
         let name = object.name().to_owned();
         if unserved.contains(&kind) {
-            if !missing_kinds.contains(&kind.kind()) {
-                missing_kinds.push(kind.kind());
+            if !missing_kinds.contains(&kind) {
+                missing_kinds.push(kind);
             }
             continue;
         }
@@ -265,20 +306,8 @@ pub async fn apply(
             }
         }
     }
-    if !missing_kinds.is_empty() {
-        out.problems.insert(
-            0,
-            Problem {
-                reason: "IstioNotInstalled",
-                message: format!(
-                    "Istio is not installed (or older than its v1 APIs): the cluster serves no {}, \
-                     so the mesh objects were not applied and everything else was; install Istio \
-                     (see istio/README.md) or remove spec.mesh",
-                    missing_kinds.join(", ")
-                ),
-            },
-        );
-    }
+    out.problems
+        .splice(0..0, missing_api_problems(&missing_kinds));
     debug!(applied = out.applied.len(), sent = out.sent, "applied");
     out
 }

@@ -1,6 +1,6 @@
 //! Step 1, dereference: everything the pass reads before deciding anything: the Secrets the spec
-//! names or that were generated earlier, which Istio kinds the cluster serves, and every object
-//! this platform owns now.
+//! names or that were generated earlier, which optional kinds (Istio's, the Prometheus
+//! Operator's) the cluster serves, and every object this platform owns now.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,6 +9,7 @@ use tracing::{debug, warn};
 
 use super::ReconcileError;
 use crate::build::labels::owned_objects_selector;
+use crate::build::object::OptionalApi;
 use crate::build::secrets;
 use crate::build::validate::{generated_secret_names, referenced_secrets};
 use crate::build::{ClusterInputs, OwnedKind};
@@ -19,7 +20,7 @@ use crate::crd::EcommercePlatform;
 pub struct Dereferenced {
     /// Secrets for the validate step.
     pub inputs: ClusterInputs,
-    /// Owned kinds the API server does not serve (Istio not installed).
+    /// Owned kinds the API server does not serve (Istio or the Prometheus Operator missing).
     pub unserved: BTreeSet<OwnedKind>,
     /// Every object labelled as this platform's, by kind.
     pub owned: Vec<(OwnedKind, DynamicObject)>,
@@ -75,17 +76,25 @@ async fn secrets_of(
     })
 }
 
-/// The Istio kinds the cluster does not serve; asked only when the spec wants the mesh (without
-/// it no Istio object is desired, and cleanup treats an unserved kind as empty anyway).
+/// Whether the spec wants objects of `api` (only then is discovery asked about its kinds).
+fn wants(platform: &EcommercePlatform, api: OptionalApi) -> bool {
+    match api {
+        OptionalApi::Istio => platform.spec.mesh.is_some(),
+        OptionalApi::PrometheusOperator => platform.spec.wants_pod_monitor(),
+    }
+}
+
+/// The optional kinds the cluster does not serve; asked only for the APIs the spec wants
+/// (otherwise none of their objects is desired, and cleanup treats an unserved kind as empty).
 async fn unserved_kinds(
     api: &dyn ClusterApi,
     platform: &EcommercePlatform,
 ) -> Result<BTreeSet<OwnedKind>, ReconcileError> {
     let mut unserved = BTreeSet::new();
-    if platform.spec.mesh.is_none() {
-        return Ok(unserved);
-    }
-    for kind in OwnedKind::ALL.into_iter().filter(|k| k.is_istio()) {
+    let wanted = OwnedKind::ALL
+        .into_iter()
+        .filter(|k| k.optional_api().is_some_and(|a| wants(platform, a)));
+    for kind in wanted {
         let served = api
             .serves(kind)
             .await
@@ -117,8 +126,8 @@ async fn owned_objects(
             Err(error) if error.is_forbidden() => {
                 warn!(kind = kind.kind(), %error, "may not list this kind; its orphans are not cleaned up");
             }
-            // Istio not installed: none of its objects can exist.
-            Err(error) if error.is_not_found() && kind.is_istio() => {
+            // Istio or the Prometheus Operator not installed: none of its objects can exist.
+            Err(error) if error.is_not_found() && kind.optional_api().is_some() => {
                 debug!(kind = kind.kind(), "kind not served");
             }
             Err(source) => {
