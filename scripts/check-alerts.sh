@@ -53,12 +53,12 @@ alert_metadata() {
     echo "$runbook does not exist"
     return 1
   fi
-  for name in $(sed -n 's/^[[:space:]]*- alert:[[:space:]]*//p' "$rules"); do
+  while read -r name; do
     if ! grep -qx "## $name" "$runbook"; then
       echo "$name: $runbook has no section '## $name'"
       missing=1
     fi
-  done
+  done < <(sed -n 's/^[[:space:]]*- alert:[[:space:]]*//p' "$rules")
   return "$missing"
 }
 
