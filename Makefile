@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 # another set would rebuild shared crates.
 RELEASE_BINS := $(shell bash -c '. scripts/image-list.sh; printf -- "-p %s " "$${RELEASE_PACKAGES[@]}"')
 
-.PHONY: setup setup-tests kube-tools container-tools cluster demo release test lint unit manifests security api-fuzz browser images images-registry compose-up compose-down e2e bench bench-checkout bench-gateway bench-run-modes bench-events
+.PHONY: setup setup-tests kube-tools prometheus container-tools cluster demo release test lint unit manifests alerts security api-fuzz browser images images-registry compose-up compose-down e2e bench bench-checkout bench-gateway bench-run-modes bench-events
 
 setup:
 	@scripts/setup.sh
@@ -26,6 +26,11 @@ setup-tests:
 # (only what is missing).
 kube-tools:
 	@scripts/kube-tools.sh --node
+
+# Prometheus and promtool 3.16.0, built from the Go module proxy into
+# ~/.cache/storefront/prometheus (only when missing or built from another pin).
+prometheus:
+	@scripts/prometheus.sh
 
 # Docker Compose v2 and Jaeger v2, built from the Go module proxy into
 # ~/.cache/storefront/container-tools (only what is missing).
@@ -63,6 +68,11 @@ manifests: setup
 	operator/scripts/validate-render.sh
 	charts/storefront-operator/sync-crds.sh --check
 
+# promtool check rules and test rules on observability/alerts, and each alert's runbook section
+# (builds promtool with scripts/prometheus.sh when missing).
+alerts:
+	scripts/check-alerts.sh
+
 security: setup
 	scripts/checkov.sh
 
@@ -76,7 +86,7 @@ browser:
 	$(CARGO) build --workspace --bins
 	STOREFRONT_BROWSER_TESTS=1 $(CARGO) test -p storefront-local --test browser_purchase -- --nocapture
 
-test: setup lint unit manifests security api-fuzz
+test: setup lint alerts unit manifests security api-fuzz
 
 # Every image built here from the release binaries and Debian's packages, nothing pulled
 # (scripts/offline-images.sh; starts a dockerd of its own when no engine answers); prints sizes.
