@@ -4,16 +4,20 @@
 //! Invariant: label values come from a fixed set (`ReconcileError::metric_kind`), never from
 //! user input, so cardinality stays bounded.
 
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 type Labels = Vec<(&'static str, &'static str)>;
+/// `platform` (namespace/name) and `service`: bounded by the platforms this operator manages.
+type RolloutLabels = Vec<(&'static str, String)>;
 
 /// The controller's metrics; cheap to clone (shared handles).
 #[derive(Clone)]
@@ -22,6 +26,10 @@ pub struct Metrics {
     reconciles: Family<Labels, Counter>,
     errors: Family<Labels, Counter>,
     duration: Histogram,
+    rollout_failed: Family<RolloutLabels, Gauge>,
+    /// The services each platform last reported, so that a service no longer tracked loses
+    /// its series instead of keeping its last value.
+    reported: Arc<Mutex<BTreeMap<String, BTreeSet<String>>>>,
 }
 
 impl Default for Metrics {
@@ -51,11 +59,20 @@ impl Metrics {
             "Time spent in one reconcile",
             duration.clone(),
         );
+        let rollout_failed = Family::<RolloutLabels, Gauge>::default();
+        registry.register(
+            "rollout_failed",
+            "1 while a service's rollout is rolling back, or rolled back with the spec still \
+             naming the failed version; 0 otherwise. Per platform (namespace/name) and service",
+            rollout_failed.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             reconciles,
             errors,
             duration,
+            rollout_failed,
+            reported: Arc::default(),
         }
     }
 
@@ -85,11 +102,69 @@ impl Metrics {
             .inc();
     }
 
+    /// Record which of `platform`'s tracked services have a failed rollout. Services missing
+    /// from `failed` (no longer tracked) lose their series. A deleted platform keeps its last
+    /// figures until the operator restarts: nothing reconciles a platform that is gone.
+    pub fn rollouts(&self, platform: &str, failed: &BTreeMap<String, bool>) {
+        let labels = |service: &str| {
+            vec![
+                ("platform", platform.to_owned()),
+                ("service", service.to_owned()),
+            ]
+        };
+        for (service, is_failed) in failed {
+            self.rollout_failed
+                .get_or_create(&labels(service))
+                .set(i64::from(*is_failed));
+        }
+        let Ok(mut reported) = self.reported.lock() else {
+            return;
+        };
+        let now: BTreeSet<String> = failed.keys().cloned().collect();
+        let before = reported.insert(platform.to_owned(), now.clone());
+        for gone in before.unwrap_or_default().difference(&now) {
+            self.rollout_failed.remove(&labels(gone));
+        }
+    }
+
     /// The metrics in Prometheus text format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollout_failed_follows_the_last_report_and_drops_untracked_services() {
+        let metrics = Metrics::new();
+        let report = |pairs: &[(&str, bool)]| {
+            pairs
+                .iter()
+                .map(|(s, f)| ((*s).to_owned(), *f))
+                .collect::<BTreeMap<_, _>>()
+        };
+        metrics.rollouts("shop/demo", &report(&[("catalog", true), ("cart", false)]));
+        let text = metrics.encode();
+        assert!(
+            text.contains(r#"storefront_rollout_failed{platform="shop/demo",service="catalog"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"storefront_rollout_failed{platform="shop/demo",service="cart"} 0"#),
+            "{text}"
+        );
+        metrics.rollouts("shop/demo", &report(&[("catalog", false)]));
+        let text = metrics.encode();
+        assert!(
+            text.contains(r#"storefront_rollout_failed{platform="shop/demo",service="catalog"} 0"#),
+            "{text}"
+        );
+        assert!(!text.contains(r#"service="cart""#), "{text}");
     }
 }

@@ -31,6 +31,8 @@ pub struct RolloutDecisions {
     pub events: Vec<RolloutEvent>,
     /// A rollout needs further passes soon.
     pub in_flight: bool,
+    /// Per tracked service: its rollout failed and the spec still names the failed version.
+    pub failed: BTreeMap<String, bool>,
 }
 
 /// The objects of `kind` among those dereference read.
@@ -144,6 +146,11 @@ pub async fn decide(
             input.analysis = Some(evaluate(&result, &service.rollout, now));
         }
         let decision = machine::step(&input);
+        let current = decision.status.as_ref().or(input.previous);
+        out.failed.insert(
+            name.to_owned(),
+            current.is_some_and(|s| machine::failed(s, &input.desired)),
+        );
         out.in_flight |= decision.in_flight();
         out.traffic.0.insert(service.component, decision.traffic);
         if let Some(s) = decision.status {

@@ -185,6 +185,17 @@ fn event(severity: Severity, reason: &'static str, message: String) -> Option<Ro
     })
 }
 
+/// The rollout has failed and nobody has acted yet: it is rolling back, or it rolled back and
+/// the spec still names the version that failed (which the machine will not retry). Setting the
+/// version back to stable, or to a new one, clears it. What `storefront_rollout_failed` reports.
+pub fn failed(status: &RolloutStatus, desired: &Track) -> bool {
+    match status.phase {
+        RolloutPhase::RollingBack => true,
+        RolloutPhase::RolledBack => desired.same_as(&canary_track(status)),
+        _ => false,
+    }
+}
+
 /// One step of the machine.
 pub fn step(input: &Input<'_>) -> Decision {
     let mut decision = decide(input);

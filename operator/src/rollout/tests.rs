@@ -6,7 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 use super::analysis::{CanaryMetrics, evaluate};
-use super::machine::{Decision, Input, LiveTrack, Observed, Severity, analysis_due, step};
+use super::machine::{Decision, Input, LiveTrack, Observed, Severity, analysis_due, failed, step};
 use crate::build::traffic::Track;
 use crate::build::validate::{CanarySettings, CanarySteps};
 use crate::crd::{Percent, RolloutPhase, RolloutStatus, RolloutStrategy};
@@ -656,8 +656,17 @@ fn a_failed_version_is_not_retried_until_the_spec_changes() {
         p99_ms: None,
     }));
     assert_eq!(w.phase(), RolloutPhase::RollingBack, "failureThreshold 1");
+    assert!(failed(w.status.as_ref().unwrap(), &w.desired));
     w.pass(None);
     assert_eq!(w.phase(), RolloutPhase::RolledBack);
+    assert!(
+        failed(w.status.as_ref().unwrap(), &w.desired),
+        "still failed while the spec names the failed version"
+    );
+    assert!(
+        !failed(w.status.as_ref().unwrap(), &track("1.0")),
+        "set back to stable: resolved"
+    );
     for _ in 0..3 {
         w.now += 600;
         let d = w.pass(None);
@@ -669,6 +678,7 @@ fn a_failed_version_is_not_retried_until_the_spec_changes() {
     w.pass(None);
     assert_eq!(w.phase(), RolloutPhase::Initializing);
     assert_eq!(w.status.as_ref().unwrap().canary.as_deref(), Some("2.1"));
+    assert!(!failed(w.status.as_ref().unwrap(), &w.desired));
 }
 
 #[test]
