@@ -26,7 +26,7 @@ pub enum Invocation {
 }
 
 /// The settings every service reads (the service's own are documented with its `Config`).
-const COMMON_SETTINGS: [(&str, &str); 12] = [
+const COMMON_SETTINGS: [(&str, &str); 15] = [
     (
         "STOREFRONT_HTTP_ADDR",
         "listen address, default 0.0.0.0:8080",
@@ -55,8 +55,20 @@ const COMMON_SETTINGS: [(&str, &str); 12] = [
     ("RUST_LOG", "log filter, default info"),
     ("OTEL_SERVICE_NAME", "the service name in traces"),
     (
+        "OTEL_RESOURCE_ATTRIBUTES",
+        "key=value,... added to every span",
+    ),
+    (
         "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "where traces go; unset, nothing is exported",
+        "where traces go (http:// or https://); unset, nothing is exported",
+    ),
+    (
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "the traces endpoint itself, over the one above",
+    ),
+    (
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "http/protobuf (default) or grpc",
     ),
     ("OTEL_TRACES_SAMPLER", "e.g. parentbased_traceidratio"),
     ("OTEL_TRACES_SAMPLER_ARG", "the sampler's ratio"),

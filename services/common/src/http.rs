@@ -133,8 +133,15 @@ async fn observe_request(
         method = %method,
         route = %route,
         status = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
     );
     let _ = span.set_parent(parent);
+    // On every log line of the request, beside the request id, so a log leads to its trace.
+    if let Some((trace_id, span_id)) = crate::telemetry::ids_of(&span) {
+        span.record("trace_id", trace_id);
+        span.record("span_id", span_id);
+    }
 
     let timeout = observe.timeout;
     let handled = CURRENT_REQUEST_ID.scope(
