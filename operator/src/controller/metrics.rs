@@ -229,4 +229,68 @@ mod tests {
         );
         assert!(!text.contains(r#"service="cart""#), "{text}");
     }
+
+    /// Every `storefront_*` series the dashboards and alert rules query, as the text of their
+    /// expressions names them.
+    fn operator_series_queried() -> BTreeSet<String> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../observability");
+        let mut exprs = Vec::new();
+        for board in ["operator.json", "canary.json", "shop-overview.json"] {
+            let text = std::fs::read_to_string(root.join("dashboards").join(board)).unwrap();
+            let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+            for panel in doc["panels"].as_array().unwrap() {
+                for target in panel["targets"].as_array().into_iter().flatten() {
+                    exprs.push(target["expr"].as_str().unwrap().to_owned());
+                }
+            }
+        }
+        let rules = std::fs::read_to_string(root.join("alerts/storefront.rules.yaml")).unwrap();
+        let rules: serde_json::Value = serde_norway::from_str(&rules).unwrap();
+        for group in rules["groups"].as_array().unwrap() {
+            for rule in group["rules"].as_array().unwrap() {
+                exprs.push(rule["expr"].as_str().unwrap().to_owned());
+            }
+        }
+        let mut names = BTreeSet::new();
+        for expr in exprs {
+            let mut rest = expr.as_str();
+            while let Some(at) = rest.find("storefront_") {
+                let tail = &rest[at..];
+                let end = tail
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(tail.len());
+                names.insert(tail[..end].to_owned());
+                rest = &tail[end..];
+            }
+        }
+        names
+    }
+
+    #[test]
+    fn every_operator_series_the_dashboards_and_alerts_query_is_exposed() {
+        let metrics = Metrics::new();
+        metrics.observe(Duration::from_millis(20), None);
+        metrics.observe(Duration::from_millis(20), Some("apply"));
+        let tracked = BTreeMap::from([("catalog".to_owned(), false)]);
+        metrics.rollouts("shop/demo", &tracked, &BTreeMap::new());
+        let text = metrics.encode();
+        let exposed: BTreeSet<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split(['{', ' ']).next())
+            .collect();
+        let queried = operator_series_queried();
+        assert!(
+            queried.contains("storefront_reconcile_duration_seconds_bucket"),
+            "{queried:?}"
+        );
+        let missing: Vec<&String> = queried
+            .iter()
+            .filter(|n| !exposed.contains(n.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "queried but not exposed by the operator: {missing:?}\n{text}"
+        );
+    }
 }
