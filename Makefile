@@ -59,8 +59,9 @@ lint:
 # instead of skipping when its binaries are missing. The compose stack and real-node tests build
 # the offline images from this debug build (PROFILE=debug SKIP_CARGO=1); the compose test fails
 # instead of skipping without a Docker engine when CI=true or STOREFRONT_COMPOSE_TESTS=1. Compose
-# v2 and Jaeger are built on first use (scripts/container-tools.sh), not here.
-unit: setup-tests kube-tools
+# v2 and Jaeger are built on first use (scripts/container-tools.sh), not here. Prometheus is
+# needed by tools/local/tests/dashboards.rs (a failure without it under STOREFRONT_CLUSTER_TESTS=1).
+unit: setup-tests kube-tools prometheus
 	$(CARGO) build --workspace --bins
 	STOREFRONT_CLUSTER_TESTS=1 $(CARGO) test --workspace
 

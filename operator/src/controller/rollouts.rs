@@ -33,6 +33,9 @@ pub struct RolloutDecisions {
     pub in_flight: bool,
     /// Per tracked service: its rollout failed and the spec still names the failed version.
     pub failed: BTreeMap<String, bool>,
+    /// Per tracked service: the canary's share of traffic in the VirtualService as dereference
+    /// read it (what the mesh routes now; this pass's change shows on the next one).
+    pub canary_weight: BTreeMap<String, Percent>,
 }
 
 /// The objects of `kind` among those dereference read.
@@ -151,6 +154,8 @@ pub async fn decide(
             name.to_owned(),
             current.is_some_and(|s| machine::failed(s, &input.desired)),
         );
+        out.canary_weight
+            .insert(name.to_owned(), observed.canary_weight);
         out.in_flight |= decision.in_flight();
         out.traffic.0.insert(service.component, decision.traffic);
         if let Some(s) = decision.status {

@@ -174,7 +174,8 @@ async fn pipeline(cached: &EcommercePlatform, ctx: &Context) -> Result<Action, R
         &now,
     )
     .await;
-    ctx.metrics.rollouts(&key(platform), &rollouts.failed);
+    ctx.metrics
+        .rollouts(&key(platform), &rollouts.failed, &rollouts.canary_weight);
     let objects = build::build_with(&validated, &rollouts.traffic);
     let applied = apply::apply(api, &objects, found.owned, &found.unserved, &ctx.memory).await;
     let kept = match cleanup::cleanup_orphans(api, &validated.ownership, &applied).await {
