@@ -330,9 +330,9 @@ impl Jaeger {
                 .send()
                 .await
                 .is_ok_and(|r| r.status().is_success());
-            let listening = [&self.otlp_grpc, &self.otlp_http].iter().all(|url| {
-                std::net::TcpStream::connect(url.trim_start_matches("http://")).is_ok()
-            });
+            let listening = [&self.otlp_grpc, &self.otlp_http]
+                .iter()
+                .all(|url| std::net::TcpStream::connect(url.trim_start_matches("http://")).is_ok());
             if query && listening {
                 return;
             }
@@ -402,10 +402,7 @@ async fn traces_reach_a_real_jaeger_over_grpc_and_http_under_the_otel_service_na
         web.wait_ready(&http).await;
         let page = http
             .get(format!("{}/", web.base))
-            .header(
-                "traceparent",
-                format!("00-{trace_id}-00f067aa0ba902b7-01"),
-            )
+            .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
             .send()
             .await
             .unwrap();
