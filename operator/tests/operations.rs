@@ -420,3 +420,57 @@ fn the_removed_trust_forwarded_switch_is_refused_with_its_replacement() {
     .to_string();
     assert!(error.contains("spec.gateway.trustedProxies"), "{error}");
 }
+
+fn dashboard_maps(objects: &[DesiredObject]) -> Vec<Value> {
+    objects
+        .iter()
+        .filter(|o| matches!(o, DesiredObject::ConfigMap(_)) && o.name().contains("-dashboard-"))
+        .map(DesiredObject::to_json)
+        .collect()
+}
+
+#[test]
+fn no_dashboards_unless_asked_for() {
+    assert!(dashboard_maps(&render(json!({"version": "0.1.0"}))).is_empty());
+    let off = json!({"version": "0.1.0", "observability": {"grafana": {"dashboards": false}}});
+    assert!(dashboard_maps(&render(off)).is_empty());
+}
+
+#[test]
+fn the_dashboards_are_config_maps_the_grafana_sidecar_loads() {
+    let spec = json!({"version": "0.1.0", "observability": {"grafana": {"dashboards": true}}});
+    let maps = dashboard_maps(&render(spec));
+    let names: Vec<&str> = maps
+        .iter()
+        .map(|m| m["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "shop-dashboard-canary",
+            "shop-dashboard-operator",
+            "shop-dashboard-shop-overview"
+        ]
+    );
+    for map in &maps {
+        assert_eq!(map["metadata"]["labels"]["grafana_dashboard"], "1", "{map}");
+        assert_eq!(map["metadata"]["namespace"], "shop");
+        assert_eq!(
+            map["metadata"]["ownerReferences"][0]["kind"],
+            "EcommercePlatform"
+        );
+        let data = map["data"].as_object().unwrap();
+        assert_eq!(data.len(), 1, "{map}");
+        let (key, json) = data.iter().next().unwrap();
+        assert!(
+            key.starts_with("storefront-") && key.ends_with(".json"),
+            "{key}"
+        );
+        let dashboard: Value = serde_json::from_str(json.as_str().unwrap()).unwrap();
+        assert!(
+            dashboard["panels"]
+                .as_array()
+                .is_some_and(|p| !p.is_empty())
+        );
+    }
+}

@@ -9,6 +9,7 @@
 pub mod autoscaling;
 pub mod cache;
 pub mod component;
+pub mod dashboards;
 pub mod database;
 pub mod env;
 pub mod image;
@@ -66,6 +67,7 @@ pub fn build_with(platform: &ValidatedPlatform, traffic: &Traffic) -> Vec<Desire
     objects.extend(tracing::build(platform));
     objects.extend(mesh::build(platform, traffic));
     objects.extend(monitoring::build(platform));
+    objects.extend(dashboards::build(platform));
     objects.sort_by(|a, b| (a.kind(), a.name()).cmp(&(b.kind(), b.name())));
     objects
 }

@@ -157,6 +157,14 @@ impl PlatformSpec {
             .and_then(|o| o.prometheus.as_ref())
             .is_some_and(|p| p.monitors)
     }
+
+    /// Whether the spec asks for the Grafana dashboards (`observability.grafana.dashboards`).
+    pub fn wants_dashboards(&self) -> bool {
+        self.observability
+            .as_ref()
+            .and_then(|o| o.grafana.as_ref())
+            .is_some_and(|g| g.dashboards)
+    }
 }
 
 fn default_registry() -> String {

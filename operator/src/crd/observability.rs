@@ -12,6 +12,20 @@ pub struct ObservabilitySpec {
     /// whether or not this is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus: Option<PrometheusSpec>,
+    /// Grafana integration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grafana: Option<GrafanaSpec>,
+}
+
+/// Grafana dashboards for the platform.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GrafanaSpec {
+    /// Write the shop overview, canary and operator dashboards as ConfigMaps labelled
+    /// grafana_dashboard: "1", which the Grafana dashboard sidecar (kube-prometheus-stack's
+    /// grafana.sidecar.dashboards) loads. Defaults to false.
+    #[serde(default)]
+    pub dashboards: bool,
 }
 
 /// Prometheus Operator objects for the platform.

@@ -282,6 +282,8 @@ pub struct ValidatedPlatform {
     pub trusted_proxies: Vec<Cidr>,
     /// Whether a PodMonitor is written (spec.observability.prometheus.monitors).
     pub pod_monitor: bool,
+    /// Whether the Grafana dashboard ConfigMaps are written (spec.observability.grafana).
+    pub dashboards: bool,
 }
 
 impl ValidatedPlatform {
@@ -411,6 +413,7 @@ pub fn validate(
     let behind_istio_ingress = mesh.as_ref().is_some_and(|m| m.ingress.is_some());
     let trusted_proxies = proxies::trusted_proxies(spec, behind_istio_ingress)?;
     let pod_monitor = spec.wants_pod_monitor();
+    let dashboards = spec.wants_dashboards();
 
     Ok(ValidatedPlatform {
         ownership,
@@ -427,6 +430,7 @@ pub fn validate(
         mesh,
         trusted_proxies,
         pod_monitor,
+        dashboards,
     })
 }
 fn ownership(
