@@ -25,12 +25,12 @@ section h2{margin-top:4px}\
 table{border-collapse:collapse;width:100%}\
 th,td{padding:3px 8px;border-bottom:1px solid #eceff1;text-align:right;white-space:nowrap}\
 th:first-child,td:first-child{text-align:left}\
-table.breakdown{width:auto;min-width:60%}table.breakdown td:nth-child(2){text-align:left}\
+table.breakdown{width:auto;min-width:60%}table.breakdown :is(td,th):nth-child(2){text-align:left}\
 thead th{color:#5f6368;font-weight:600;border-bottom:1px solid #bdc1c6}\
 tr.total td{font-weight:600;border-top:1px solid #bdc1c6}\
 tr.setup td{color:#5f6368}\
 dl{display:grid;grid-template-columns:repeat(3,max-content 1fr);gap:2px 14px;margin:0}\
-dt{color:#5f6368}dd{margin:0;overflow-wrap:anywhere}\
+dt{color:#5f6368}dd{margin:0;overflow-wrap:break-word}\
 .tiles{display:flex;gap:12px;margin:0 0 16px}\
 .tile{flex:1;background:#fff;border:1px solid #dadce0;border-radius:8px;padding:10px 14px}\
 .tile b{display:block;font-size:22px}.tile span{color:#5f6368}\
@@ -328,7 +328,8 @@ fn parameters(page: &mut String, outcome: &RunOutcome) {
         ("users logged in", ready),
         ("think time", think),
         ("ramp-up", format!("{} s", config.ramp_up.as_secs_f64())),
-        ("mix", config.mix.to_string()),
+        // Spaces after the commas let a long mix wrap between its entries.
+        ("mix", config.mix.to_string().replace(',', ", ")),
         ("card", format!("…{}", config.card.last4())),
         (
             "request timeout",

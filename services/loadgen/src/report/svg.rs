@@ -149,12 +149,19 @@ impl LineChart {
                 PALETTE[index % PALETTE.len()]
             };
             let width = if line.is_total { 2.5 } else { 1.5 };
+            let (d, lone) = path(&line.points, x_at, y_at);
             let _ = write!(
                 svg,
                 r#"<path class="series" data-series="{name}" d="{d}" fill="none" stroke="{colour}" stroke-width="{width}" stroke-linejoin="round" stroke-linecap="round"/>"#,
                 name = escape(&line.name),
-                d = path(&line.points, x_at, y_at),
             );
+            // A line's width is too thin to see one point with no neighbour: mark it.
+            for (x, y) in lone {
+                let _ = write!(
+                    svg,
+                    r#"<circle class="dot" cx="{x:.1}" cy="{y:.1}" r="3" fill="{colour}"/>"#
+                );
+            }
             let _ = write!(
                 svg,
                 r#"<line x1="{legend_x}" y1="14" x2="{x2}" y2="14" stroke="{colour}" stroke-width="{lw}"/><text x="{tx}" y="18" class="legend">{name}</text>"#,
@@ -171,18 +178,21 @@ impl LineChart {
     }
 }
 
-/// `M x y L x y ...`, starting anew after every missing value. A lone point is repeated so that
-/// its round cap draws a dot; every coordinate is absolute, inside the plot.
+/// `M x y L x y ...`, starting anew after every missing value, and the points that have no
+/// neighbour. A lone point is repeated so that its round cap draws a dot; every coordinate is
+/// absolute, inside the plot.
 fn path(
     points: &[(f64, Option<f64>)],
     x_at: impl Fn(f64) -> f64,
     y_at: impl Fn(f64) -> f64,
-) -> String {
+) -> (String, Vec<(f64, f64)>) {
     let mut d = String::new();
+    let mut lone = Vec::new();
     let mut run: Vec<(f64, f64)> = Vec::new();
-    let flush = |run: &mut Vec<(f64, f64)>, d: &mut String| {
+    let mut flush = |run: &mut Vec<(f64, f64)>, d: &mut String| {
         if run.len() == 1 {
             run.push(run[0]);
+            lone.push(run[0]);
         }
         for (i, (x, y)) in run.drain(..).enumerate() {
             if !d.is_empty() {
@@ -199,7 +209,7 @@ fn path(
         }
     }
     flush(&mut run, &mut d);
-    d
+    (d, lone)
 }
 
 #[cfg(test)]
