@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use super::markup::escape;
 use super::stop_reason;
 use super::svg::{Line, LineChart};
+use crate::mix::Operation;
 use crate::run::{Limit, RunOutcome};
 use crate::stats::Row;
 use crate::timeline::{OpSeries, Point};
@@ -134,6 +135,7 @@ fn throughput(page: &mut String, outcome: &RunOutcome) {
     lines.push(Line {
         name: "total".into(),
         points: points(&timeline.total, |p| Some(p.ops_per_second)),
+        colour: 0,
         is_total: true,
     });
     let chart = LineChart {
@@ -170,8 +172,18 @@ fn series_line(series: &OpSeries, value: impl Fn(&Point) -> Option<f64>) -> Line
     Line {
         name: series.operation.name().into(),
         points: points(&series.points, value),
+        colour: colour_of(series.operation),
         is_total: false,
     }
+}
+
+/// An operation's place in the report's order, so it has one colour in every chart.
+fn colour_of(op: Operation) -> usize {
+    Operation::MIXABLE
+        .into_iter()
+        .chain(Operation::SETUP)
+        .position(|o| o == op)
+        .unwrap_or(0)
 }
 
 fn points(points: &[Point], value: impl Fn(&Point) -> Option<f64>) -> Vec<(f64, Option<f64>)> {
@@ -360,7 +372,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::mix::{Mix, Operation};
+    use crate::mix::Mix;
     use crate::pacing::Think;
     use crate::run::{Config, StopReason};
     use crate::scenario::Card;
@@ -461,6 +473,19 @@ mod tests {
         assert!(page.contains("<td>checkout</td><td>timeout</td><td>5</td><td>25.0%</td>"));
         assert!(page.contains("<td>add_to_cart</td><td>409</td><td>20</td><td>100.0%</td>"));
         assert!(!page.contains("no-traffic"));
+    }
+
+    #[test]
+    fn an_operation_has_the_same_colour_in_every_chart() {
+        let page = html(&run(10, busy));
+        let colour = |id: &str| {
+            let svg = chart(&page, id);
+            let at = svg.find(r#"data-series="checkout""#).unwrap();
+            let stroke = &svg[at..].split(r#"stroke=""#).nth(1).unwrap()[..7];
+            stroke.to_string()
+        };
+        assert_eq!(colour("errors"), colour("throughput"));
+        assert_eq!(colour("p99"), colour("throughput"));
     }
 
     #[test]

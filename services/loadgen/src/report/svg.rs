@@ -24,6 +24,8 @@ pub struct Line {
     pub name: String,
     /// `(x, y)`; a `None` y breaks the line there.
     pub points: Vec<(f64, Option<f64>)>,
+    /// Which palette colour: a caller gives the same thing the same colour in every chart.
+    pub colour: usize,
     /// Drawn thicker and dark, for a total over the other lines.
     pub is_total: bool,
 }
@@ -90,7 +92,8 @@ impl LineChart {
             .flat_map(|l| l.points.iter().filter_map(|(_, y)| *y))
             .filter(|y| y.is_finite())
             .fold(0.0, f64::max);
-        let y_axis = Axis::covering(y_max, 5.0);
+        // A little headroom keeps a line at the maximum off the frame's top edge.
+        let y_axis = Axis::covering(y_max * 1.04, 5.0);
         let plot_w = WIDTH - LEFT - RIGHT;
         let plot_h = HEIGHT - TOP - BOTTOM;
         let x_at = |x: f64| LEFT + (x / x_axis.max).clamp(0.0, 1.0) * plot_w;
@@ -142,11 +145,11 @@ impl LineChart {
         );
 
         let mut legend_x = LEFT;
-        for (index, line) in self.lines.iter().enumerate() {
+        for line in &self.lines {
             let colour = if line.is_total {
                 TOTAL_COLOUR
             } else {
-                PALETTE[index % PALETTE.len()]
+                PALETTE[line.colour % PALETTE.len()]
             };
             let width = if line.is_total { 2.5 } else { 1.5 };
             let (d, lone) = path(&line.points, x_at, y_at);
@@ -235,6 +238,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, y)| (i as f64 + 0.5, *y))
                 .collect(),
+            colour: 0,
             is_total: false,
         }
     }
