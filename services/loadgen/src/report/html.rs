@@ -15,32 +15,8 @@ use crate::run::{Limit, RunOutcome};
 use crate::stats::Row;
 use crate::timeline::{OpSeries, Point};
 
-const STYLE: &str = "\
-body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#202124;\
-margin:0;background:#f6f7f9}\
-main{max-width:1100px;margin:0 auto;padding:24px 32px 40px}\
-h1{font-size:24px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}\
-.sub{color:#5f6368;margin:0 0 16px}\
-section{background:#fff;border:1px solid #dadce0;border-radius:8px;padding:12px 16px;margin:0 0 16px}\
-section h2{margin-top:4px}\
-table{border-collapse:collapse;width:100%}\
-th,td{padding:3px 8px;border-bottom:1px solid #eceff1;text-align:right;white-space:nowrap}\
-th:first-child,td:first-child{text-align:left}\
-table.breakdown{width:auto;min-width:60%}table.breakdown :is(td,th):nth-child(2){text-align:left}\
-thead th{color:#5f6368;font-weight:600;border-bottom:1px solid #bdc1c6}\
-tr.total td{font-weight:600;border-top:1px solid #bdc1c6}\
-tr.setup td{color:#5f6368}\
-dl{display:grid;grid-template-columns:repeat(3,max-content 1fr);gap:2px 14px;margin:0}\
-dt{color:#5f6368}dd{margin:0;overflow-wrap:break-word}\
-.tiles{display:flex;gap:12px;margin:0 0 16px}\
-.tile{flex:1;background:#fff;border:1px solid #dadce0;border-radius:8px;padding:10px 14px}\
-.tile b{display:block;font-size:22px}.tile span{color:#5f6368}\
-.tile.bad b{color:#c5221f}\
-svg.chart{width:100%;height:auto;display:block}\
-svg .tick{font-size:11px;fill:#5f6368}svg .axis-label{font-size:12px;fill:#5f6368}\
-svg .legend{font-size:12px;fill:#202124}\
-.note{color:#5f6368;margin:4px 0}.empty{font-size:16px;color:#c5221f}\
-footer{color:#5f6368;font-size:12px;margin-top:24px}";
+/// Inlined into the page: the report fetches nothing.
+const STYLE: &str = include_str!("report.css");
 
 /// The whole page.
 pub fn html(outcome: &RunOutcome) -> String {
@@ -296,8 +272,7 @@ fn breakdown(
     let _ = write!(
         page,
         "<table id=\"{id}\" class=\"breakdown\"><thead><tr><th>operation</th><th>kind</th>\
-         <th>count</th>\
-<th>share of the operation</th></tr></thead><tbody>"
+         <th>count</th><th>share of the operation</th></tr></thead><tbody>"
     );
     for row in rows {
         let (kinds, of) = by(row);
