@@ -72,6 +72,10 @@ pub struct Args {
     #[arg(long, env = "LOADGEN_JSON", value_name = "PATH")]
     pub json: Option<PathBuf>,
 
+    /// Write a self-contained HTML report (charts over time, percentiles, errors) to this file.
+    #[arg(long, env = "LOADGEN_HTML", value_name = "PATH", value_parser = parse_html_path)]
+    pub html: Option<PathBuf>,
+
     /// No progress lines on stderr.
     #[arg(long, short, env = "LOADGEN_QUIET")]
     pub quiet: bool,
@@ -120,6 +124,7 @@ impl Args {
             ("--duration", self.duration.is_some()),
             ("--requests", self.requests.is_some()),
             ("--json", self.json.is_some()),
+            ("--html", self.html.is_some()),
         ];
         match bounded.iter().find(|(_, given)| *given) {
             None => Ok(()),
@@ -189,6 +194,15 @@ fn parse_base_url(text: &str) -> Result<Url, String> {
         ));
     }
     Ok(url)
+}
+
+fn parse_html_path(text: &str) -> Result<PathBuf, String> {
+    if text == "-" {
+        return Err(
+            "the HTML report goes to a file, e.g. --html report.html (only --json takes -)".into(),
+        );
+    }
+    Ok(PathBuf::from(text))
 }
 
 fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
@@ -268,12 +282,15 @@ mod tests {
             "2s",
             "--json",
             "-",
+            "--html",
+            "report.html",
             "--quiet",
             "--seed",
             "7",
         ])
         .unwrap();
         assert_eq!(args.json, Some(PathBuf::from("-")));
+        assert_eq!(args.html, Some(PathBuf::from("report.html")));
         let config = args.into_config();
         assert_eq!(config.url.as_str(), "http://shop.test:9000/");
         assert_eq!(config.limit, Limit::Requests(500));
@@ -296,6 +313,7 @@ mod tests {
             &["--url", "not a url"],
             &["--card", "4242424242424241"],
             &["--duration", "5s", "--requests", "10"],
+            &["--html", "-"],
         ] {
             let err = parse(args).unwrap_err();
             assert_ne!(err.kind(), ErrorKind::DisplayHelp, "{args:?}");
@@ -338,7 +356,12 @@ mod tests {
 
     #[test]
     fn serve_mode_refuses_the_flags_that_bound_a_run() {
-        for extra in [["--duration", "10s"], ["--requests", "5"], ["--json", "-"]] {
+        for extra in [
+            ["--duration", "10s"],
+            ["--requests", "5"],
+            ["--json", "-"],
+            ["--html", "r.html"],
+        ] {
             let args = parse(&[&["--mode", "serve"][..], &extra[..]].concat()).unwrap();
             let err = args.check().unwrap_err();
             assert_eq!(err.exit_code(), 2, "{extra:?}");

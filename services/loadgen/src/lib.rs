@@ -13,6 +13,7 @@ pub mod run;
 pub mod scenario;
 pub mod serve;
 pub mod stats;
+pub mod timeline;
 
 use std::fs::File;
 use std::future::Future;
@@ -27,6 +28,12 @@ pub use serve::{ServeConfig, ServeError, serve};
 pub enum AppError {
     #[error("cannot write the JSON summary to {path}: {source}")]
     Json {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write the HTML report to {path}: {source}")]
+    Html {
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -58,18 +65,53 @@ impl JsonSink {
     }
 }
 
+/// Where `--html` goes, created before the run for the same reason as the JSON file.
+struct HtmlSink(Option<(PathBuf, File)>);
+
+impl HtmlSink {
+    fn open(path: Option<PathBuf>) -> Result<HtmlSink, AppError> {
+        match path {
+            None => Ok(HtmlSink(None)),
+            Some(p) => match File::create(&p) {
+                Ok(file) => Ok(HtmlSink(Some((p, file)))),
+                Err(source) => Err(AppError::Html { path: p, source }),
+            },
+        }
+    }
+
+    fn write(self, outcome: &RunOutcome) -> Result<(), AppError> {
+        let Some((path, mut file)) = self.0 else {
+            return Ok(());
+        };
+        file.write_all(report::html(outcome).as_bytes())
+            .map_err(|source| AppError::Html { path, source })
+    }
+}
+
 /// Runs what the command line asks for: the load, then the table (on stdout, or on stderr when
-/// the JSON goes to stdout) and the JSON summary.
+/// the JSON goes to stdout), the JSON summary and the HTML report.
 pub async fn execute(
     args: Args,
     interrupt: impl Future<Output = ()>,
 ) -> Result<RunOutcome, AppError> {
     let sink = JsonSink::open(args.json.clone())?;
+    let html = match HtmlSink::open(args.html.clone()) {
+        Ok(html) => html,
+        Err(e) => {
+            if let JsonSink::File(path, _) = &sink {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(e);
+        }
+    };
     let outcome = match run(args.into_config(), interrupt).await {
         Ok(outcome) => outcome,
         Err(e) => {
             // An empty summary file would look like a run that produced nothing.
             if let JsonSink::File(path, _) = &sink {
+                let _ = std::fs::remove_file(path);
+            }
+            if let Some((path, _)) = &html.0 {
                 let _ = std::fs::remove_file(path);
             }
             return Err(e.into());
@@ -90,5 +132,6 @@ pub async fn execute(
                 .map_err(|source| AppError::Json { path, source })?;
         }
     }
+    html.write(&outcome)?;
     Ok(outcome)
 }

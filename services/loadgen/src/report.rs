@@ -1,5 +1,12 @@
-//! Rendering a finished run: the table for people and the JSON summary for machines, both from
-//! the same [`RunOutcome`] so they never disagree. Pure: strings out, the caller writes them.
+//! Rendering a finished run: the table for people, the JSON summary for machines and the HTML
+//! report with charts (in [`html`]), all from the same [`RunOutcome`] so they never disagree.
+//! Pure: strings out, the caller writes them.
+
+pub mod html;
+mod markup;
+mod svg;
+
+pub use html::html;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -224,6 +231,7 @@ mod tests {
     use crate::run::Config;
     use crate::scenario::Card;
     use crate::stats::{Outcome, Stats};
+    use crate::timeline::Timeline;
 
     fn outcome() -> RunOutcome {
         let mut stats = Stats::default();
@@ -270,6 +278,7 @@ mod tests {
             users_ready: 2,
             first_setup_error: None,
             summary: stats.summarize(Duration::from_secs(2)),
+            timeline: Timeline::default().series(Duration::from_secs(2)),
         }
     }
 

@@ -1,10 +1,11 @@
 //! One load run: discover the catalog, start the virtual users (spread over the ramp-up), stop
 //! them at the deadline, after the request budget, or at once on interrupt, and merge their
-//! figures. Each user owns its statistics; only the progress counters are shared.
+//! figures. Each user owns its statistics; only the progress counters and the timeline (a
+//! short lock per finished operation, bounded in size) are shared.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -20,6 +21,7 @@ use crate::mix::{Mix, Operation};
 use crate::pacing::{Think, start_offset};
 use crate::scenario::{Card, Catalog, Session, SetupError, Target};
 use crate::stats::{Outcome, Stats, Summary};
+use crate::timeline::{Timeline, Timeseries};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -75,6 +77,8 @@ pub struct RunOutcome {
     /// Why the first user that failed register or login did, for the report.
     pub first_setup_error: Option<String>,
     pub summary: Summary,
+    /// The same operations, second by second.
+    pub timeline: Timeseries,
 }
 
 struct Shared {
@@ -82,6 +86,7 @@ struct Shared {
     catalog: Arc<Catalog>,
     config: Config,
     run_id: String,
+    started: Instant,
     deadline: Option<Instant>,
     /// Operations still allowed under `--requests`; `None` when the run is bounded by time.
     budget: Option<AtomicU64>,
@@ -89,9 +94,22 @@ struct Shared {
     errors: AtomicU64,
     users_ready: AtomicU32,
     first_setup_error: OnceLock<String>,
+    timeline: Mutex<Timeline>,
 }
 
 impl Shared {
+    /// Counts a finished operation in the user's figures and on the run's timeline.
+    fn record(&self, stats: &mut Stats, op: Operation, outcome: Outcome, began: Instant) {
+        let now = Instant::now();
+        let latency = now - began;
+        stats.record(op, outcome, latency);
+        // A user that panicked while holding the lock left whole buckets behind: keep them.
+        self.timeline
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(now - self.started, op, outcome, latency);
+    }
+
     fn past_deadline(&self) -> bool {
         self.deadline.is_some_and(|d| Instant::now() >= d)
     }
@@ -151,10 +169,12 @@ pub async fn run(
         },
         config,
         run_id,
+        started,
         ops_done: AtomicU64::new(0),
         errors: AtomicU64::new(0),
         users_ready: AtomicU32::new(0),
         first_setup_error: OnceLock::new(),
+        timeline: Mutex::new(Timeline::default()),
     });
 
     let cancel = CancellationToken::new();
@@ -215,6 +235,11 @@ pub async fn run(
         users_ready,
         first_setup_error: shared.first_setup_error.get().cloned(),
         summary: stats.summarize(elapsed),
+        timeline: shared
+            .timeline
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .series(elapsed),
     })
 }
 
@@ -255,7 +280,7 @@ async fn virtual_user(index: u32, shared: Arc<Shared>, cancel: CancellationToken
             () = cancel.cancelled() => break,
             outcome = session.perform(op) => outcome,
         };
-        stats.record(op, outcome, started.elapsed());
+        shared.record(&mut stats, op, outcome, started);
         shared.ops_done.fetch_add(1, Ordering::Relaxed);
         if outcome.is_failure() {
             shared.errors.fetch_add(1, Ordering::Relaxed);
@@ -289,7 +314,7 @@ async fn log_in(
                 Operation::Register => shared.target.register(email).await,
                 _ => shared.target.login(email).await,
             };
-            stats.record(op, step.outcome, started.elapsed());
+            shared.record(stats, op, step.outcome, started);
             match step.outcome {
                 Outcome::Ok if op == Operation::Login => return step.token,
                 Outcome::Ok => break,

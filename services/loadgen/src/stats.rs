@@ -150,12 +150,13 @@ impl OpStats {
         self.expected.values().sum()
     }
 
-    /// The latency at `quantile` (0..=1) in milliseconds; 0 when nothing was recorded.
+    /// The latency at `quantile` (0..=1) in milliseconds; 0 when nothing was recorded. Never
+    /// above the exact maximum, which the histogram's bucket edge can pass.
     pub fn quantile_ms(&self, quantile: f64) -> f64 {
         if self.latency_us.is_empty() {
             return 0.0;
         }
-        micros_to_ms(self.latency_us.value_at_quantile(quantile))
+        micros_to_ms(self.latency_us.value_at_quantile(quantile).min(self.max_us))
     }
 
     pub fn max_ms(&self) -> f64 {
@@ -344,6 +345,14 @@ mod tests {
         let mut stats = OpStats::default();
         stats.record(Outcome::Ok, Duration::from_micros(1234));
         assert_eq!(stats.max_ms(), 1.234);
+    }
+
+    #[test]
+    fn no_percentile_exceeds_the_maximum() {
+        let mut stats = OpStats::default();
+        stats.record(Outcome::Ok, Duration::from_micros(164_550));
+        assert_eq!(stats.quantile_ms(0.99), 164.55);
+        assert_eq!(stats.max_ms(), 164.55);
     }
 
     #[test]

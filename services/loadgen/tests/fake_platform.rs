@@ -475,6 +475,52 @@ async fn the_binary_writes_a_table_and_a_json_summary_that_agree_with_the_server
     assert_eq!(json["total"]["expected"]["409"], count(&c.orders_409));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_writes_an_html_report_whose_errors_agree_with_the_server() {
+    let (addr, fake) = start_fake().await;
+    let dir = std::env::temp_dir().join(format!("loadgen-html-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let html_path = dir.join("report.html");
+    let output = tokio::process::Command::new(BIN)
+        .args([
+            "--users",
+            "3",
+            "--duration",
+            "2s",
+            "--think",
+            "2ms",
+            "--quiet",
+        ])
+        .arg("--html")
+        .arg(&html_path)
+        .env("LOADGEN_URL", format!("http://{addr}"))
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "exit {:?}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let page = std::fs::read_to_string(&html_path).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    for chart in ["throughput", "p99"] {
+        assert!(
+            page.contains(&format!(r#"data-chart="{chart}""#)),
+            "no {chart} chart"
+        );
+    }
+    assert!(page.contains(&format!("<dd>http://{addr}/</dd>")));
+    let errors = count(&fake.counters.orders_500);
+    assert!(errors > 0, "the fake answers every seventh order 500");
+    assert!(page.contains(r#"data-chart="errors""#));
+    assert!(
+        page.contains(&format!("<td>checkout</td><td>500</td><td>{errors}</td>")),
+        "{errors} checkouts answered 500; the report says otherwise"
+    );
+}
+
 #[tokio::test]
 async fn the_binary_exits_1_naming_the_url_when_the_platform_is_unreachable() {
     // A port that was just free: nothing listens there.
@@ -482,13 +528,21 @@ async fn the_binary_exits_1_naming_the_url_when_the_platform_is_unreachable() {
         .unwrap()
         .local_addr()
         .unwrap();
+    let html =
+        std::env::temp_dir().join(format!("loadgen-unreachable-{}.html", std::process::id()));
     let output = tokio::process::Command::new(BIN)
         .args(["--url", &format!("http://{addr}"), "--duration", "1s"])
+        .arg("--html")
+        .arg(&html)
         .output()
         .await
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        !html.exists(),
+        "a run that never started leaves no report behind"
+    );
     assert!(
         stderr.contains(&format!("cannot reach the platform at http://{addr}")),
         "{stderr}"
