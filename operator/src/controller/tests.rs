@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::runtime::controller::Action;
 use serde_json::json;
 
@@ -13,7 +13,7 @@ use super::metrics::Metrics;
 use super::reconcile::{self, Context, INVALID_RECHECK, RESYNC, backoff};
 use crate::build::OwnedKind;
 use crate::build::secrets::CountingSecrets;
-use crate::crd::{EcommercePlatform, Phase};
+use crate::crd::{EcommercePlatform, Phase, PlatformStatus};
 
 const NS: &str = "shop";
 
@@ -44,6 +44,15 @@ fn setup() -> (Arc<FakeCluster>, Context) {
 fn with_last_status(mut p: EcommercePlatform, fake: &FakeCluster) -> EcommercePlatform {
     p.status = fake.with(|s| s.status_writes.last().cloned());
     p
+}
+
+/// The status's Degraded condition; a test that expects one fails without it.
+fn degraded(status: &PlatformStatus) -> &Condition {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .expect("a Degraded condition")
 }
 
 fn workloads(fake: &FakeCluster) -> Vec<(OwnedKind, String)> {
@@ -322,11 +331,7 @@ async fn a_refused_object_is_reported_by_name_and_the_others_are_still_applied()
         fake.with(|s| {
             let status = s.status_writes.last().unwrap();
             assert_eq!(status.phase, Some(Phase::Degraded));
-            let degraded = status
-                .conditions
-                .iter()
-                .find(|c| c.type_ == "Degraded")
-                .unwrap();
+            let degraded = degraded(status);
             assert_eq!(degraded.status, "True");
             assert_eq!(degraded.reason, "ApplyFailed");
             assert!(
@@ -374,11 +379,7 @@ async fn a_statefulset_whose_claim_templates_must_change_is_recreated_keeping_po
         );
         assert!(s.deletes.is_empty());
         let status = s.status_writes.last().unwrap();
-        let degraded = status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Degraded")
-            .unwrap();
+        let degraded = degraded(status);
         assert_eq!(degraded.status, "False", "{}", degraded.message);
     });
     let sts = fake
@@ -467,11 +468,7 @@ async fn without_istio_a_mesh_platform_applies_the_rest_and_says_istio_is_missin
         );
         let status = s.status_writes.last().unwrap();
         assert_eq!(status.phase, Some(Phase::Degraded));
-        let degraded = status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Degraded")
-            .unwrap();
+        let degraded = degraded(status);
         assert_eq!(degraded.reason, "IstioNotInstalled");
         assert!(
             degraded.message.contains("Istio is not installed"),
@@ -510,11 +507,7 @@ async fn without_the_prometheus_operator_the_pod_monitor_is_skipped_and_reported
             "no PodMonitor apply is even attempted"
         );
         let status = s.status_writes.last().unwrap();
-        let degraded = status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Degraded")
-            .unwrap();
+        let degraded = degraded(status);
         assert_eq!(degraded.reason, "PrometheusOperatorNotInstalled");
         assert!(
             degraded.message.contains("PodMonitor")
@@ -573,11 +566,7 @@ async fn an_invalid_trusted_proxy_sets_degraded_naming_the_entry() {
         assert!(s.applies.is_empty());
         let status = s.status_writes.last().unwrap();
         assert_eq!(status.phase, Some(Phase::Degraded));
-        let degraded = status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Degraded")
-            .unwrap();
+        let degraded = degraded(status);
         assert_eq!(
             degraded.message,
             "spec.gateway.trustedProxies[1] `10.244.1.0/16`: has host bits set; the network is \
@@ -624,11 +613,7 @@ async fn invalid_spec_sets_degraded_warns_and_applies_nothing() {
         assert!(s.deletes.is_empty());
         let status = s.status_writes.last().unwrap();
         assert_eq!(status.phase, Some(Phase::Degraded));
-        let degraded = status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Degraded")
-            .unwrap();
+        let degraded = degraded(status);
         assert!(
             degraded
                 .message

@@ -26,7 +26,7 @@ pub use mesh::{
     FaultSpec, IngressSpec, IstioSpec, JaegerMode, JaegerSpec, MeshSpec, MtlsMode,
     OutlierDetectionSpec, RateLimitSpec, RetrySpec, TracingSpec,
 };
-pub use observability::{ObservabilitySpec, PrometheusSpec};
+pub use observability::{GrafanaSpec, ObservabilitySpec, PrometheusSpec};
 pub use percent::{Percent, PercentError};
 pub use service::{
     AnalysisSpec, AutoscalingSpec, RolloutSpec, RolloutStrategy, ServiceSpec, Services,
