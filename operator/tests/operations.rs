@@ -1,5 +1,5 @@
-//! What the operator renders so the platform can be operated: scrape annotations and the
-//! PodMonitor, the shutdown contract (env, preStop, grace period) and the gateway's trusted
+//! What the operator renders so the platform can be operated: scrape annotations, the
+//! PodMonitor and the PrometheusRule of the alerts, the shutdown contract (env, preStop, grace period) and the gateway's trusted
 //! proxies, each checked on the rendered objects.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
@@ -78,6 +78,14 @@ fn pod_monitors(objects: &[DesiredObject]) -> Vec<Value> {
     objects
         .iter()
         .filter(|o| matches!(o, DesiredObject::PodMonitor(_)))
+        .map(DesiredObject::to_json)
+        .collect()
+}
+
+fn prometheus_rules(objects: &[DesiredObject]) -> Vec<Value> {
+    objects
+        .iter()
+        .filter(|o| matches!(o, DesiredObject::PrometheusRule(_)))
         .map(DesiredObject::to_json)
         .collect()
 }
@@ -205,6 +213,39 @@ fn the_pod_monitor_selects_the_service_pods_on_their_metrics_port() {
         "stores serve no /metrics: {selected:?}"
     );
     assert!(!selected.contains(&"loadgen"), "loadgen is off by default");
+}
+
+#[test]
+fn no_prometheus_rule_unless_asked_for() {
+    assert!(prometheus_rules(&render(json!({"version": "0.1.0"}))).is_empty());
+    let off = json!({"version": "0.1.0", "observability": {"prometheus": {"monitors": false}}});
+    assert!(prometheus_rules(&render(off)).is_empty());
+}
+
+#[test]
+fn the_prometheus_rule_holds_the_groups_of_the_repositorys_rule_file() {
+    let spec = json!({"version": "0.1.0", "observability": {"prometheus": {"monitors": true}}});
+    let rules = prometheus_rules(&render(spec));
+    assert_eq!(rules.len(), 1);
+    let r = &rules[0];
+    assert_eq!(r["apiVersion"], "monitoring.coreos.com/v1");
+    assert_eq!(r["kind"], "PrometheusRule");
+    assert_eq!(r["metadata"]["name"], "shop-alerts");
+    assert_eq!(r["metadata"]["namespace"], "shop");
+    assert_eq!(
+        r["metadata"]["ownerReferences"][0]["uid"],
+        "0b7c2a4e-1111-4222-8333-944445555666"
+    );
+    let file: Value = serde_norway::from_str(include_str!(
+        "../../observability/alerts/storefront.rules.yaml"
+    ))
+    .unwrap();
+    assert_eq!(r["spec"]["groups"], file["groups"]);
+    assert_eq!(
+        r["spec"].as_object().unwrap().len(),
+        1,
+        "nothing but the groups"
+    );
 }
 
 fn network_policy(objects: &[DesiredObject], name: &str) -> Option<Value> {

@@ -6,6 +6,7 @@
 //! and snapshots are byte-for-byte reproducible. The only input besides the spec is `Traffic`,
 //! the canary engine's decision of where each tracked service's traffic goes.
 
+pub mod alerts;
 pub mod autoscaling;
 pub mod cache;
 pub mod component;
@@ -67,6 +68,7 @@ pub fn build_with(platform: &ValidatedPlatform, traffic: &Traffic) -> Vec<Desire
     objects.extend(tracing::build(platform));
     objects.extend(mesh::build(platform, traffic));
     objects.extend(monitoring::build(platform));
+    objects.extend(alerts::build(platform));
     objects.extend(dashboards::build(platform));
     objects.sort_by(|a, b| (a.kind(), a.name()).cmp(&(b.kind(), b.name())));
     objects

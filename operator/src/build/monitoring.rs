@@ -69,7 +69,7 @@ pub struct Relabeling {
 
 /// The PodMonitor of the platform, when enabled and at least one service runs.
 pub fn build(platform: &ValidatedPlatform) -> Vec<DesiredObject> {
-    if !platform.pod_monitor || platform.services.is_empty() {
+    if !platform.monitors || platform.services.is_empty() {
         return Vec::new();
     }
     let o = &platform.ownership;

@@ -154,7 +154,7 @@ pub fn build(platform: &ValidatedPlatform) -> Vec<DesiredObject> {
             Some(vec![]),
         ));
     }
-    if platform.pod_monitor && platform.mesh.is_none() && !platform.services.is_empty() {
+    if platform.monitors && platform.mesh.is_none() && !platform.services.is_empty() {
         // The PodMonitor's scrapes of the http port: the tiers above admit only the platform's
         // own pods to most services. (With the mesh, Prometheus scrapes the sidecars' port.)
         let services: Vec<Component> = platform.services.iter().map(|s| s.component).collect();

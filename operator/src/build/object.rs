@@ -12,6 +12,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 
+use super::alerts::PrometheusRule;
 use super::mesh::types::{
     AuthorizationPolicy, DestinationRule, EnvoyFilter, Gateway, PeerAuthentication, Telemetry,
     VirtualService,
@@ -39,6 +40,7 @@ pub enum OwnedKind {
     EnvoyFilter,
     Telemetry,
     PodMonitor,
+    PrometheusRule,
 }
 
 /// An API that a cluster may not serve: its kinds are custom resources of another product.
@@ -51,7 +53,7 @@ pub enum OptionalApi {
 
 impl OwnedKind {
     /// Every owned kind, in apply order (dependencies before dependents).
-    pub const ALL: [OwnedKind; 17] = [
+    pub const ALL: [OwnedKind; 18] = [
         Self::NetworkPolicy,
         Self::Secret,
         Self::ConfigMap,
@@ -69,6 +71,7 @@ impl OwnedKind {
         Self::EnvoyFilter,
         Self::Telemetry,
         Self::PodMonitor,
+        Self::PrometheusRule,
     ];
 
     /// Whether the kind is an Istio custom resource (absent on clusters without Istio).
@@ -89,7 +92,7 @@ impl OwnedKind {
     pub fn optional_api(self) -> Option<OptionalApi> {
         if self.is_istio() {
             Some(OptionalApi::Istio)
-        } else if self == Self::PodMonitor {
+        } else if matches!(self, Self::PodMonitor | Self::PrometheusRule) {
             Some(OptionalApi::PrometheusOperator)
         } else {
             None
@@ -156,6 +159,12 @@ impl OwnedKind {
             ),
             Self::Telemetry => ("telemetry.istio.io", "v1", "Telemetry", "telemetries"),
             Self::PodMonitor => ("monitoring.coreos.com", "v1", "PodMonitor", "podmonitors"),
+            Self::PrometheusRule => (
+                "monitoring.coreos.com",
+                "v1",
+                "PrometheusRule",
+                "prometheusrules",
+            ),
         }
     }
 
@@ -186,6 +195,7 @@ pub enum DesiredObject {
     EnvoyFilter(EnvoyFilter),
     Telemetry(Telemetry),
     PodMonitor(PodMonitor),
+    PrometheusRule(PrometheusRule),
 }
 
 impl DesiredObject {
@@ -209,6 +219,7 @@ impl DesiredObject {
             Self::EnvoyFilter(_) => OwnedKind::EnvoyFilter,
             Self::Telemetry(_) => OwnedKind::Telemetry,
             Self::PodMonitor(_) => OwnedKind::PodMonitor,
+            Self::PrometheusRule(_) => OwnedKind::PrometheusRule,
         }
     }
 
@@ -232,6 +243,7 @@ impl DesiredObject {
             Self::EnvoyFilter(o) => &o.metadata,
             Self::Telemetry(o) => &o.metadata,
             Self::PodMonitor(o) => &o.metadata,
+            Self::PrometheusRule(o) => &o.metadata,
         }
     }
 

@@ -12,6 +12,7 @@ use super::fake::FakeCluster;
 use super::metrics::Metrics;
 use super::reconcile::{self, Context, INVALID_RECHECK, RESYNC, backoff};
 use crate::build::OwnedKind;
+use crate::build::object::OptionalApi;
 use crate::build::secrets::CountingSecrets;
 use crate::crd::{EcommercePlatform, Phase, PlatformStatus};
 
@@ -485,10 +486,10 @@ async fn without_istio_a_mesh_platform_applies_the_rest_and_says_istio_is_missin
 }
 
 #[tokio::test]
-async fn without_the_prometheus_operator_the_pod_monitor_is_skipped_and_reported() {
+async fn without_the_prometheus_operator_the_pod_monitor_and_rule_are_skipped_and_reported() {
     let (fake, ctx) = setup();
     fake.with(|s| {
-        s.unserved = [OwnedKind::PodMonitor].into();
+        s.unserved = [OwnedKind::PodMonitor, OwnedKind::PrometheusRule].into();
     });
     let p = platform(json!({
         "version": "0.1.0",
@@ -503,14 +504,17 @@ async fn without_the_prometheus_operator_the_pod_monitor_is_skipped_and_reported
     assert_eq!(fake.names(OwnedKind::Deployment).len(), 9);
     fake.with(|s| {
         assert!(
-            s.applies.iter().all(|(k, _)| *k != OwnedKind::PodMonitor),
-            "no PodMonitor apply is even attempted"
+            s.applies
+                .iter()
+                .all(|(k, _)| k.optional_api() != Some(OptionalApi::PrometheusOperator)),
+            "no PodMonitor or PrometheusRule apply is even attempted"
         );
         let status = s.status_writes.last().unwrap();
         let degraded = degraded(status);
         assert_eq!(degraded.reason, "PrometheusOperatorNotInstalled");
         assert!(
             degraded.message.contains("PodMonitor")
+                && degraded.message.contains("PrometheusRule")
                 && degraded
                     .message
                     .contains("spec.observability.prometheus.monitors"),
@@ -524,7 +528,8 @@ async fn without_the_prometheus_operator_the_pod_monitor_is_skipped_and_reported
 }
 
 #[tokio::test]
-async fn with_the_prometheus_operator_the_pod_monitor_is_applied_and_removed_when_disabled() {
+async fn with_the_prometheus_operator_the_pod_monitor_and_rule_are_applied_and_removed_when_disabled()
+ {
     let (fake, ctx) = setup();
     let on = platform(json!({
         "version": "0.1.0",
@@ -532,19 +537,21 @@ async fn with_the_prometheus_operator_the_pod_monitor_is_applied_and_removed_whe
     }));
     reconcile::reconcile(&on, &ctx).await.unwrap();
     assert_eq!(fake.names(OwnedKind::PodMonitor), ["shop-services"]);
+    assert_eq!(fake.names(OwnedKind::PrometheusRule), ["shop-alerts"]);
     let mut off = platform(json!({"version": "0.1.0"}));
     off.metadata.generation = Some(2);
     reconcile::reconcile(&with_last_status(off, &fake), &ctx)
         .await
         .unwrap();
     assert!(fake.names(OwnedKind::PodMonitor).is_empty());
+    assert!(fake.names(OwnedKind::PrometheusRule).is_empty());
 }
 
 #[tokio::test]
 async fn without_monitors_a_cluster_lacking_the_prometheus_operator_is_not_degraded() {
     let (fake, ctx) = setup();
     fake.with(|s| {
-        s.unserved = [OwnedKind::PodMonitor].into();
+        s.unserved = [OwnedKind::PodMonitor, OwnedKind::PrometheusRule].into();
     });
     reconcile_to_ready(&fake, &ctx).await;
     fake.with(|s| {

@@ -150,8 +150,9 @@ impl ImagePullPolicy {
 }
 
 impl PlatformSpec {
-    /// Whether the spec asks for a PodMonitor (`observability.prometheus.monitors`).
-    pub fn wants_pod_monitor(&self) -> bool {
+    /// Whether the spec asks for the PodMonitor and the PrometheusRule
+    /// (`observability.prometheus.monitors`).
+    pub fn wants_monitors(&self) -> bool {
         self.observability
             .as_ref()
             .and_then(|o| o.prometheus.as_ref())

@@ -33,8 +33,10 @@ pub struct GrafanaSpec {
 #[serde(rename_all = "camelCase")]
 pub struct PrometheusSpec {
     /// Write a PodMonitor (monitoring.coreos.com/v1) selecting the service pods on their
-    /// metrics endpoint. Needs the Prometheus Operator's CRDs; without them the platform
-    /// reports PrometheusOperatorNotInstalled and applies everything else. Defaults to false.
+    /// metrics endpoint, and a PrometheusRule `<name>-alerts` with Storefront's alerting and
+    /// recording rules (observability/alerts/storefront.rules.yaml of the operator's version).
+    /// Needs the Prometheus Operator's CRDs; without them the platform reports
+    /// PrometheusOperatorNotInstalled and applies everything else. Defaults to false.
     #[serde(default)]
     pub monitors: bool,
 }

@@ -280,8 +280,9 @@ pub struct ValidatedPlatform {
     pub mesh: Option<MeshPlan>,
     /// The gateway's GATEWAY_TRUSTED_PROXIES (empty: unset, the peer address is the client).
     pub trusted_proxies: Vec<Cidr>,
-    /// Whether a PodMonitor is written (spec.observability.prometheus.monitors).
-    pub pod_monitor: bool,
+    /// Whether the PodMonitor and the PrometheusRule of the alerts are written
+    /// (spec.observability.prometheus.monitors).
+    pub monitors: bool,
     /// Whether the Grafana dashboard ConfigMaps are written (spec.observability.grafana).
     pub dashboards: bool,
 }
@@ -412,7 +413,7 @@ pub fn validate(
     }
     let behind_istio_ingress = mesh.as_ref().is_some_and(|m| m.ingress.is_some());
     let trusted_proxies = proxies::trusted_proxies(spec, behind_istio_ingress)?;
-    let pod_monitor = spec.wants_pod_monitor();
+    let monitors = spec.wants_monitors();
     let dashboards = spec.wants_dashboards();
 
     Ok(ValidatedPlatform {
@@ -429,7 +430,7 @@ pub fn validate(
         tracing,
         mesh,
         trusted_proxies,
-        pod_monitor,
+        monitors,
         dashboards,
     })
 }

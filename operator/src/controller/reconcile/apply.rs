@@ -215,8 +215,8 @@ fn missing_api_problems(missing: &[OwnedKind]) -> Vec<Problem> {
             reason: "PrometheusOperatorNotInstalled",
             message: format!(
                 "the Prometheus Operator's CRDs are not installed: the cluster serves no {} \
-                 (monitoring.coreos.com/v1), so it was not applied and everything else was; \
-                 install the Prometheus Operator or set \
+                 (monitoring.coreos.com/v1), so those objects were not applied and everything \
+                 else was; install the Prometheus Operator or set \
                  spec.observability.prometheus.monitors to false",
                 prometheus.join(", ")
             ),

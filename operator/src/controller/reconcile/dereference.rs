@@ -80,7 +80,7 @@ async fn secrets_of(
 fn wants(platform: &EcommercePlatform, api: OptionalApi) -> bool {
     match api {
         OptionalApi::Istio => platform.spec.mesh.is_some(),
-        OptionalApi::PrometheusOperator => platform.spec.wants_pod_monitor(),
+        OptionalApi::PrometheusOperator => platform.spec.wants_monitors(),
     }
 }
 
