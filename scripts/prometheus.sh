@@ -89,7 +89,8 @@ for n in "${missing[@]}"; do
   rm -f "$bin/.$n.version"
   (cd "$mod" && go build -trimpath -tags "$TAGS" -ldflags "$ld" -o "$bin/$n.tmp" "$MODULE/cmd/$n")
   # The stamp is written only for a binary that runs and reports the pinned version.
-  if ! "$bin/$n.tmp" --version 2>&1 | grep -q "version $PROMETHEUS_VERSION "; then
+  reported=$("$bin/$n.tmp" --version 2>&1 || true)
+  if ! grep -q "version $PROMETHEUS_VERSION " <<<"$reported"; then
     echo "prometheus: the $n just built does not report version $PROMETHEUS_VERSION:" >&2
     "$bin/$n.tmp" --version >&2 || true
     exit 1

@@ -101,9 +101,12 @@ impl Settings {
             .unwrap_or_else(|| binary.to_string());
         let exporter = src.get("OTEL_TRACES_EXPORTER");
         let endpoint = match exporter.as_deref() {
-            None | Some("otlp") => src
-                .get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-                .or_else(|| src.get("OTEL_EXPORTER_OTLP_ENDPOINT")),
+            None | Some("otlp") => [
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+            ]
+            .into_iter()
+            .find_map(|name| src.get(name).map(|value| (name, value))),
             Some("none") => None,
             Some(other) => {
                 return Err(TelemetryError::Invalid {
@@ -113,15 +116,16 @@ impl Settings {
                 });
             }
         };
-        if let Some(e) = &endpoint
+        if let Some((name, e)) = &endpoint
             && !(e.starts_with("http://") || e.starts_with("https://"))
         {
             return Err(TelemetryError::Invalid {
-                name: "OTEL_EXPORTER_OTLP_ENDPOINT",
+                name,
                 value: e.clone(),
                 reason: "must start with http:// or https://".into(),
             });
         }
+        let endpoint = endpoint.map(|(_, value)| value);
         let (protocol_name, protocol_value) = match src.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") {
             Some(v) => ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", Some(v)),
             None => (
@@ -443,6 +447,10 @@ mod tests {
             (
                 vec![("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")],
                 "OTEL_EXPORTER_OTLP_ENDPOINT",
+            ),
+            (
+                vec![("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "collector:4318")],
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
             ),
             (
                 vec![("OTEL_TRACES_EXPORTER", "zipkin")],

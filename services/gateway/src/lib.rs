@@ -114,6 +114,18 @@ fn limit(
 /// with what to set instead rather than silently trusting nobody.
 fn trusted_proxies(src: &dyn Source) -> Result<TrustedProxies, ConfigError> {
     if let Some(old) = src.get("GATEWAY_TRUST_FORWARDED") {
+        // The old default asked for nothing; refusing it would stop a deployment that merely
+        // spelled the default out.
+        if matches!(
+            old.to_ascii_lowercase().as_str(),
+            "false" | "0" | "no" | "off"
+        ) {
+            tracing::warn!(
+                "GATEWAY_TRUST_FORWARDED={old} is ignored: the setting was removed; \
+                 GATEWAY_TRUSTED_PROXIES lists the proxies in front of the gateway"
+            );
+            return config::or_default(src, "GATEWAY_TRUSTED_PROXIES", TrustedProxies::none());
+        }
         return Err(ConfigError::Invalid {
             name: "GATEWAY_TRUST_FORWARDED".into(),
             value: old,
@@ -363,6 +375,13 @@ mod tests {
 
     #[test]
     fn the_removed_trust_forwarded_setting_is_refused_with_what_to_set() {
+        let spelled_out_default = env(&[("GATEWAY_TRUST_FORWARDED", "false")]);
+        assert!(
+            Config::from_source(&spelled_out_default)
+                .unwrap()
+                .trusted_proxies
+                .is_empty()
+        );
         let err = Config::from_source(&env(&[("GATEWAY_TRUST_FORWARDED", "true")])).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("GATEWAY_TRUST_FORWARDED"), "{text}");

@@ -78,7 +78,7 @@ impl GatewayMetrics {
         );
         registry.register(
             "gateway_breaker_opens",
-            "Times a backend's circuit breaker opened",
+            "Times a backend's circuit breaker opened: from closed, or again after a failed probe",
             breaker_opens.clone(),
         );
         registry.register(

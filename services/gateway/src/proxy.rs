@@ -218,7 +218,18 @@ impl Proxy {
         let mut backoff = self.retry.backoff;
         let mut attempt = 1;
         loop {
-            let admission = lock(&upstream.breaker).admit(Instant::now());
+            let admission = {
+                let mut breaker = lock(&upstream.breaker);
+                let before = breaker.state_name();
+                let admission = breaker.admit(Instant::now());
+                // Open → half-open happens here, when the first request after the open
+                // period becomes the probe.
+                if breaker.state_name() != before {
+                    self.metrics
+                        .breaker_moved(target.backend, breaker.state_name());
+                }
+                admission
+            };
             let probe = match admission {
                 Admission::Allowed => false,
                 Admission::Probe => true,

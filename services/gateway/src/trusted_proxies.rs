@@ -62,11 +62,10 @@ impl FromStr for Cidr {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let network = address
+        let written = address
             .parse::<IpAddr>()
-            .map_err(|_| CidrError::Address(address.to_string()))?
-            .to_canonical();
-        let max = if network.is_ipv4() { 32 } else { 128 };
+            .map_err(|_| CidrError::Address(address.to_string()))?;
+        let max = if written.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => max,
             Some(p) => p
@@ -74,6 +73,15 @@ impl FromStr for Cidr {
                 .ok()
                 .filter(|p| *p <= max)
                 .ok_or_else(|| CidrError::Prefix(p.to_string()))?,
+        };
+        // An IPv4-mapped block (`::ffff:10.0.0.0/104`) is the IPv4 block it maps; peers are
+        // compared in their canonical form too.
+        let network = written.to_canonical();
+        let prefix = match (written, network) {
+            (IpAddr::V6(_), IpAddr::V4(_)) => prefix
+                .checked_sub(96)
+                .ok_or_else(|| CidrError::Prefix(prefix.to_string()))?,
+            _ => prefix,
         };
         let masked = match network {
             IpAddr::V4(a) => IpAddr::from((u32::from(a) & mask_v4(prefix)).to_be_bytes()),
@@ -208,6 +216,9 @@ mod tests {
         let v6: Cidr = "fd00::/8".parse().unwrap();
         assert!(v6.contains(ip("fd12::1")));
         assert!(!v6.contains(ip("10.0.0.1")));
+        let mapped: Cidr = "::ffff:10.0.0.0/104".parse().unwrap();
+        assert_eq!(mapped.to_string(), "10.0.0.0/8");
+        assert!(mapped.contains(ip("10.9.8.7")));
         let all: Cidr = "0.0.0.0/0".parse().unwrap();
         assert!(all.contains(ip("203.0.113.5")));
     }

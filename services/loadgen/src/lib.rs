@@ -117,6 +117,8 @@ pub async fn execute(
             return Err(e.into());
         }
     };
+    // The report first: a failing JSON write must not leave the created HTML file empty.
+    html.write(&outcome)?;
     let table = report::table(&outcome);
     match sink {
         JsonSink::None => print!("{table}"),
@@ -132,6 +134,5 @@ pub async fn execute(
                 .map_err(|source| AppError::Json { path, source })?;
         }
     }
-    html.write(&outcome)?;
     Ok(outcome)
 }

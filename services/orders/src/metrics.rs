@@ -98,7 +98,7 @@ impl OrderMetrics {
         );
         registry.register(
             "orders_compensations",
-            "Saga steps taken back, by action (release_stock, refund)",
+            "Saga steps taken back, by action (release_stock, refund), once the backend confirmed",
             self.compensations.clone(),
         );
         registry.register(

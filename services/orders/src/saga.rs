@@ -198,9 +198,11 @@ async fn confirm(
 /// Gives back a reservation the order no longer needs. A release that fails is logged and
 /// left: the reservation expires by itself, so stock is never lost.
 async fn compensate_reservation(state: &AppState, id: OrderId, why: &str) {
-    state.metrics.compensated(Compensation::ReleaseStock);
-    if let Err(e) = state.backends.reservation(id, "release").await {
-        tracing::warn!(order_id = %id, error = %e, why, "releasing the reservation failed; it will expire by itself");
+    match state.backends.reservation(id, "release").await {
+        Ok(()) => state.metrics.compensated(Compensation::ReleaseStock),
+        Err(e) => {
+            tracing::warn!(order_id = %id, error = %e, why, "releasing the reservation failed; it will expire by itself");
+        }
     }
 }
 
