@@ -344,7 +344,7 @@ fn service_containers_drain_within_a_grace_period_computed_from_the_phases() {
         );
         let env = config_map(&objects, name);
         assert_eq!(env["SHUTDOWN_DELAY_SECONDS"], "0", "{name}");
-        assert_eq!(env["SHUTDOWN_DRAIN_SECONDS"], "20", "{name}");
+        assert_eq!(env["SHUTDOWN_DRAIN_SECONDS"], "35", "{name}");
         let delay: i64 = env["SHUTDOWN_DELAY_SECONDS"].parse().unwrap();
         let drain: i64 = env["SHUTDOWN_DRAIN_SECONDS"].parse().unwrap();
         assert!(
@@ -352,7 +352,7 @@ fn service_containers_drain_within_a_grace_period_computed_from_the_phases() {
             "{name}: the kubelet would kill a drain still within its bound"
         );
     }
-    assert_eq!(shutdown::GRACE_PERIOD_SECONDS, 30);
+    assert_eq!(shutdown::GRACE_PERIOD_SECONDS, 45);
 }
 
 #[test]
@@ -513,5 +513,26 @@ fn the_dashboards_are_config_maps_the_grafana_sidecar_loads() {
                 .as_array()
                 .is_some_and(|p| !p.is_empty())
         );
+    }
+}
+
+#[test]
+fn with_the_mesh_the_sidecar_outlives_the_drain() {
+    let meshed = render(json!({"version": "0.1.0", "mesh": {"istio": {"mtls": "STRICT"}}}));
+    let plain = render(json!({"version": "0.1.0"}));
+    let deployments = service_deployments(&meshed);
+    assert!(!deployments.is_empty());
+    for d in deployments {
+        let drain = pod_annotations(d)["proxy.istio.io/config"].clone();
+        assert_eq!(
+            drain, "terminationDrainDuration: 40s",
+            "{:?}",
+            d.metadata.name
+        );
+        let grace = pod(d).termination_grace_period_seconds.unwrap();
+        assert!(40 < grace, "Envoy must not outlive the pod's grace period");
+    }
+    for d in service_deployments(&plain) {
+        assert!(!pod_annotations(d).contains_key("proxy.istio.io/config"));
     }
 }

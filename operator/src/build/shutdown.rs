@@ -18,8 +18,9 @@ pub const PRE_STOP_SLEEP_SECONDS: i64 = 5;
 /// The services' own wait after SIGTERM (with `/readyz` answering 503): none, the preStop
 /// sleep already covered it.
 pub const SHUTDOWN_DELAY_SECONDS: i64 = 0;
-/// Longest drain of in-flight requests after SIGTERM.
-pub const SHUTDOWN_DRAIN_SECONDS: i64 = 20;
+/// Longest drain of in-flight requests after SIGTERM: past the gateway's longest deadline (a
+/// checkout, 30 s plus a second), so a checkout in flight finishes instead of being cut.
+pub const SHUTDOWN_DRAIN_SECONDS: i64 = 35;
 /// Slack for the process to exit after its drain (flushing traces, closing pools).
 const EXIT_MARGIN_SECONDS: i64 = 5;
 
@@ -38,6 +39,19 @@ pub fn env() -> [(&'static str, String); 2] {
         ("SHUTDOWN_DELAY_SECONDS", SHUTDOWN_DELAY_SECONDS.to_string()),
         ("SHUTDOWN_DRAIN_SECONDS", SHUTDOWN_DRAIN_SECONDS.to_string()),
     ]
+}
+
+/// With an Istio sidecar: the proxy keeps its connections for the sleep, the delay and the
+/// drain (Istio's default is 5 s, after which Envoy exits and a draining request loses its
+/// network).
+pub const PROXY_CONFIG_ANNOTATION: &str = "proxy.istio.io/config";
+
+pub fn proxy_config() -> (String, String) {
+    let seconds = PRE_STOP_SLEEP_SECONDS + SHUTDOWN_DELAY_SECONDS + SHUTDOWN_DRAIN_SECONDS;
+    (
+        PROXY_CONFIG_ANNOTATION.to_owned(),
+        format!("terminationDrainDuration: {seconds}s"),
+    )
 }
 
 /// The container lifecycle: a kubelet-side sleep before SIGTERM (no binary in the image).
@@ -59,13 +73,14 @@ mod tests {
 
     #[test]
     fn the_grace_period_is_the_sleep_the_delay_the_drain_and_a_margin() {
-        assert_eq!(GRACE_PERIOD_SECONDS, 30);
+        assert_eq!(GRACE_PERIOD_SECONDS, 45);
         assert_eq!(
             env(),
             [
                 ("SHUTDOWN_DELAY_SECONDS", "0".to_owned()),
-                ("SHUTDOWN_DRAIN_SECONDS", "20".to_owned())
+                ("SHUTDOWN_DRAIN_SECONDS", "35".to_owned())
             ]
         );
+        assert_eq!(proxy_config().1, "terminationDrainDuration: 40s");
     }
 }

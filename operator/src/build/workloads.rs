@@ -203,6 +203,9 @@ fn deployment(
     };
     let mut annotations = pod::hash_annotation(hash);
     annotations.extend(pod::scrape_annotations(HTTP_PORT));
+    if platform.mesh.is_some() {
+        annotations.extend([shutdown::proxy_config()]);
+    }
     Deployment {
         metadata: meta,
         spec: Some(DeploymentSpec {
