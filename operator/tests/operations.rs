@@ -90,6 +90,19 @@ fn prometheus_rules(objects: &[DesiredObject]) -> Vec<Value> {
         .collect()
 }
 
+/// A Prometheus Operator object of the platform: its kind and name, in the platform's
+/// namespace, owned by the platform.
+fn assert_monitoring_object(object: &Value, kind: &str, name: &str) {
+    assert_eq!(object["apiVersion"], "monitoring.coreos.com/v1");
+    assert_eq!(object["kind"], kind);
+    assert_eq!(object["metadata"]["name"], name);
+    assert_eq!(object["metadata"]["namespace"], "shop");
+    assert_eq!(
+        object["metadata"]["ownerReferences"][0]["uid"],
+        "0b7c2a4e-1111-4222-8333-944445555666"
+    );
+}
+
 const ALL_SERVICES: &str = r#"{"loadgen": {"enabled": true}}"#;
 
 fn all_services(mut spec: Value) -> Value {
@@ -181,14 +194,7 @@ fn the_pod_monitor_selects_the_service_pods_on_their_metrics_port() {
     let monitors = pod_monitors(&render(spec));
     assert_eq!(monitors.len(), 1);
     let m = &monitors[0];
-    assert_eq!(m["apiVersion"], "monitoring.coreos.com/v1");
-    assert_eq!(m["kind"], "PodMonitor");
-    assert_eq!(m["metadata"]["name"], "shop-services");
-    assert_eq!(m["metadata"]["namespace"], "shop");
-    assert_eq!(
-        m["metadata"]["ownerReferences"][0]["uid"],
-        "0b7c2a4e-1111-4222-8333-944445555666"
-    );
+    assert_monitoring_object(m, "PodMonitor", "shop-services");
     assert_eq!(
         m["spec"]["podMetricsEndpoints"],
         json!([{"port": "http", "path": "/metrics"}])
@@ -228,14 +234,7 @@ fn the_prometheus_rule_holds_the_groups_of_the_repositorys_rule_file() {
     let rules = prometheus_rules(&render(spec));
     assert_eq!(rules.len(), 1);
     let r = &rules[0];
-    assert_eq!(r["apiVersion"], "monitoring.coreos.com/v1");
-    assert_eq!(r["kind"], "PrometheusRule");
-    assert_eq!(r["metadata"]["name"], "shop-alerts");
-    assert_eq!(r["metadata"]["namespace"], "shop");
-    assert_eq!(
-        r["metadata"]["ownerReferences"][0]["uid"],
-        "0b7c2a4e-1111-4222-8333-944445555666"
-    );
+    assert_monitoring_object(r, "PrometheusRule", "shop-alerts");
     let file: Value = serde_norway::from_str(include_str!(
         "../../observability/alerts/storefront.rules.yaml"
     ))
