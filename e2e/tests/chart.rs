@@ -219,13 +219,19 @@ fn the_rules_grant_nothing_beyond_what_the_operator_uses() {
             );
         }
     }
-    // The platform itself is read-only apart from its status.
-    for verb in ["create", "patch", "update", "delete"] {
+    // The operator writes the platform itself only to remove the rollout command annotations
+    // it handled (a patch); it never creates, replaces or deletes one.
+    for verb in ["create", "update", "delete"] {
         assert!(
             !granted(&rules, verb)
-                .contains(&("storefront.dev".into(), "ecommerceplatforms".into()))
+                .contains(&("storefront.dev".into(), "ecommerceplatforms".into())),
+            "`{verb}` on ecommerceplatforms"
         );
     }
+    assert!(
+        granted(&rules, "patch").contains(&("storefront.dev".into(), "ecommerceplatforms".into())),
+        "the operator cannot remove a handled rollout command"
+    );
 }
 
 #[test]

@@ -112,6 +112,15 @@ pub trait ClusterApi: Send + Sync {
         status: &PlatformStatus,
     ) -> Result<(), ApiError>;
 
+    /// Remove annotations from the platform, each given as (key, value), only while every one
+    /// still has that value: read, then a merge patch conditional on the resourceVersion read,
+    /// so a command a person wrote meanwhile is never lost. A changed value answers 409.
+    async fn remove_annotations(
+        &self,
+        platform: &EcommercePlatform,
+        annotations: &[(String, String)],
+    ) -> Result<(), ApiError>;
+
     /// Publish an Event about the platform.
     async fn publish_event(
         &self,

@@ -42,6 +42,8 @@ pub struct FakeState {
     /// Refuse changes to a stored StatefulSet's volumeClaimTemplates with a 422, as the API
     /// server does.
     pub immutable_claim_templates: bool,
+    /// Annotations removed from the platform, as (key, value).
+    pub removed_annotations: Vec<(String, String)>,
     /// Objects deleted with their dependents orphaned.
     pub orphaning_deletes: Vec<(OwnedKind, String)>,
 }
@@ -268,6 +270,15 @@ impl ClusterApi for FakeCluster {
         status: &PlatformStatus,
     ) -> Result<(), ApiError> {
         self.with(|s| s.status_writes.push(status.clone()));
+        Ok(())
+    }
+
+    async fn remove_annotations(
+        &self,
+        _platform: &EcommercePlatform,
+        annotations: &[(String, String)],
+    ) -> Result<(), ApiError> {
+        self.with(|s| s.removed_annotations.extend_from_slice(annotations));
         Ok(())
     }
 

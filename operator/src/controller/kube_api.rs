@@ -150,6 +150,40 @@ impl ClusterApi for KubeApi {
         Ok(())
     }
 
+    async fn remove_annotations(
+        &self,
+        platform: &EcommercePlatform,
+        annotations: &[(String, String)],
+    ) -> Result<(), ApiError> {
+        let namespace = platform.metadata.namespace.as_deref().unwrap_or("default");
+        let name = platform.metadata.name.as_deref().unwrap_or_default();
+        let api: Api<EcommercePlatform> = Api::namespaced(self.client.clone(), namespace);
+        let stored = api.get_metadata(name).await?;
+        let current = stored.metadata.annotations.unwrap_or_default();
+        if let Some((key, _)) = annotations
+            .iter()
+            .find(|(key, value)| current.get(key) != Some(value))
+        {
+            return Err(ApiError::status(
+                409,
+                format!("annotation {key} changed since it was read; keeping it"),
+            ));
+        }
+        let removals: serde_json::Map<String, serde_json::Value> = annotations
+            .iter()
+            .map(|(key, _)| (key.clone(), serde_json::Value::Null))
+            .collect();
+        let patch = json!({
+            "metadata": {
+                "resourceVersion": stored.metadata.resource_version,
+                "annotations": removals,
+            },
+        });
+        api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await?;
+        Ok(())
+    }
+
     async fn publish_event(
         &self,
         platform: &EcommercePlatform,

@@ -12,6 +12,7 @@ mod fake;
 pub mod kube_api;
 pub mod leader;
 pub mod metrics;
+pub mod notify;
 pub mod reconcile;
 #[cfg(test)]
 mod rollout_tests;

@@ -51,6 +51,12 @@ struct Harness {
     ctx: Context,
     clock: Arc<AtomicI64>,
     status: Option<crate::crd::PlatformStatus>,
+    /// The platform's annotations; those the operator removes go, as on a real API server.
+    annotations: std::collections::BTreeMap<String, String>,
+    /// catalog's `rollout.analysis.metrics`.
+    checks: Vec<crate::crd::MetricCheckSpec>,
+    /// `spec.notifications.webhook`.
+    webhook: Option<crate::crd::WebhookSpec>,
 }
 
 impl Harness {
@@ -68,6 +74,9 @@ impl Harness {
             ctx,
             clock,
             status: None,
+            annotations: Default::default(),
+            checks: Vec::new(),
+            webhook: None,
         }
     }
 
@@ -78,8 +87,33 @@ impl Harness {
     async fn pass_with(&mut self, strategy: &str, version: &str) {
         let mut p = platform_with(strategy, version);
         p.status = self.status.clone();
+        p.metadata.annotations = Some(self.annotations.clone());
+        p.spec.notifications = self
+            .webhook
+            .clone()
+            .map(|webhook| crate::crd::NotificationsSpec {
+                webhook: Some(webhook),
+            });
+        if let Some(analysis) = p
+            .spec
+            .services
+            .catalog
+            .as_mut()
+            .and_then(|c| c.rollout.as_mut())
+            .and_then(|r| r.analysis.as_mut())
+        {
+            analysis.metrics = self.checks.clone();
+        }
         reconcile::reconcile(&p, &self.ctx).await.unwrap();
         self.status = self.fake.with(|s| s.status_writes.last().cloned());
+        for (key, value) in self
+            .fake
+            .with(|s| std::mem::take(&mut s.removed_annotations))
+        {
+            if self.annotations.get(&key) == Some(&value) {
+                self.annotations.remove(&key);
+            }
+        }
         // Every Deployment the pass applied reports ready pods.
         for name in self.fake.names(OwnedKind::Deployment) {
             self.fake.set_ready(OwnedKind::Deployment, NS, &name, 1);
@@ -147,6 +181,7 @@ fn good() -> CanaryMetrics {
         requests: 500.0,
         errors: 0.0,
         p99_ms: Some(80.0),
+        custom: Vec::new(),
     }
 }
 
@@ -240,6 +275,7 @@ async fn a_failing_canary_is_rolled_back_with_a_warning() {
         requests: 200.0,
         errors: 20.0,
         p99_ms: Some(80.0),
+        custom: Vec::new(),
     };
     let mut h = Harness::new(vec![bad]);
     h.pass("1.0.0").await;
@@ -374,4 +410,261 @@ async fn switching_a_running_service_to_canary_keeps_its_traffic_until_its_pods_
         h.pass_with(strategy, "1.0.0").await;
         assert_eq!(catalog_primary_subsets(&h), [json!("stable")], "{strategy}");
     }
+}
+
+/// Events published so far, as (reason, note).
+fn events(h: &Harness) -> Vec<(String, String)> {
+    h.fake.with(|s| {
+        s.events
+            .iter()
+            .map(|e| (e.reason.clone(), e.note.clone()))
+            .collect()
+    })
+}
+
+#[tokio::test]
+async fn an_annotation_pauses_then_promotes_and_the_operator_removes_only_what_it_handled() {
+    let mut h = Harness::new(vec![good()]);
+    h.pass("1.0.0").await;
+    h.pass("2.0.0").await;
+    h.pass("2.0.0").await; // canary ready: step 1 of 2, 20%
+    let key = "rollout.storefront.dev/catalog".to_owned();
+    h.annotations.insert(key.clone(), "pause".into());
+    h.advance(600);
+    h.pass("2.0.0").await;
+    let rollout = h.rollout();
+    assert_eq!((rollout.paused, rollout.step), (Some(true), Some(1)));
+    assert_eq!(weights(&rollout), (Some(80), Some(20)));
+    assert_eq!(
+        h.status.as_ref().unwrap().rollout.as_deref(),
+        Some("catalog 20% (1/2) paused"),
+        "the ROLLOUT printer column"
+    );
+    assert_eq!(
+        h.annotations.get(&key).map(String::as_str),
+        Some("pause"),
+        "a pause stays"
+    );
+    assert!(
+        events(&h)
+            .iter()
+            .any(|(r, n)| r == "RolloutPaused" && n.starts_with("catalog: paused at step 1")),
+        "{:?}",
+        events(&h)
+    );
+
+    h.annotations.insert(key.clone(), "promote".into());
+    h.pass("2.0.0").await;
+    assert_eq!(h.rollout().phase, RolloutPhase::Promoting);
+    assert!(h.annotations.is_empty(), "the handled promote is removed");
+    let stable = h
+        .fake
+        .get(OwnedKind::Deployment, NS, "shop-catalog")
+        .unwrap();
+    assert_eq!(
+        stable["metadata"]["labels"]["app.kubernetes.io/version"], "2.0.0",
+        "the stable Deployment moves to the canary's version"
+    );
+    h.pass("2.0.0").await;
+    h.pass("2.0.0").await;
+    assert_eq!(h.rollout().phase, RolloutPhase::Succeeded);
+    assert_eq!(
+        h.status.as_ref().unwrap().rollout,
+        None,
+        "nothing in flight"
+    );
+}
+
+#[tokio::test]
+async fn a_command_the_operator_cannot_follow_is_reported_and_kept() {
+    let mut h = Harness::new(vec![good()]);
+    h.pass("1.0.0").await;
+    h.pass("2.0.0").await;
+    h.annotations
+        .insert("rollout.storefront.dev/catalog".into(), "stop".into());
+    h.annotations
+        .insert("rollout.storefront.dev/orders".into(), "abort".into());
+    h.pass("2.0.0").await;
+    let seen = events(&h);
+    assert!(
+        seen.iter().any(|(r, n)| r == "InvalidRolloutCommand"
+            && n.contains("rollout.storefront.dev/catalog")
+            && n.contains("\"stop\"")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|(r, n)| r == "RolloutCommandIgnored"
+            && n.contains("orders has no Canary or Manual rollout")),
+        "{seen:?}"
+    );
+    assert_eq!(
+        h.annotations.len(),
+        2,
+        "nothing a person wrote is removed unread"
+    );
+    assert_eq!(
+        h.rollout().phase,
+        RolloutPhase::Progressing,
+        "the rollout goes on"
+    );
+}
+
+#[tokio::test]
+async fn a_custom_metric_is_queried_with_its_placeholders_filled_and_rolls_back_out_of_bounds() {
+    let scripted = Arc::new(ScriptedMetrics::new(vec![Ok(CanaryMetrics {
+        custom: vec![("paid-ratio".into(), Some(0.5))],
+        ..good()
+    })]));
+    let mut h = Harness::new(Vec::new());
+    h.ctx.canary_metrics = scripted.clone();
+    h.checks = vec![crate::crd::MetricCheckSpec {
+        name: "paid-ratio".into(),
+        query: "sum(rate(orders_checkouts_total{namespace=\"{{ namespace }}\",pod=~\"{{ workload }}-.*\",outcome=\"paid\"}[{{ interval }}]))".into(),
+        min: Some(0.95),
+        max: None,
+    }];
+    h.pass("1.0.0").await;
+    h.pass("2.0.0").await;
+    h.pass("2.0.0").await;
+    h.advance(60);
+    h.pass("2.0.0").await;
+    let query = scripted.queries.lock().unwrap()[0].clone();
+    assert_eq!(
+        query.custom,
+        vec![(
+            "paid-ratio".to_owned(),
+            "sum(rate(orders_checkouts_total{namespace=\"shop\",pod=~\"shop-catalog-canary-.*\",outcome=\"paid\"}[60s]))".to_owned()
+        )]
+    );
+    let analysis = h.rollout().last_analysis.unwrap();
+    assert_eq!(analysis.metrics.get("paid-ratio"), Some(&0.5));
+    assert_eq!(h.rollout().failed_checks, Some(1));
+    h.advance(60);
+    h.pass("2.0.0").await;
+    let r = h.rollout();
+    assert_eq!(r.phase, RolloutPhase::RollingBack);
+    assert!(
+        r.message
+            .as_ref()
+            .unwrap()
+            .contains("metric paid-ratio = 0.5 below min 0.95"),
+        "{:?}",
+        r.message
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_placeholder_is_an_invalid_spec_that_applies_nothing() {
+    let mut h = Harness::new(vec![good()]);
+    h.checks = vec![crate::crd::MetricCheckSpec {
+        name: "paid-ratio".into(),
+        query: "up{pod=\"{{ pod }}\"}".into(),
+        min: Some(1.0),
+        max: None,
+    }];
+    h.pass("1.0.0").await;
+    assert!(
+        h.fake.names(OwnedKind::Deployment).is_empty(),
+        "nothing applied"
+    );
+    let status = h.status.clone().unwrap();
+    let degraded = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .unwrap();
+    assert!(
+        degraded.message.contains(
+            "spec.services.catalog.rollout.analysis.metrics[0] (paid-ratio): unknown placeholder `{{ pod }}`"
+        ),
+        "{}",
+        degraded.message
+    );
+}
+
+/// A real HTTP receiver on a random loopback port: records each JSON body, answers `status`.
+async fn receiver(status: u16) -> (String, Arc<Mutex<Vec<Value>>>) {
+    use axum::http::StatusCode;
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let seen = bodies.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(body);
+                StatusCode::from_u16(status).unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, bodies)
+}
+
+fn reasons(bodies: &Mutex<Vec<Value>>) -> Vec<String> {
+    bodies
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|b| b["reason"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn each_rollout_transition_is_posted_to_the_webhook_as_slack_text() {
+    let (url, bodies) = receiver(200).await;
+    let mut h = Harness::new(vec![good()]);
+    h.webhook = Some(crate::crd::WebhookSpec {
+        url: Some(url),
+        secret_ref: None,
+    });
+    h.pass("1.0.0").await;
+    for _ in 0..2 {
+        h.pass("2.0.0").await;
+    }
+    for _ in 0..2 {
+        h.advance(60);
+        h.pass("2.0.0").await;
+    }
+    h.pass("2.0.0").await;
+    h.pass("2.0.0").await;
+    assert_eq!(h.rollout().phase, RolloutPhase::Succeeded);
+    assert_eq!(
+        reasons(&bodies),
+        ["RolloutStarted", "RolloutStepPassed", "RolloutPromoted"]
+    );
+    let first = bodies.lock().unwrap()[0].clone();
+    assert_eq!(
+        first["text"],
+        "[shop/shop] RolloutStarted: catalog: canary 2.0.0 against stable 1.0.0"
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_in_a_secret_is_read_when_sending_and_a_failing_one_fails_nothing() {
+    let (url, bodies) = receiver(500).await;
+    let mut h = Harness::new(vec![good()]);
+    h.fake.insert(
+        OwnedKind::Secret,
+        NS,
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hook", "namespace": NS},
+               "data": {"url": base64(&url)}}),
+    );
+    h.webhook = Some(crate::crd::WebhookSpec {
+        url: None,
+        secret_ref: Some(crate::crd::SecretRef {
+            name: "hook".into(),
+        }),
+    });
+    h.pass("1.0.0").await;
+    h.pass("2.0.0").await; // the receiver answers 500: logged, the pass goes on
+    assert_eq!(reasons(&bodies), ["RolloutStarted"]);
+    assert_eq!(h.rollout().phase, RolloutPhase::Initializing);
+}
+
+/// `text` as a Secret's data value (base64), the way k8s-openapi writes it.
+fn base64(text: &str) -> Value {
+    serde_json::to_value(k8s_openapi::ByteString(text.as_bytes().to_vec())).unwrap()
 }

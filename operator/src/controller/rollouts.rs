@@ -17,10 +17,11 @@ use crate::build::OwnedKind;
 use crate::build::labels::Ownership;
 use crate::build::mesh::{RouteWeights, read_weights, routes_subset, types::VirtualServiceSpec};
 use crate::build::traffic::{CANARY, STABLE, TRACK_LABEL, Track, Traffic};
-use crate::build::validate::ValidatedPlatform;
+use crate::build::validate::{MetricCheck, QueryValues, ValidatedPlatform};
 use crate::crd::{EcommercePlatform, Percent, RolloutStatus};
-use crate::rollout::analysis::{CanaryQuery, MetricsSource, evaluate};
-use crate::rollout::machine::{self, Input, LiveTrack, Observed, RolloutEvent};
+use crate::rollout::analysis::{CanaryQuery, MetricsSource, evaluate, range};
+use crate::rollout::command::{self, Given};
+use crate::rollout::machine::{self, Input, LiveTrack, Observed, RolloutEvent, Severity};
 
 /// What the rollout step decided for every tracked service in this pass, from what the cluster
 /// showed: the traffic the builders render, the statuses and events to publish.
@@ -36,6 +37,9 @@ pub struct RolloutDecisions {
     /// Per tracked service: the canary's share of traffic in the VirtualService as dereference
     /// read it (what the mesh routes now; this pass's change shows on the next one).
     pub canary_weight: BTreeMap<String, Percent>,
+    /// Command annotations handled in this pass, as (key, value acted on): the controller
+    /// removes them once the status that records what they did is written.
+    pub done_commands: Vec<(String, String)>,
 }
 
 /// The objects of `kind` among those dereference read.
@@ -89,6 +93,22 @@ pub fn stored_weights(vss: &[DynamicObject], name: &str) -> Option<RouteWeights>
     read_weights(&stored_spec(vss, name)?)
 }
 
+/// The custom checks' queries with the values of this analysis filled in.
+fn custom_queries(checks: &[MetricCheck], query: &CanaryQuery) -> Vec<(String, String)> {
+    let interval = range(query.window);
+    let values = QueryValues {
+        namespace: &query.namespace,
+        service: &query.service,
+        workload: &query.workload,
+        version: &query.version,
+        interval: &interval,
+    };
+    checks
+        .iter()
+        .map(|c| (c.name.clone(), c.query.render(&values)))
+        .collect()
+}
+
 /// Step every tracked service's rollout, from the Deployments and VirtualServices that
 /// dereference read (`owned`). The only I/O is the analysis' metrics query.
 pub async fn decide(
@@ -110,8 +130,30 @@ pub async fn decide(
         .as_ref()
         .map(|s| s.rollouts.clone())
         .unwrap_or_default();
+    let mut commands = platform
+        .metadata
+        .annotations
+        .as_ref()
+        .map(command::commands)
+        .unwrap_or_default();
     for service in validated.services.iter().filter(|s| s.is_tracked()) {
         let name = service.component.name();
+        let given = commands.remove(name);
+        let command = match &given {
+            Some(Given { command: Ok(c), .. }) => Some(*c),
+            Some(Given {
+                command: Err(error),
+                ..
+            }) => {
+                out.events.push(RolloutEvent {
+                    severity: Severity::Warning,
+                    reason: "InvalidRolloutCommand",
+                    message: format!("{}: {error}", command::annotation_key(name)),
+                });
+                None
+            }
+            None => None,
+        };
         let stable_name = o.object_name(name);
         let canary_name = format!("{stable_name}-{CANARY}");
         let observed = Observed {
@@ -132,6 +174,7 @@ pub async fn decide(
             observed: &observed,
             now: now.0,
             analysis: None,
+            command,
         };
         if machine::analysis_due(&input) {
             let query = CanaryQuery {
@@ -141,6 +184,11 @@ pub async fn decide(
                 version: service.version.clone(),
                 workload: canary_name.clone(),
                 window: service.rollout.interval,
+                custom: Vec::new(),
+            };
+            let query = CanaryQuery {
+                custom: custom_queries(&service.rollout.metrics, &query),
+                ..query
             };
             let result = metrics.canary_metrics(&query).await;
             if let Err(error) = &result {
@@ -149,6 +197,12 @@ pub async fn decide(
             input.analysis = Some(evaluate(&result, &service.rollout, now));
         }
         let decision = machine::step(&input);
+        if decision.command_done
+            && let Some(given) = given
+        {
+            out.done_commands
+                .push((command::annotation_key(name), given.value));
+        }
         let current = decision.status.as_ref().or(input.previous);
         out.failed.insert(
             name.to_owned(),
@@ -161,7 +215,22 @@ pub async fn decide(
         if let Some(s) = decision.status {
             out.statuses.insert(name.to_owned(), s);
         }
-        out.events.extend(decision.event);
+        // Several services can roll out at once: each event names its service.
+        out.events.extend(decision.event.map(|mut e| {
+            e.message = format!("{name}: {}", e.message);
+            e
+        }));
+    }
+    // Commands for services without a Canary or Manual rollout stay, with a warning.
+    for name in commands.keys() {
+        out.events.push(RolloutEvent {
+            severity: Severity::Warning,
+            reason: "RolloutCommandIgnored",
+            message: format!(
+                "{}: {name} has no Canary or Manual rollout to command",
+                command::annotation_key(name)
+            ),
+        });
     }
     out
 }

@@ -2,8 +2,9 @@
 //! controller until SIGTERM (or lost leadership), then stop gracefully and release the Lease.
 //!
 //! Watches: the primary through `DeserializeGuard` (an object that does not decode is logged and
-//! skipped instead of breaking the stream), filtered by `predicates::generation` so status
-//! writes do not trigger reconciles; every owned kind, limited to objects labelled
+//! skipped instead of breaking the stream), filtered on its generation and its rollout command
+//! annotations (`spec_or_commands`) so status writes do not trigger reconciles and a command
+//! acts at once; every owned kind, limited to objects labelled
 //! `app.kubernetes.io/managed-by=storefront-operator`. All watches retry with default backoff.
 
 use std::net::SocketAddr;
@@ -20,7 +21,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
-use kube::{Api, Client};
+use kube::{Api, Client, Resource};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -31,6 +32,21 @@ use super::reconcile::{self, Context, ReconcileError};
 use super::server::{self, Health};
 use crate::build::labels::{MANAGED_BY, MANAGER};
 use crate::crd::EcommercePlatform;
+
+/// What a change of the platform must touch to be reconciled: its generation (the spec) or its
+/// rollout command annotations (`rollout.storefront.dev/<service>`).
+fn spec_or_commands(platform: &DeserializeGuard<EcommercePlatform>) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    predicates::generation(platform).hash(&mut hasher);
+    if let Some(annotations) = &platform.meta().annotations {
+        annotations
+            .iter()
+            .filter(|(key, _)| key.starts_with(crate::rollout::COMMAND_PREFIX))
+            .for_each(|entry| entry.hash(&mut hasher));
+    }
+    Some(hasher.finish())
+}
 
 /// Settings of `run`.
 #[derive(Clone, Debug)]
@@ -160,7 +176,7 @@ async fn run_controller(
         .default_backoff()
         .reflect(writer)
         .applied_objects()
-        .predicate_filter(predicates::generation, Default::default());
+        .predicate_filter(spec_or_commands, Default::default());
     let owned = watcher::Config::default().labels(&format!("{MANAGED_BY}={MANAGER}"));
     Controller::for_stream(primary, reader)
         .owns(scoped::<Deployment>(&client, namespace), owned.clone())

@@ -248,6 +248,7 @@ pub fn desired_status(
         phase: Some(phase),
         conditions,
         components,
+        rollout: previous.rollout,
         rollouts: previous.rollouts,
         ready_components,
     }

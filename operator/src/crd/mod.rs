@@ -8,6 +8,7 @@ mod duration;
 mod events;
 mod gateway;
 mod mesh;
+mod notifications;
 mod observability;
 mod percent;
 mod service;
@@ -26,10 +27,12 @@ pub use mesh::{
     FaultSpec, IngressSpec, IstioSpec, JaegerMode, JaegerSpec, MeshSpec, MtlsMode,
     OutlierDetectionSpec, RateLimitSpec, RetrySpec, TracingSpec,
 };
+pub use notifications::{NotificationsSpec, WebhookSpec};
 pub use observability::{GrafanaSpec, ObservabilitySpec, PrometheusSpec};
 pub use percent::{Percent, PercentError};
 pub use service::{
-    AnalysisSpec, AutoscalingSpec, RolloutSpec, RolloutStrategy, ServiceSpec, Services,
+    AnalysisSpec, AutoscalingSpec, MetricCheckSpec, RolloutSpec, RolloutStrategy, ServiceSpec,
+    Services,
 };
 pub use status::{
     AnalysisResult, AnalysisStatus, ComponentStatus, Phase, PlatformStatus, RolloutPhase,
@@ -68,6 +71,12 @@ pub const DEFAULT_REGISTRY: &str = "ghcr.io/storefront-dev/storefront";
         type_ = "string",
         json_path = ".status.readyComponents",
         description = "Components ready over components running"
+    ),
+    printcolumn(
+        name = "Rollout",
+        type_ = "string",
+        json_path = ".status.rollout",
+        description = "Rollouts in flight: service, canary weight, step"
     ),
     printcolumn(
         name = "Version",
@@ -118,6 +127,9 @@ pub struct PlatformSpec {
     /// Observability integrations: Prometheus Operator monitors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observability: Option<ObservabilitySpec>,
+    /// Where rollout notifications go besides Kubernetes Events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<NotificationsSpec>,
     /// The first administrator account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin: Option<AdminSpec>,

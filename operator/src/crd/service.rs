@@ -184,4 +184,30 @@ pub struct AnalysisSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512))]
     pub prometheus_url: Option<String>,
+    /// More checks, beside success rate and latency: named PromQL queries, each with a lower
+    /// and/or upper bound on its first sample. A query may name `{{ namespace }}`,
+    /// `{{ service }}` (the Kubernetes Service), `{{ workload }}` (the canary Deployment),
+    /// `{{ version }}` (the canary's) and `{{ interval }}` (the analysis interval as a range,
+    /// e.g. 60s). A value out of bounds fails the check; an empty result holds the step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub metrics: Vec<MetricCheckSpec>,
+}
+
+/// One custom canary check.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricCheckSpec {
+    /// Name of the check in status and Events: lowercase letters, digits and '-'.
+    #[schemars(length(min = 1, max = 63))]
+    pub name: String,
+    /// PromQL; its first sample is the figure. Placeholders: see `metrics`.
+    #[schemars(length(min = 1, max = 4096))]
+    pub query: String,
+    /// Lowest value that passes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// Highest value that passes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
 }

@@ -34,6 +34,9 @@ pub struct PlatformStatus {
     /// Number of components ready, as "ready/total" (printer column).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_components: Option<String>,
+    /// The rollouts in flight in one line, e.g. "catalog 25% (2/3)" (printer column).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<String>,
 }
 
 /// Summary of the whole platform.
@@ -78,6 +81,13 @@ pub struct RolloutStatus {
     /// Current step (1-based; 0 while the canary pods start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<i32>,
+    /// Number of steps of the Canary strategy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<i32>,
+    /// Held by the annotation `rollout.storefront.dev/<service>: pause`: no analysis, no step,
+    /// and the deadlines wait; they count again from the resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<bool>,
     /// Version serving the rest of the traffic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stable: Option<String>,
@@ -150,6 +160,9 @@ pub struct AnalysisStatus {
     /// 99th percentile latency of the canary, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p99_latency_ms: Option<f64>,
+    /// The figure of each `rollout.analysis.metrics` check, by name (absent: no data).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<String, f64>,
 }
 
 /// Outcome of one analysis.

@@ -5,6 +5,7 @@
 //! be read) HOLD the step instead of failing it; the machine rolls back with "no traffic" only
 //! once the step has held longer than `progressDeadline`.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -26,6 +27,8 @@ pub struct CanaryQuery {
     /// stable ones when both run the same version under different images.
     pub workload: String,
     pub window: Duration,
+    /// `rollout.analysis.metrics` as (name, PromQL with its placeholders filled in).
+    pub custom: Vec<(String, String)>,
 }
 
 /// Figures of the canary over the window.
@@ -36,6 +39,8 @@ pub struct CanaryMetrics {
     pub errors: f64,
     /// 99th percentile latency in milliseconds; `None` without samples.
     pub p99_ms: Option<f64>,
+    /// Each custom query's first sample, by name; `None` for an empty result.
+    pub custom: Vec<(String, Option<f64>)>,
 }
 
 /// Why metrics could not be read.
@@ -88,6 +93,7 @@ pub fn evaluate(
                 requests: None,
                 success_rate: None,
                 p99_latency_ms: None,
+                metrics: BTreeMap::new(),
             };
             return (Verdict::Held(format!("metrics unavailable ({e})")), status);
         }
@@ -99,20 +105,23 @@ pub fn evaluate(
     };
     let mut status = AnalysisStatus {
         time: now.clone(),
-        result: AnalysisResult::Passed,
+        result: AnalysisResult::Passed, // set from the verdict below
         requests: Some(round2(m.requests)),
         success_rate: success,
         p99_latency_ms: m.p99_ms.map(round2),
+        metrics: m
+            .custom
+            .iter()
+            .filter_map(|(name, value)| Some((name.clone(), round4((*value)?))))
+            .collect(),
     };
     let verdict = if m.requests < settings.min_requests {
-        status.result = AnalysisResult::Held;
         Verdict::Held(format!(
             "{} requests in the interval, fewer than minRequests {}",
             round2(m.requests),
             settings.min_requests
         ))
     } else if let Some(rate) = success.filter(|r| *r < settings.min_success_rate) {
-        status.result = AnalysisResult::Failed;
         Verdict::Failed(format!(
             "success rate {rate}% below minSuccessRate {}% ({} of {} requests failed)",
             settings.min_success_rate,
@@ -120,25 +129,66 @@ pub fn evaluate(
             round2(m.requests)
         ))
     } else if let Some(p99) = m.p99_ms.filter(|p| *p > settings.max_p99_latency_ms) {
-        status.result = AnalysisResult::Failed;
         Verdict::Failed(format!(
             "p99 latency {}ms above maxP99Latency {}ms",
             round2(p99),
             settings.max_p99_latency_ms
         ))
     } else {
-        Verdict::Passed
+        custom_verdict(m, settings)
+    };
+    status.result = match verdict {
+        Verdict::Passed => AnalysisResult::Passed,
+        Verdict::Failed(_) => AnalysisResult::Failed,
+        Verdict::Held(_) => AnalysisResult::Held,
     };
     (verdict, status)
+}
+
+/// The custom checks, in the order of the spec: the first out of bounds fails the analysis;
+/// otherwise one without data holds it.
+fn custom_verdict(m: &CanaryMetrics, settings: &CanarySettings) -> Verdict {
+    let mut empty = None;
+    for check in &settings.metrics {
+        let value = m
+            .custom
+            .iter()
+            .find(|(name, _)| *name == check.name)
+            .and_then(|(_, v)| *v);
+        let Some(value) = value else {
+            empty.get_or_insert_with(|| check.name.clone());
+            continue;
+        };
+        let shown = round4(value);
+        if let Some(min) = check.min.filter(|min| value < *min) {
+            return Verdict::Failed(format!("metric {} = {shown} below min {min}", check.name));
+        }
+        if let Some(max) = check.max.filter(|max| value > *max) {
+            return Verdict::Failed(format!("metric {} = {shown} above max {max}", check.name));
+        }
+    }
+    match empty {
+        Some(name) => Verdict::Held(format!("metric {name}: the query returned no data")),
+        None => Verdict::Passed,
+    }
 }
 
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+/// An analysis window as a PromQL range, in whole seconds (at least 1s).
+pub fn range(window: Duration) -> String {
+    format!("{}s", window.as_secs().max(1))
+}
+
 /// The PromQL of each figure.
 pub fn promql(q: &CanaryQuery) -> [String; 3] {
-    let window = format!("{}s", q.window.as_secs().max(1));
+    let window = range(q.window);
     let selector = format!(
         "reporter=\"destination\",destination_service_namespace=\"{}\",destination_service_name=\"{}\",destination_workload=\"{}\",destination_version=\"{}\"",
         q.namespace, q.service, q.workload, q.version
@@ -237,10 +287,15 @@ impl MetricsSource for Prometheus {
     async fn canary_metrics(&self, query: &CanaryQuery) -> Result<CanaryMetrics, MetricsError> {
         let [requests, errors, p99] = promql(query);
         let base = &query.prometheus_url;
+        let mut custom = Vec::with_capacity(query.custom.len());
+        for (name, promql) in &query.custom {
+            custom.push((name.clone(), self.scalar(base, promql).await?));
+        }
         Ok(CanaryMetrics {
             requests: self.scalar(base, &requests).await?.unwrap_or(0.0),
             errors: self.scalar(base, &errors).await?.unwrap_or(0.0),
             p99_ms: self.scalar(base, &p99).await?,
+            custom,
         })
     }
 }
@@ -305,6 +360,7 @@ mod tests {
             version: "0.2.0".into(),
             workload: "shop-catalog-canary".into(),
             window: Duration::from_secs(60),
+            custom: Vec::new(),
         };
         let [requests, errors, p99] = promql(&q);
         assert!(requests.contains("destination_service_name=\"shop-catalog\""));
@@ -332,6 +388,7 @@ mod tests {
             version: "0.2.0".into(),
             workload: "shop-catalog-canary".into(),
             window: Duration::from_secs(60),
+            custom: Vec::new(),
         };
         let e = p.canary_metrics(&q).await.unwrap_err();
         assert!(e.to_string().contains("prometheusUrl"), "{e}");

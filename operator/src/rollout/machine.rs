@@ -13,6 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 use super::analysis::Verdict;
+use super::command::Command;
 use crate::build::traffic::{Canary, STABLE, ServiceTraffic, TRACK_LABEL, Track};
 use crate::build::validate::CanarySettings;
 use crate::crd::{
@@ -79,6 +80,8 @@ pub struct Input<'a> {
     pub now: Timestamp,
     /// The analysis of this interval, when `analysis_due` said so and the caller ran it.
     pub analysis: Option<(Verdict, AnalysisStatus)>,
+    /// What a person asked by annotation (`command.rs`), if anything.
+    pub command: Option<Command>,
 }
 
 /// Severity of a rollout event.
@@ -103,11 +106,18 @@ pub struct Decision {
     pub status: Option<RolloutStatus>,
     pub traffic: ServiceTraffic,
     pub event: Option<RolloutEvent>,
+    /// The one-shot command of the input was handled (acted on, or nothing to act on): the
+    /// controller removes its annotation.
+    pub command_done: bool,
 }
 
 impl Decision {
     /// Whether the rollout still needs passes (the controller requeues soon).
     pub fn in_flight(&self) -> bool {
+        // A paused rollout waits for its annotation to change, which wakes the controller.
+        if self.status.as_ref().is_some_and(|s| s.paused == Some(true)) {
+            return false;
+        }
         match self.status.as_ref().map(|s| s.phase) {
             // A Manual canary holds its weight: a spec edit (a new generation) or a change of
             // its pods wakes the controller, so nothing needs a timer.
@@ -141,9 +151,14 @@ fn elapsed(since: Option<&Time>, now: Timestamp) -> std::time::Duration {
 }
 
 /// Whether this pass should run an analysis (Canary, Progressing, one interval after the step
-/// started or after the last analysis, so each check covers its own interval).
+/// started or after the last analysis, so each check covers its own interval; not while paused,
+/// nor on the pass that resumes, promotes or aborts).
 pub fn analysis_due(input: &Input<'_>) -> bool {
     input.strategy == RolloutStrategy::Canary
+        && !matches!(
+            input.command,
+            Some(Command::Pause | Command::Promote | Command::Abort)
+        )
         && input.previous.is_some_and(|s| {
             let last_check = s.last_analysis.as_ref().map(|a| &a.time);
             let since = match (s.step_started_at.as_ref(), last_check) {
@@ -151,6 +166,7 @@ pub fn analysis_due(input: &Input<'_>) -> bool {
                 (step, check) => step.or(check),
             };
             s.phase == RolloutPhase::Progressing
+                && s.paused != Some(true)
                 && canary_track(s).same_as(&input.desired)
                 && elapsed(since, input.now) >= input.settings.interval
         })
@@ -202,7 +218,41 @@ pub fn step(input: &Input<'_>) -> Decision {
     decision.traffic.stable_subset =
         decision.traffic.canary.is_some() || input.observed.stable_subset_ready();
     decision.traffic.stable_replicas = input.observed.stable.as_ref().map(|l| l.replicas);
+    if let Some(s) = decision.status.as_mut() {
+        s.steps = (input.strategy == RolloutStrategy::Canary)
+            .then(|| i32::try_from(input.settings.steps.count()).unwrap_or(i32::MAX));
+    }
+    // A one-shot command that found no rollout before promotion to act on, and will not find
+    // one on a later pass either: say so, and let the controller remove it.
+    if let Some(command) = input.command.filter(|c| c.is_one_shot())
+        && !decision.command_done
+        && !decision
+            .status
+            .as_ref()
+            .is_some_and(|s| before_promotion(s.phase))
+    {
+        decision.command_done = true;
+        if command != Command::Resume && decision.event.is_none() {
+            let phase = decision
+                .status
+                .as_ref()
+                .map_or_else(|| "none".to_owned(), |s| format!("{:?}", s.phase));
+            decision.event = event(
+                Severity::Warning,
+                "RolloutCommandIgnored",
+                format!("{command} ignored: no rollout before promotion to act on (phase {phase})"),
+            );
+        }
+    }
     decision
+}
+
+/// Phases in which commands act: the canary exists and nothing was promoted yet.
+fn before_promotion(phase: RolloutPhase) -> bool {
+    matches!(
+        phase,
+        RolloutPhase::Initializing | RolloutPhase::Progressing | RolloutPhase::Manual
+    )
 }
 
 fn decide(input: &Input<'_>) -> Decision {
@@ -225,11 +275,7 @@ fn decide(input: &Input<'_>) -> Decision {
     }
 
     let spec_moved = !desired.same_as(&canary);
-    let before_promotion = matches!(
-        prev.phase,
-        RolloutPhase::Initializing | RolloutPhase::Progressing | RolloutPhase::Manual
-    );
-    if spec_moved && before_promotion {
+    if spec_moved && before_promotion(prev.phase) {
         if desired.same_as(&stable) {
             s.phase = RolloutPhase::Aborted;
             s.step_started_at = Some(time(now));
@@ -248,6 +294,117 @@ fn decide(input: &Input<'_>) -> Decision {
         return start(input, stable, "RolloutRestarted");
     }
 
+    // The spec (above) wins over commands; they act only before promotion.
+    if !before_promotion(prev.phase) {
+        return by_phase(input, prev, s, stable, canary);
+    }
+    let was_paused = s.paused == Some(true);
+    match input.command {
+        Some(Command::Abort) => {
+            s.paused = None;
+            let mut d = roll_back(
+                s,
+                stable,
+                canary,
+                now,
+                "aborted by command; traffic is back on stable".to_owned(),
+            );
+            if let Some(e) = d.event.as_mut() {
+                e.reason = "RolloutAbortedByCommand";
+            }
+            d.command_done = true;
+            d
+        }
+        Some(Command::Promote) if prev.phase != RolloutPhase::Initializing => {
+            s.paused = None;
+            s.phase = RolloutPhase::Promoting;
+            s.step_started_at = Some(time(now));
+            s.message = Some(format!(
+                "promoted by command; {} becomes stable",
+                canary.version
+            ));
+            let msg = s.message.clone().unwrap_or_default();
+            let weight = input.observed.canary_weight;
+            let mut d = promoting(s, canary, input.observed, weight);
+            d.event = event(Severity::Normal, "RolloutPromotedByCommand", msg);
+            d.command_done = true;
+            d
+        }
+        Some(Command::Pause) => paused(input, s, stable, canary, was_paused),
+        // Anything else continues as the phase says; a paused rollout resumes (a resume
+        // command, or the pause annotation gone), its step and deadlines counting from now.
+        command => {
+            let mut resumed = None;
+            if was_paused {
+                s.paused = None;
+                s.step_started_at = Some(time(now));
+                let msg = format!("resumed canary {}", canary.version);
+                resumed = event(Severity::Normal, "RolloutResumed", msg);
+            }
+            let mut d = by_phase(input, prev, s, stable, canary);
+            d.command_done = command == Some(Command::Resume);
+            if d.event.is_none() {
+                d.event = resumed;
+            }
+            d
+        }
+    }
+}
+
+/// Hold the rollout where it is: the traffic it has, no analysis, no transition.
+fn paused(
+    input: &Input<'_>,
+    mut s: RolloutStatus,
+    stable: Track,
+    canary: Track,
+    was_paused: bool,
+) -> Decision {
+    s.paused = Some(true);
+    let step = s.step.unwrap_or(1).max(1);
+    let step_weight = input
+        .settings
+        .steps
+        .weight_of(usize::try_from(step).unwrap_or(1));
+    let held = match s.phase {
+        RolloutPhase::Progressing => Some((
+            step_weight,
+            format!(
+                "paused at step {step} ({step_weight}% on {})",
+                canary.version
+            ),
+        )),
+        RolloutPhase::Manual => {
+            let weight = input.settings.canary_weight;
+            Some((weight, format!("paused at {weight}% on {}", canary.version)))
+        }
+        _ => None,
+    };
+    let message = held.as_ref().map_or_else(
+        || format!("paused before canary {} takes traffic", canary.version),
+        |(_, m)| m.clone(),
+    );
+    s.message = Some(format!("{message}; resume to continue"));
+    let msg = s.message.clone().unwrap_or_default();
+    let mut d = match held {
+        Some((weight, _)) => routed(s, stable, canary, weight, None),
+        None if input.observed.stable_subset_ready() => canary_unrouted(s, stable, canary, None),
+        None => waiting_for_stable(s, stable),
+    };
+    if !was_paused {
+        d.event = event(Severity::Normal, "RolloutPaused", msg);
+    }
+    d
+}
+
+/// The phase's own step, when no command decided the pass.
+fn by_phase(
+    input: &Input<'_>,
+    prev: &RolloutStatus,
+    mut s: RolloutStatus,
+    stable: Track,
+    canary: Track,
+) -> Decision {
+    let now = input.now;
     match prev.phase {
         RolloutPhase::Initializing if !input.observed.stable_subset_ready() => {
             s.message = Some(waiting_message(&canary));
@@ -362,6 +519,7 @@ fn first_sight(input: &Input<'_>) -> Decision {
                 stable_replicas: None,
             },
             event: None,
+            command_done: false,
         },
     }
 }
@@ -382,6 +540,8 @@ fn start(input: &Input<'_>, stable: Track, reason: &'static str) -> Decision {
         step_started_at: Some(now),
         failed_checks: None,
         last_analysis: None,
+        steps: None,
+        paused: None,
         message: Some(format!("starting canary {}", canary.name_next_to(&stable))),
     };
     let msg = format!(
@@ -421,6 +581,7 @@ fn waiting_for_stable(s: RolloutStatus, stable: Track) -> Decision {
             stable_replicas: None,
         },
         event: None,
+        command_done: false,
     }
 }
 
@@ -459,7 +620,17 @@ fn progressing(input: &Input<'_>, mut s: RolloutStatus, stable: Track, canary: T
             };
             s.step = Some(i32::try_from(step + 1).unwrap_or(i32::MAX));
             s.message = Some(format!("step {} passed; {next}% of traffic", step));
-            routed(s, stable, canary, next, event_none())
+            let msg = format!(
+                "step {step} passed; {next}% of traffic to canary {}",
+                canary.version
+            );
+            routed(
+                s,
+                stable,
+                canary,
+                next,
+                event(Severity::Normal, "RolloutStepPassed", msg),
+            )
         }
         Verdict::Failed(reason) => {
             let failed = s.failed_checks.unwrap_or(0).saturating_add(1);
@@ -548,6 +719,7 @@ fn routed(
             stable_replicas: None,
         },
         event,
+        command_done: false,
     }
 }
 
@@ -570,6 +742,7 @@ fn canary_unrouted(
             stable_replicas: None,
         },
         event,
+        command_done: false,
     }
 }
 
@@ -603,5 +776,6 @@ fn settled(
             stable_replicas: None,
         },
         event,
+        command_done: false,
     }
 }

@@ -21,11 +21,14 @@
 //!   never what was intended.
 
 pub mod analysis;
+pub mod command;
 pub mod machine;
+pub mod summary;
 #[cfg(test)]
 mod tests;
 
 pub use analysis::{
     CanaryMetrics, CanaryQuery, MetricsError, MetricsSource, Prometheus, ScriptedMetrics, Verdict,
 };
+pub use command::{COMMAND_PREFIX, Command};
 pub use machine::{Decision, Input, LiveTrack, Observed, RolloutEvent, Severity};

@@ -5,11 +5,14 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
-use super::analysis::{CanaryMetrics, evaluate};
+use super::analysis::{CanaryMetrics, Verdict, evaluate};
+use super::command::Command;
 use super::machine::{Decision, Input, LiveTrack, Observed, Severity, analysis_due, failed, step};
 use crate::build::traffic::Track;
-use crate::build::validate::{CanarySettings, CanarySteps};
-use crate::crd::{Percent, RolloutPhase, RolloutStatus, RolloutStrategy};
+use crate::build::validate::{CanarySettings, CanarySteps, MetricCheck, QueryTemplate};
+use crate::crd::{
+    AnalysisResult, AnalysisStatus, Percent, RolloutPhase, RolloutStatus, RolloutStrategy,
+};
 
 fn percent(value: u8) -> Percent {
     Percent::new(value).unwrap()
@@ -25,6 +28,7 @@ fn settings() -> CanarySettings {
         min_requests: 20.0,
         failure_threshold: 2,
         prometheus_url: "http://prom:9090".into(),
+        metrics: Vec::new(),
         canary_weight: percent(20),
     }
 }
@@ -62,6 +66,7 @@ struct World {
     status: Option<RolloutStatus>,
     observed: Observed,
     now: i64,
+    command: Option<Command>,
 }
 
 impl World {
@@ -78,6 +83,7 @@ impl World {
                 routes_stable_subset: false,
             },
             now: 0,
+            command: None,
         }
     }
 
@@ -92,6 +98,7 @@ impl World {
             observed: &self.observed,
             now: at(self.now),
             analysis: None,
+            command: self.command,
         };
         if analysis_due(&input) {
             let m = metrics.expect("an analysis is due; script its metrics");
@@ -167,6 +174,7 @@ fn good() -> Option<CanaryMetrics> {
         requests: 600.0,
         errors: 1.0,
         p99_ms: Some(120.0),
+        custom: Vec::new(),
     })
 }
 
@@ -219,6 +227,7 @@ fn promotes_through_every_step() {
         w.now += 60;
         let d = w.pass(good());
         assert_eq!(World::weight(&d), Some(expected));
+        assert_eq!(d.event.unwrap().reason, "RolloutStepPassed");
     }
     w.now += 60;
     let d = w.pass(good());
@@ -320,6 +329,7 @@ fn rolls_back_on_success_rate() {
             requests: 100.0,
             errors: 5.0,
             p99_ms: Some(100.0),
+            custom: Vec::new(),
         },
         "success rate 95%",
     );
@@ -332,6 +342,7 @@ fn rolls_back_on_latency() {
             requests: 100.0,
             errors: 0.0,
             p99_ms: Some(900.0),
+            custom: Vec::new(),
         },
         "p99 latency 900ms",
     );
@@ -345,6 +356,7 @@ fn holds_without_traffic_then_rolls_back_at_the_deadline() {
             requests: 3.0,
             errors: 0.0,
             p99_ms: None,
+            custom: Vec::new(),
         })
     };
     for _ in 0..9 {
@@ -381,6 +393,7 @@ fn crashing_canary_pods_fail_the_checks_and_roll_back_long_before_the_deadline()
             requests: 0.0,
             errors: 0.0,
             p99_ms: None,
+            custom: Vec::new(),
         })
     };
     w.now += 60;
@@ -418,6 +431,7 @@ fn failed_checks_count_over_the_whole_rollout() {
             requests: 100.0,
             errors: 10.0,
             p99_ms: None,
+            custom: Vec::new(),
         })
     };
     w.now += 60;
@@ -654,6 +668,7 @@ fn a_failed_version_is_not_retried_until_the_spec_changes() {
         requests: 100.0,
         errors: 50.0,
         p99_ms: None,
+        custom: Vec::new(),
     }));
     assert_eq!(w.phase(), RolloutPhase::RollingBack, "failureThreshold 1");
     assert!(failed(w.status.as_ref().unwrap(), &w.desired));
@@ -704,4 +719,323 @@ fn a_running_older_deployment_without_status_starts_a_rollout() {
         "1.0",
         "stable keeps running the live version"
     );
+}
+
+// Commands given by annotation (`command.rs`).
+
+fn reason(d: &Decision) -> Option<&'static str> {
+    d.event.as_ref().map(|e| e.reason)
+}
+
+#[test]
+fn a_pause_holds_the_step_with_no_analysis_and_no_deadline_until_resumed() {
+    let mut w = started(RolloutStrategy::Canary);
+    w.command = Some(Command::Pause);
+    // Far past the interval and progressDeadline: a due analysis would panic in `pass`.
+    w.now += 3600;
+    let d = w.pass(None);
+    assert_eq!(reason(&d), Some("RolloutPaused"));
+    assert_eq!(
+        (w.phase(), World::weight(&d)),
+        (RolloutPhase::Progressing, Some(10))
+    );
+    let s = w.status.clone().unwrap();
+    assert_eq!(s.paused, Some(true));
+    assert!(s.message.unwrap().contains("paused at step 1 (10% on 2.0)"));
+    assert!(!d.command_done, "a pause stays until it is changed");
+    assert!(!d.in_flight(), "a paused rollout needs no polling");
+    w.now += 3600;
+    let d = w.pass(None);
+    assert_eq!(
+        (reason(&d), World::weight(&d)),
+        (None, Some(10)),
+        "announced once"
+    );
+
+    w.command = Some(Command::Resume);
+    let d = w.pass(None);
+    assert_eq!(reason(&d), Some("RolloutResumed"));
+    assert!(d.command_done, "the controller removes the resume");
+    let s = w.status.clone().unwrap();
+    assert_eq!(s.paused, None);
+    assert_eq!(
+        s.step_started_at,
+        Some(Time(at(w.now))),
+        "the step counts from the resume"
+    );
+    w.command = None;
+    w.now += 30;
+    let d = w.pass(None); // no analysis: half an interval since the resume
+    assert_eq!(World::weight(&d), Some(10));
+    w.now += 30;
+    let d = w.pass(good());
+    assert_eq!(
+        World::weight(&d),
+        Some(25),
+        "the next check passes the step"
+    );
+}
+
+#[test]
+fn removing_the_pause_annotation_resumes_too() {
+    let mut w = started(RolloutStrategy::Canary);
+    w.command = Some(Command::Pause);
+    w.pass(None);
+    w.command = None;
+    w.now += 600;
+    let d = w.pass(None);
+    assert_eq!(reason(&d), Some("RolloutResumed"));
+    assert!(!d.command_done, "nothing to remove");
+    assert_eq!(w.status.clone().unwrap().paused, None);
+}
+
+#[test]
+fn a_pause_holds_a_canary_before_it_takes_traffic() {
+    let mut w = World::new(RolloutStrategy::Canary);
+    w.pass(None);
+    w.desired = track("2.0");
+    w.command = Some(Command::Pause);
+    let d = w.pass(None);
+    assert_eq!(
+        reason(&d),
+        Some("RolloutStarted"),
+        "a spec change still starts"
+    );
+    w.canary_pods_ready();
+    let d = w.pass(None);
+    assert_eq!(reason(&d), Some("RolloutPaused"));
+    assert_eq!(w.phase(), RolloutPhase::Initializing);
+    assert!(d.traffic.canary.is_some() && World::weight(&d).is_none());
+    w.command = None;
+    w.pass(None);
+    let d = w.pass(None);
+    assert_eq!(
+        (w.phase(), World::weight(&d)),
+        (RolloutPhase::Progressing, Some(10))
+    );
+}
+
+#[test]
+fn promote_skips_the_remaining_steps_and_analysis() {
+    let mut w = started(RolloutStrategy::Canary);
+    w.command = Some(Command::Promote);
+    w.now += 60; // an analysis would be due; the command skips it
+    let d = w.pass(None);
+    assert_eq!(reason(&d), Some("RolloutPromotedByCommand"));
+    assert!(d.command_done);
+    assert_eq!(w.phase(), RolloutPhase::Promoting);
+    assert_eq!(d.traffic.stable.as_ref().unwrap().version, "2.0");
+    assert_eq!(
+        World::weight(&d),
+        Some(10),
+        "the split holds while stable rolls"
+    );
+    w.command = None;
+    w.stable_pods_ready();
+    w.pass(None);
+    let d = w.pass(None);
+    assert_eq!(w.phase(), RolloutPhase::Succeeded);
+    assert!(d.traffic.canary.is_none());
+}
+
+#[test]
+fn promote_while_the_canary_pods_start_waits_for_them() {
+    let mut w = World::new(RolloutStrategy::Canary);
+    w.pass(None);
+    w.desired = track("2.0");
+    w.pass(None);
+    w.command = Some(Command::Promote);
+    let d = w.pass(None);
+    assert_eq!(
+        (w.phase(), d.command_done),
+        (RolloutPhase::Initializing, false)
+    );
+    w.canary_pods_ready();
+    let d = w.pass(None);
+    assert_eq!(
+        (w.phase(), d.command_done),
+        (RolloutPhase::Progressing, false)
+    );
+    let d = w.pass(None);
+    assert_eq!((w.phase(), d.command_done), (RolloutPhase::Promoting, true));
+}
+
+#[test]
+fn abort_rolls_back_at_once_and_the_version_is_not_retried() {
+    let mut w = started(RolloutStrategy::Canary);
+    w.command = Some(Command::Abort);
+    let d = w.pass(None);
+    let event = d.event.clone().unwrap();
+    assert_eq!(
+        (event.reason, event.severity),
+        ("RolloutAbortedByCommand", Severity::Warning)
+    );
+    assert!(d.command_done);
+    assert_eq!(
+        (w.phase(), World::weight(&d)),
+        (RolloutPhase::RollingBack, None)
+    );
+    assert_eq!(d.traffic.stable.as_ref().unwrap().version, "1.0");
+    w.command = None;
+    w.pass(None);
+    let d = w.pass(None);
+    assert_eq!(w.phase(), RolloutPhase::RolledBack);
+    assert!(d.traffic.canary.is_none());
+    assert!(
+        failed(w.status.as_ref().unwrap(), &w.desired),
+        "reported until the spec moves"
+    );
+}
+
+#[test]
+fn a_manual_canary_can_be_paused_promoted_or_aborted() {
+    let mut w = started(RolloutStrategy::Manual);
+    w.command = Some(Command::Pause);
+    w.settings.canary_weight = Percent::HUNDRED;
+    let d = w.pass(None);
+    assert_eq!(
+        (w.phase(), World::weight(&d)),
+        (RolloutPhase::Manual, Some(100)),
+        "paused: canaryWeight 100 does not promote"
+    );
+    w.settings.canary_weight = percent(20);
+    w.command = Some(Command::Promote);
+    let d = w.pass(None);
+    assert_eq!((w.phase(), d.command_done), (RolloutPhase::Promoting, true));
+}
+
+#[test]
+fn a_command_with_nothing_to_act_on_is_reported_and_removed() {
+    let mut w = World::new(RolloutStrategy::Canary);
+    w.command = Some(Command::Promote);
+    let d = w.pass(None);
+    assert!(d.command_done);
+    let event = d.event.unwrap();
+    assert_eq!(
+        (event.reason, event.severity),
+        ("RolloutCommandIgnored", Severity::Warning)
+    );
+    w.command = Some(Command::Resume);
+    let d = w.pass(None);
+    assert!(
+        d.command_done && d.event.is_none(),
+        "nothing paused: a quiet no-op"
+    );
+    w.command = Some(Command::Pause);
+    let d = w.pass(None);
+    assert!(
+        !d.command_done && d.event.is_none(),
+        "a pause waits for the next rollout"
+    );
+}
+
+#[test]
+fn the_spec_wins_over_commands() {
+    let mut w = started(RolloutStrategy::Canary);
+    w.command = Some(Command::Pause);
+    w.pass(None);
+    w.desired = track("1.0");
+    w.pass(None);
+    assert_eq!(
+        w.phase(),
+        RolloutPhase::Aborted,
+        "version set back aborts a paused rollout"
+    );
+    let mut w = started(RolloutStrategy::Canary);
+    w.command = Some(Command::Promote);
+    w.desired = track("3.0");
+    let d = w.pass(None);
+    assert_eq!(reason(&d), Some("RolloutRestarted"));
+    assert!(!d.command_done, "the promote waits for the new canary");
+}
+
+#[test]
+fn a_canary_status_counts_its_steps() {
+    let w = started(RolloutStrategy::Canary);
+    assert_eq!(w.status.unwrap().steps, Some(3));
+    let w = started(RolloutStrategy::Manual);
+    assert_eq!(w.status.unwrap().steps, None);
+}
+
+// Custom checks (`rollout.analysis.metrics`).
+
+fn with_checks() -> CanarySettings {
+    let check = |name: &str, min, max| MetricCheck {
+        name: name.into(),
+        query: QueryTemplate::parse("x").unwrap(),
+        min,
+        max,
+    };
+    CanarySettings {
+        metrics: vec![
+            check("paid-ratio", Some(0.95), None),
+            check("compensations", None, Some(1.0)),
+        ],
+        ..settings()
+    }
+}
+
+fn figures(paid: Option<f64>, compensations: Option<f64>) -> CanaryMetrics {
+    CanaryMetrics {
+        custom: vec![
+            ("paid-ratio".into(), paid),
+            ("compensations".into(), compensations),
+        ],
+        ..good().unwrap()
+    }
+}
+
+fn judged(m: CanaryMetrics) -> (Verdict, AnalysisStatus) {
+    evaluate(&Ok(m), &with_checks(), &Time(at(0)))
+}
+
+#[test]
+fn custom_checks_pass_within_bounds_and_report_their_figures() {
+    let (verdict, status) = judged(figures(Some(0.987_654), Some(0.0)));
+    assert_eq!(verdict, Verdict::Passed);
+    assert_eq!(status.result, AnalysisResult::Passed);
+    assert_eq!(
+        status.metrics.into_iter().collect::<Vec<_>>(),
+        vec![("compensations".into(), 0.0), ("paid-ratio".into(), 0.9877)]
+    );
+}
+
+#[test]
+fn a_custom_check_out_of_bounds_fails_the_analysis() {
+    let (verdict, status) = judged(figures(Some(0.5), Some(0.0)));
+    assert_eq!(
+        verdict,
+        Verdict::Failed("metric paid-ratio = 0.5 below min 0.95".into())
+    );
+    assert_eq!(status.result, AnalysisResult::Failed);
+    let (verdict, _) = judged(figures(Some(0.99), Some(3.0)));
+    assert_eq!(
+        verdict,
+        Verdict::Failed("metric compensations = 3 above max 1".into())
+    );
+}
+
+#[test]
+fn a_custom_query_without_data_holds_unless_another_check_fails() {
+    let (verdict, status) = judged(figures(None, Some(0.0)));
+    assert_eq!(
+        verdict,
+        Verdict::Held("metric paid-ratio: the query returned no data".into())
+    );
+    assert_eq!(status.result, AnalysisResult::Held);
+    assert!(!status.metrics.contains_key("paid-ratio"));
+    let (verdict, _) = judged(figures(None, Some(5.0)));
+    assert!(matches!(verdict, Verdict::Failed(m) if m.contains("compensations")));
+}
+
+#[test]
+fn the_built_in_checks_come_first() {
+    let mut m = figures(Some(0.5), Some(0.0));
+    m.errors = 60.0;
+    let (verdict, _) = judged(m);
+    assert!(matches!(verdict, Verdict::Failed(m) if m.contains("success rate")));
+    let mut m = figures(Some(0.5), Some(0.0));
+    m.requests = 5.0;
+    let (verdict, _) = judged(m);
+    assert!(matches!(verdict, Verdict::Held(m) if m.contains("minRequests")));
 }

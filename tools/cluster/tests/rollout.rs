@@ -2,8 +2,10 @@
 //! scripted Prometheus (the one stand-in: Istio's Envoy cannot run here, so nothing real would
 //! produce `istio_requests_total`). One test walks the whole story in order, because each part
 //! starts from where the last one left the platform: promote on good figures, roll back on bad
-//! ones, abort when the version is set back, and resume at the same step after the operator is
-//! killed mid-step.
+//! ones, abort when the version is set back, resume at the same step after the operator is
+//! killed mid-step, and follow the commands a person gives by annotation (a pause that holds
+//! across an operator restart, promote now, abort), which the operator removes once handled,
+//! and roll back on a custom metric query out of bounds.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
@@ -112,6 +114,22 @@ fn follow(
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// `kubectl annotate ecp shop rollout.storefront.dev/catalog=<command>`.
+fn command(c: &LocalCluster, command: &str) {
+    c.kubectl()
+        .args(["annotate", "ecp", "shop", "-n", NS, "--overwrite"])
+        .arg(format!("rollout.storefront.dev/catalog={command}"))
+        .run()
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// The command annotation on the platform, if any.
+fn annotation(c: &LocalCluster) -> Option<String> {
+    get(c, NS, &["ecp", "shop"])?["metadata"]["annotations"]["rollout.storefront.dev/catalog"]
+        .as_str()
+        .map(str::to_owned)
 }
 
 fn phase(status: &Value) -> &str {
@@ -235,5 +253,114 @@ fn a_canary_promotes_rolls_back_aborts_and_resumes_after_a_restart() {
         rollout(c)["startedAt"],
         "a new rollout was started"
     );
+    assert!(operator.running(), "{}", operator.log_tail());
+
+    // 5. Paused at step 1 by annotation: nothing moves over many intervals, nor across a restart.
+    set_version(c, "0.6.0");
+    follow(c, "step 1 of 0.6.0", Duration::from_secs(120), |s| {
+        phase(s) == "Progressing" && s["step"] == 1 && s["canaryWeight"] == 20
+    });
+    command(c, "pause");
+    follow(c, "the pause", Duration::from_secs(30), |s| {
+        s["paused"] == true
+    });
+    let column = c
+        .kubectl()
+        .args(["get", "ecp", "shop", "-n", NS])
+        .run()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        column.contains("ROLLOUT") && column.contains("catalog 20% (1/2) paused"),
+        "kubectl get shows no ROLLOUT column with the paused step:\n{column}"
+    );
+    std::thread::sleep(Duration::from_secs(8)); // four analysis intervals
+    operator.kill();
+    let mut operator = Operator::start(c, "rollout-3", &[]);
+    support::eventually(
+        "the new operator reconciles the paused platform",
+        Duration::from_secs(90),
+        || {
+            operator
+                .log_tail()
+                .contains("status unchanged")
+                .then_some(())
+        },
+        || operator.log_tail(),
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    let held = rollout(c);
+    assert_eq!(
+        (
+            phase(&held),
+            &held["step"],
+            &held["canaryWeight"],
+            &held["paused"]
+        ),
+        ("Progressing", &json!(1), &json!(20), &json!(true)),
+        "the pause did not hold: {held:#}"
+    );
+    assert_eq!(annotation(c).as_deref(), Some("pause"), "a pause stays");
+
+    // 6. Promote now: the remaining step and its analysis are skipped.
+    command(c, "promote");
+    let weights = follow(c, "promote now", Duration::from_secs(120), |s| {
+        phase(s) == "Succeeded" && s["stable"] == "0.6.0"
+    });
+    assert!(
+        !weights.contains(&50),
+        "step 2 was not skipped: {weights:?}"
+    );
+    assert_eq!(annotation(c), None, "the handled promote was not removed");
+
+    // 7. Abort: back on stable at once, the version not retried.
+    set_version(c, "0.7.0");
+    follow(c, "0.7.0 takes traffic", Duration::from_secs(120), |s| {
+        phase(s) == "Progressing" && s["canaryWeight"].as_i64().unwrap_or(0) > 0
+    });
+    command(c, "abort");
+    follow(c, "abort by command", Duration::from_secs(120), |s| {
+        phase(s) == "RolledBack" && s["canary"] == "0.7.0"
+    });
+    assert_eq!(rollout(c)["stable"], "0.6.0");
+    assert_eq!(mesh(c).0.unwrap_or(0), 0, "traffic is not back on stable");
+    assert_eq!(annotation(c), None, "the handled abort was not removed");
+
+    // 8. A custom metric out of bounds rolls back, its query filled in for this canary.
+    prometheus.set_custom("orders_checkouts_total", 0.5);
+    support::patch_spec(
+        c,
+        NS,
+        json!({"services": {"catalog": {
+            "version": "0.8.0",
+            "rollout": {"analysis": {"metrics": [{
+                "name": "paid-ratio",
+                "query": "sum(rate(orders_checkouts_total{namespace=\"{{ namespace }}\",pod=~\"{{ workload }}-.*\",outcome=\"paid\"}[{{ interval }}]))",
+                "min": 0.95,
+            }]}},
+        }}}),
+    );
+    follow(
+        c,
+        "rollback on a custom metric",
+        Duration::from_secs(120),
+        |s| phase(s) == "RolledBack" && s["canary"] == "0.8.0",
+    );
+    let status = rollout(c);
+    assert!(
+        status["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("metric paid-ratio = 0.5 below min 0.95")),
+        "{status:#}"
+    );
+    assert_eq!(status["lastAnalysis"]["metrics"]["paid-ratio"], 0.5);
+    let sent = prometheus.queries_with("orders_checkouts_total");
+    assert!(
+        !sent.is_empty()
+            && sent.iter().all(|q| q.contains("namespace=\"rollout\"")
+                && q.contains("pod=~\"shop-catalog-canary-.*\"")
+                && q.contains("[2s]")),
+        "the placeholders were not filled in: {sent:?}"
+    );
+    assert_eq!(rollout(c)["stable"], "0.6.0");
     assert!(operator.running(), "{}", operator.log_tail());
 }

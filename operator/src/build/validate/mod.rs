@@ -27,6 +27,8 @@ pub const OFFLINE_UID: &str = "00000000-0000-0000-0000-000000000000";
 mod canary_steps;
 mod events;
 mod mesh;
+mod metric_checks;
+mod notifications;
 mod proxies;
 mod service;
 mod stores;
@@ -36,6 +38,8 @@ pub use events::{DEFAULT_RABBITMQ_VERSION, EventsPlan, RABBITMQ_USER, RabbitMqPl
 pub use mesh::{
     DEFAULT_MESH_PROVIDER, IngressPlan, JaegerPlan, MeshPlan, TracingPlan, istio_duration,
 };
+pub use metric_checks::{MetricCheck, QueryTemplate, QueryValues};
+pub use notifications::{WEBHOOK_URL_KEY, WebhookTarget, check_url};
 pub use proxies::{Cidr, CidrError};
 
 /// Why a spec cannot be reconciled, phrased as what to change.
@@ -78,6 +82,10 @@ pub enum ValidationError {
         service: Component,
         source: CanaryStepsError,
     },
+    #[error("spec.notifications.webhook: {0}")]
+    Webhook(String),
+    #[error("spec.services.{service}.rollout.analysis.{message}")]
+    MetricCheck { service: Component, message: String },
     #[error("spec.services.{service}.rollout: canaryWeight is required when strategy is Manual")]
     ManualWithoutWeight { service: Component },
     #[error("{field}: {source}")]
@@ -214,6 +222,8 @@ pub struct CanarySettings {
     /// Failed checks (threshold missed, canary unavailable) that roll the canary back.
     pub failure_threshold: u32,
     pub prometheus_url: String,
+    /// `rollout.analysis.metrics`, checked.
+    pub metrics: Vec<MetricCheck>,
     /// Manual only: fixed canary weight.
     pub canary_weight: Percent,
 }
@@ -285,6 +295,8 @@ pub struct ValidatedPlatform {
     pub monitors: bool,
     /// Whether the Grafana dashboard ConfigMaps are written (spec.observability.grafana).
     pub dashboards: bool,
+    /// Where rollout notifications are posted (spec.notifications.webhook).
+    pub webhook: Option<WebhookTarget>,
 }
 
 impl ValidatedPlatform {
@@ -309,6 +321,14 @@ pub fn referenced_secrets(platform: &EcommercePlatform) -> Vec<(&'static str, St
     }
     if let Some(r) = external_rabbitmq_ref(spec) {
         out.push(("events.rabbitmq.secretRef", r.name.clone()));
+    }
+    if let Some(r) = spec
+        .notifications
+        .as_ref()
+        .and_then(|n| n.webhook.as_ref())
+        .and_then(|w| w.secret_ref.as_ref())
+    {
+        out.push(("notifications.webhook.secretRef", r.name.clone()));
     }
     out
 }
@@ -401,6 +421,7 @@ pub fn validate(
             }
         };
 
+    let webhook = notifications::webhook_target(spec)?;
     let tracing = mesh::tracing_plan(platform, &ownership.instance)?;
     let mesh = mesh::mesh_plan(platform)?;
     if mesh.is_none()
@@ -432,8 +453,10 @@ pub fn validate(
         trusted_proxies,
         monitors,
         dashboards,
+        webhook,
     })
 }
+
 fn ownership(
     platform: &EcommercePlatform,
     inputs: &ClusterInputs,
@@ -488,6 +511,7 @@ fn check_referenced(
                 .collect(),
             "cache.secretRef" => vec![secrets::CACHE_URL_KEY.to_owned()],
             "events.rabbitmq.secretRef" => vec![secrets::RABBITMQ_URL_KEY.to_owned()],
+            "notifications.webhook.secretRef" => vec![WEBHOOK_URL_KEY.to_owned()],
             _ => vec![
                 secrets::ADMIN_EMAIL_KEY.to_owned(),
                 secrets::ADMIN_PASSWORD_KEY.to_owned(),

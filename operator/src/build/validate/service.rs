@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
+use super::metric_checks::metric_checks;
 use super::{CanarySettings, CanarySteps, Scaling, ValidatedService, ValidationError};
 use crate::build::component::Component;
 use crate::build::image::{ImageError, ImageRef};
@@ -173,7 +174,10 @@ fn check_rollout(
         "500ms",
         &format!("{prefix}.analysis.maxP99Latency"),
     )?;
+    let metrics = metric_checks(analysis.map_or(&[][..], |a| &a.metrics[..]))
+        .map_err(|message| ValidationError::MetricCheck { service, message })?;
     Ok(CanarySettings {
+        metrics,
         steps,
         interval,
         progress_deadline: std::time::Duration::from_secs(600),

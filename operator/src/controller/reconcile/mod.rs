@@ -27,6 +27,7 @@ pub use error::ReconcileError;
 
 use super::api::{ClusterApi, EventType, PlatformEvent};
 use super::metrics::Metrics;
+use super::notify::{self, HttpNotifier, Notifier};
 use super::status::{self, Outcome};
 use crate::build::secrets::{self, SecretSource};
 use crate::build::{self, ValidationError};
@@ -42,6 +43,7 @@ pub const INVALID_RECHECK: Duration = Duration::from_secs(60);
 /// reconciles, so the canary engine is driven by this timer and by Deployment changes).
 pub const ROLLOUT_POLL: Duration = Duration::from_secs(10);
 const PROMETHEUS_TIMEOUT: Duration = Duration::from_secs(5);
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
 const BACKOFF_BASE: Duration = Duration::from_secs(5);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
 
@@ -57,6 +59,8 @@ pub struct Context {
     pub clock: std::sync::Arc<dyn Fn() -> Time + Send + Sync>,
     /// Where the canary analysis reads Istio's metrics.
     pub canary_metrics: std::sync::Arc<dyn MetricsSource>,
+    /// Where rollout notifications are posted (`spec.notifications.webhook`).
+    pub notifier: std::sync::Arc<dyn Notifier>,
     /// What this process applied last, so unchanged objects are not applied again.
     pub memory: ApplyMemory,
     /// The status this process last wrote, per platform (with the platform's UID). The watch
@@ -74,6 +78,7 @@ impl Context {
             failures: Mutex::new(BTreeMap::new()),
             clock: std::sync::Arc::new(|| Time(k8s_openapi::jiff::Timestamp::now())),
             canary_metrics: std::sync::Arc::new(Prometheus::new(PROMETHEUS_TIMEOUT)),
+            notifier: std::sync::Arc::new(HttpNotifier::new(WEBHOOK_TIMEOUT)),
             memory: ApplyMemory::default(),
             written: Mutex::new(BTreeMap::new()),
         }
@@ -193,6 +198,25 @@ async fn pipeline(cached: &EcommercePlatform, ctx: &Context) -> Result<Action, R
         problems: &applied.problems,
     };
     update_status::update_status(platform, ctx, &outcome, &workloads, Some(statuses)).await?;
+    // Only now that status records what the commands did: a failed removal (a command changed
+    // meanwhile) leaves them for the next pass, which finds them handled or acts on the new one.
+    if !rollouts.done_commands.is_empty()
+        && let Err(error) = api
+            .remove_annotations(platform, &rollouts.done_commands)
+            .await
+    {
+        warn!(%error, "could not remove handled rollout commands");
+    }
+    if let Some(target) = &validated.webhook {
+        notify::notify(
+            api,
+            ctx.notifier.as_ref(),
+            platform,
+            target,
+            &rollouts.events,
+        )
+        .await;
+    }
     for e in rollouts.events {
         let type_ = match e.severity {
             Severity::Normal => EventType::Normal,

@@ -9,6 +9,7 @@ use super::{Context, ReconcileError, key};
 use crate::controller::api::{EventType, PlatformEvent};
 use crate::controller::status::{self, Outcome, WorkloadReadiness};
 use crate::crd::{EcommercePlatform, Phase, RolloutStatus};
+use crate::rollout::summary::summary;
 
 /// Writes the status if it changed (`rollouts`: the rollout step's statuses, when it ran).
 pub async fn update_status(
@@ -30,6 +31,7 @@ pub async fn update_status(
     if let Some(rollouts) = rollouts {
         desired.rollouts = rollouts;
     }
+    desired.rollout = summary(&desired.rollouts);
     if current == Some(&desired) {
         debug!(platform = %key(platform), "status unchanged; not writing");
         return Ok(());

@@ -33,6 +33,8 @@ impl Figures {
 #[derive(Default)]
 struct Script {
     figures: Option<Figures>,
+    /// Answers for custom queries: a query containing the marker gets the value.
+    custom: Vec<(String, f64)>,
     queries: Vec<String>,
 }
 
@@ -48,6 +50,7 @@ impl ScriptedPrometheus {
     pub fn start(figures: Figures) -> Self {
         let script = Arc::new(Mutex::new(Script {
             figures: Some(figures),
+            custom: Vec::new(),
             queries: Vec::new(),
         }));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -77,6 +80,28 @@ impl ScriptedPrometheus {
         }
     }
 
+    /// From now on, answer every query that contains `marker` with `value`.
+    pub fn set_custom(&self, marker: &str, value: f64) {
+        if let Ok(mut s) = self.script.lock() {
+            s.custom.retain(|(m, _)| m != marker);
+            s.custom.push((marker.to_owned(), value));
+        }
+    }
+
+    /// The queries sent so far that contain `marker`.
+    pub fn queries_with(&self, marker: &str) -> Vec<String> {
+        self.script.lock().map_or_else(
+            |_| Vec::new(),
+            |s| {
+                s.queries
+                    .iter()
+                    .filter(|q| q.contains(marker))
+                    .cloned()
+                    .collect()
+            },
+        )
+    }
+
     /// How many queries the operator has sent so far.
     pub fn queries(&self) -> usize {
         self.script.lock().map_or(0, |s| s.queries.len())
@@ -88,18 +113,25 @@ async fn query(
     Query(params): Query<std::collections::HashMap<String, String>>,
 ) -> Json<Value> {
     let q = params.get("query").cloned().unwrap_or_default();
-    let figures = script.lock().ok().and_then(|mut s| {
+    let (figures, custom) = script.lock().map_or((None, None), |mut s| {
         s.queries.push(q.clone());
-        s.figures
+        let custom = s
+            .custom
+            .iter()
+            .find(|(marker, _)| q.contains(marker.as_str()))
+            .map(|(_, v)| *v);
+        (s.figures, custom)
     });
-    let value = figures.map(|f| {
-        if q.contains("histogram_quantile") {
-            f.p99_ms
-        } else if q.contains("response_code=~\"5..\"") {
-            f.errors
-        } else {
-            f.requests
-        }
+    let value = custom.or_else(|| {
+        figures.map(|f| {
+            if q.contains("histogram_quantile") {
+                f.p99_ms
+            } else if q.contains("response_code=~\"5..\"") {
+                f.errors
+            } else {
+                f.requests
+            }
+        })
     });
     let result: Vec<Value> = value
         .map(|v| json!({"metric": {}, "value": [0, v.to_string()]}))
