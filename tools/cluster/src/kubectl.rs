@@ -43,6 +43,8 @@ pub struct Kubectl {
     args: Vec<String>,
     stdin: Option<String>,
     quiet: bool,
+    /// A directory searched first for `kubectl-<name>` plugins.
+    plugins: Option<PathBuf>,
 }
 
 impl Kubectl {
@@ -52,6 +54,7 @@ impl Kubectl {
             args: Vec::new(),
             stdin: None,
             quiet: false,
+            plugins: None,
         }
     }
 
@@ -72,6 +75,12 @@ impl Kubectl {
     /// Text piped to kubectl's standard input (for `-f -`).
     pub fn stdin(mut self, text: &str) -> Self {
         self.stdin = Some(text.to_owned());
+        self
+    }
+
+    /// Find kubectl plugins (`kubectl-<name>` executables) in `dir` before the PATH.
+    pub fn plugins(mut self, dir: &Path) -> Self {
+        self.plugins = Some(dir.to_owned());
         self
     }
 
@@ -108,6 +117,13 @@ impl Kubectl {
             args: line.clone(),
             source,
         };
+        if let Some(dir) = &self.plugins {
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            let dirs = std::iter::once(dir.clone()).chain(std::env::split_paths(&path));
+            if let Ok(joined) = std::env::join_paths(dirs) {
+                command.env("PATH", joined);
+            }
+        }
         let mut child = command.spawn().map_err(run_error)?;
         if let (Some(text), Some(mut pipe)) = (&self.stdin, child.stdin.take()) {
             pipe.write_all(text.as_bytes()).map_err(run_error)?;

@@ -3,8 +3,9 @@
 //! produce `istio_requests_total`). One test walks the whole story in order, because each part
 //! starts from where the last one left the platform: promote on good figures, roll back on bad
 //! ones, abort when the version is set back, resume at the same step after the operator is
-//! killed mid-step, and follow the commands a person gives by annotation (a pause that holds
-//! across an operator restart, promote now, abort), which the operator removes once handled,
+//! killed mid-step, and follow the commands a person gives with `kubectl storefront rollout`
+//! (the workspace's kubectl plugin, which writes the annotation: a pause that holds across an
+//! operator restart, promote now, abort), which the operator removes once handled,
 //! and roll back on a custom metric query out of bounds.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
@@ -116,13 +117,23 @@ fn follow(
     }
 }
 
-/// `kubectl annotate ecp shop rollout.storefront.dev/catalog=<command>`.
-fn command(c: &LocalCluster, command: &str) {
+/// `kubectl storefront rollout <args>`: the plugin from this workspace, found by kubectl on
+/// the PATH as a user's would be.
+fn plugin(c: &LocalCluster, args: &[&str]) -> String {
+    let bin = support::target_bin("kubectl-storefront");
     c.kubectl()
-        .args(["annotate", "ecp", "shop", "-n", NS, "--overwrite"])
-        .arg(format!("rollout.storefront.dev/catalog={command}"))
+        .plugins(bin.parent().expect("the plugin's directory"))
+        .args(["storefront", "rollout"])
+        .args(args.iter().copied())
+        .args(["-n", NS])
         .run()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `kubectl storefront rollout <command> catalog`, which writes the annotation
+/// `rollout.storefront.dev/catalog=<command>`.
+fn command(c: &LocalCluster, command: &str) {
+    plugin(c, &[command, "catalog"]);
 }
 
 /// The command annotation on the platform, if any.
@@ -272,6 +283,14 @@ fn a_canary_promotes_rolls_back_aborts_and_resumes_after_a_restart() {
     assert!(
         column.contains("ROLLOUT") && column.contains("catalog 20% (1/2) paused"),
         "kubectl get shows no ROLLOUT column with the paused step:\n{column}"
+    );
+    let table = plugin(c, &["status", "catalog"]);
+    assert!(
+        table.contains("Progressing (paused)")
+            && table.contains("1/2")
+            && table.contains("steps: [20] 50")
+            && table.contains("0.5.0 -> 0.6.0"),
+        "kubectl storefront rollout status:\n{table}"
     );
     std::thread::sleep(Duration::from_secs(8)); // four analysis intervals
     operator.kill();

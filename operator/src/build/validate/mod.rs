@@ -41,6 +41,7 @@ pub use mesh::{
 pub use metric_checks::{MetricCheck, QueryTemplate, QueryValues};
 pub use notifications::{WEBHOOK_URL_KEY, WebhookTarget, check_url};
 pub use proxies::{Cidr, CidrError};
+pub use service::service_spec;
 
 /// Why a spec cannot be reconciled, phrased as what to change.
 #[derive(Debug, thiserror::Error, PartialEq)]

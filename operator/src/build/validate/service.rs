@@ -18,7 +18,7 @@ use crate::crd::{Duration, EcommercePlatform, Percent, RolloutSpec, RolloutStrat
 const DEFAULT_FAILURE_THRESHOLD: u32 = 2;
 const MAX_LABEL_VALUE: usize = 63;
 
-pub(super) fn service_spec(platform: &EcommercePlatform, c: Component) -> Option<&ServiceSpec> {
+pub fn service_spec(platform: &EcommercePlatform, c: Component) -> Option<&ServiceSpec> {
     let s = &platform.spec.services;
     match c {
         Component::Gateway => s.gateway.as_ref(),
