@@ -9,6 +9,7 @@
 pub mod api;
 #[cfg(test)]
 mod fake;
+pub mod hooks;
 pub mod kube_api;
 pub mod leader;
 pub mod metrics;
@@ -22,6 +23,7 @@ pub mod server;
 pub mod status;
 #[cfg(test)]
 mod tests;
+pub mod webhook;
 
 pub use api::{ApiError, ClusterApi, EventType, PlatformEvent};
 pub use metrics::Metrics;

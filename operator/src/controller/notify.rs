@@ -7,17 +7,20 @@
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use serde_json::{Value, json};
 use tracing::warn;
 
 use super::api::ClusterApi;
+use super::webhook::WebhookClient;
 use crate::build::validate::{WEBHOOK_URL_KEY, WebhookTarget, check_url};
 use crate::crd::EcommercePlatform;
 use crate::rollout::{RolloutEvent, Severity};
 
 /// The rollout events that are notified: transitions a person wants to hear about, not the
 /// reports a bad annotation repeats on every pass.
+/// How long a receiver may take to answer.
+const TIMEOUT: Duration = Duration::from_secs(5);
+
 const NOTIFIED: [&str; 10] = [
     "RolloutStarted",
     "RolloutRestarted",
@@ -55,53 +58,6 @@ pub fn payload(platform: &str, event: &RolloutEvent) -> Value {
     })
 }
 
-/// Where notifications are posted.
-#[async_trait]
-pub trait Notifier: Send + Sync {
-    /// POST `body` as JSON to `url`; the error says what the receiver answered.
-    async fn post(&self, url: &str, body: &Value) -> Result<(), String>;
-}
-
-/// `Notifier` over HTTP.
-pub struct HttpNotifier {
-    client: reqwest::Client,
-    timeout: Duration,
-}
-
-impl HttpNotifier {
-    pub fn new(timeout: Duration) -> Self {
-        Self {
-            client: reqwest::Client::new(),
-            timeout,
-        }
-    }
-}
-
-#[async_trait]
-impl Notifier for HttpNotifier {
-    async fn post(&self, url: &str, body: &Value) -> Result<(), String> {
-        let response = self
-            .client
-            .post(url)
-            .json(body)
-            .timeout(self.timeout)
-            .send()
-            .await
-            // Without the URL: it may be a credential.
-            .map_err(|e| e.without_url().to_string())?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let text = response.text().await.unwrap_or_default();
-        Err(format!(
-            "answered HTTP {}: {}",
-            status.as_u16(),
-            text.chars().take(200).collect::<String>()
-        ))
-    }
-}
-
 /// The webhook's URL, reading the Secret when it lives in one.
 async fn url_of(
     api: &dyn ClusterApi,
@@ -133,7 +89,7 @@ async fn url_of(
 /// Post every notified event of the pass, in order; failures are logged.
 pub async fn notify(
     api: &dyn ClusterApi,
-    notifier: &dyn Notifier,
+    webhooks: &dyn WebhookClient,
     platform: &EcommercePlatform,
     target: &WebhookTarget,
     events: &[RolloutEvent],
@@ -155,7 +111,7 @@ pub async fn notify(
         }
     };
     for event in events {
-        if let Err(error) = notifier.post(&url, &payload(&key, event)).await {
+        if let Err(error) = webhooks.post(&url, &payload(&key, event), TIMEOUT).await {
             warn!(platform = %key, reason = event.reason, %error, "rollout notification failed");
         }
     }

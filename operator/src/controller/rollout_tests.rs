@@ -57,6 +57,8 @@ struct Harness {
     checks: Vec<crate::crd::MetricCheckSpec>,
     /// `spec.notifications.webhook`.
     webhook: Option<crate::crd::WebhookSpec>,
+    /// catalog's `rollout.webhooks`.
+    hooks: Vec<crate::crd::RolloutHookSpec>,
 }
 
 impl Harness {
@@ -77,6 +79,7 @@ impl Harness {
             annotations: Default::default(),
             checks: Vec::new(),
             webhook: None,
+            hooks: Vec::new(),
         }
     }
 
@@ -103,6 +106,15 @@ impl Harness {
             .and_then(|r| r.analysis.as_mut())
         {
             analysis.metrics = self.checks.clone();
+        }
+        if let Some(rollout) = p
+            .spec
+            .services
+            .catalog
+            .as_mut()
+            .and_then(|c| c.rollout.as_mut())
+        {
+            rollout.webhooks = self.hooks.clone();
         }
         reconcile::reconcile(&p, &self.ctx).await.unwrap();
         self.status = self.fake.with(|s| s.status_writes.last().cloned());
@@ -667,4 +679,80 @@ async fn a_webhook_in_a_secret_is_read_when_sending_and_a_failing_one_fails_noth
 /// `text` as a Secret's data value (base64), the way k8s-openapi writes it.
 fn base64(text: &str) -> Value {
     serde_json::to_value(k8s_openapi::ByteString(text.as_bytes().to_vec())).unwrap()
+}
+
+fn hook_spec(name: &str, type_: crate::crd::HookType, url: &str) -> crate::crd::RolloutHookSpec {
+    crate::crd::RolloutHookSpec {
+        name: name.into(),
+        type_,
+        url: url.into(),
+        timeout: None,
+        metadata: [("suite".to_owned(), "checkout".to_owned())].into(),
+    }
+}
+
+#[tokio::test]
+async fn hooks_are_called_over_http_before_the_first_route_before_promotion_and_after_it() {
+    use crate::crd::HookType;
+    let (url, bodies) = receiver(200).await;
+    let mut h = Harness::new(vec![good()]);
+    h.hooks = vec![
+        hook_spec("warm-up", HookType::PreRollout, &url),
+        hook_spec("release-manager", HookType::ConfirmPromotion, &url),
+        hook_spec("announce", HookType::PostRollout, &url),
+    ];
+    h.pass("1.0.0").await;
+    h.pass("2.0.0").await;
+    assert!(
+        bodies.lock().unwrap().is_empty(),
+        "no hook before the canary's pods are ready"
+    );
+    h.pass("2.0.0").await; // PreRollout answered 200: the first route
+    assert_eq!(weights(&h.rollout()).1, Some(20));
+    for _ in 0..2 {
+        h.advance(60);
+        h.pass("2.0.0").await;
+    }
+    assert_eq!(h.rollout().phase, RolloutPhase::Promoting);
+    h.pass("2.0.0").await;
+    h.pass("2.0.0").await;
+    assert_eq!(h.rollout().phase, RolloutPhase::Succeeded);
+    let seen = bodies.lock().unwrap().clone();
+    let phases: Vec<&str> = seen.iter().map(|b| b["phase"].as_str().unwrap()).collect();
+    assert_eq!(phases, ["PreRollout", "ConfirmPromotion", "PostRollout"]);
+    assert_eq!(
+        seen[0],
+        json!({"name": "shop", "namespace": NS, "service": "catalog", "phase": "PreRollout",
+               "canary": "2.0.0", "stable": "1.0.0", "metadata": {"suite": "checkout"}})
+    );
+    assert_eq!(
+        (&seen[2]["canary"], &seen[2]["stable"]),
+        (&json!("2.0.0"), &json!("2.0.0")),
+        "PostRollout hears the promoted state"
+    );
+}
+
+#[tokio::test]
+async fn a_rollout_hook_that_refuses_fails_the_checks_and_rolls_back() {
+    let (url, bodies) = receiver(503).await;
+    let mut h = Harness::new(vec![good()]);
+    h.hooks = vec![hook_spec("load-test", crate::crd::HookType::Rollout, &url)];
+    h.pass("1.0.0").await;
+    h.pass("2.0.0").await;
+    h.pass("2.0.0").await;
+    for _ in 0..2 {
+        h.advance(60);
+        h.pass("2.0.0").await;
+    }
+    let r = h.rollout();
+    assert_eq!(r.phase, RolloutPhase::RollingBack);
+    assert!(
+        r.message
+            .as_ref()
+            .unwrap()
+            .contains("Rollout hook load-test answered HTTP 503"),
+        "{:?}",
+        r.message
+    );
+    assert_eq!(bodies.lock().unwrap().len(), 2, "one call per analysis");
 }

@@ -12,14 +12,16 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::DynamicObject;
 use tracing::warn;
 
+use super::hooks::{self, HookContext};
 use super::status;
+use super::webhook::WebhookClient;
 use crate::build::OwnedKind;
 use crate::build::labels::Ownership;
 use crate::build::mesh::{RouteWeights, read_weights, routes_subset, types::VirtualServiceSpec};
 use crate::build::traffic::{CANARY, STABLE, TRACK_LABEL, Track, Traffic};
 use crate::build::validate::{MetricCheck, QueryValues, ValidatedPlatform};
-use crate::crd::{EcommercePlatform, Percent, RolloutStatus};
-use crate::rollout::analysis::{CanaryQuery, MetricsSource, evaluate, range};
+use crate::crd::{EcommercePlatform, HookType, Percent, RolloutPhase, RolloutStatus};
+use crate::rollout::analysis::{CanaryQuery, MetricsSource, evaluate, range, with_hooks};
 use crate::rollout::command::{self, Given};
 use crate::rollout::machine::{self, Input, LiveTrack, Observed, RolloutEvent, Severity};
 
@@ -116,6 +118,7 @@ pub async fn decide(
     platform: &EcommercePlatform,
     validated: &ValidatedPlatform,
     metrics: &dyn MetricsSource,
+    webhooks: &dyn WebhookClient,
     now: &Time,
 ) -> RolloutDecisions {
     let mut out = RolloutDecisions::default();
@@ -175,7 +178,36 @@ pub async fn decide(
             now: now.0,
             analysis: None,
             command,
+            pre_rollout: None,
+            confirm: None,
         };
+        let prev = input.previous;
+        let versions = |s: Option<&RolloutStatus>| {
+            s.map(|s| {
+                (
+                    s.canary.clone().unwrap_or_default(),
+                    s.stable.clone().unwrap_or_default(),
+                )
+            })
+            .unwrap_or_default()
+        };
+        let (canary_version, stable_version) = versions(prev);
+        let hook_ctx = HookContext {
+            platform: &o.instance,
+            namespace: &o.namespace,
+            service: name,
+            canary: &canary_version,
+            stable: &stable_version,
+        };
+        let hooks_of = &service.rollout.hooks;
+        if machine::pre_rollout_due(&input) {
+            input.pre_rollout =
+                hooks::call(webhooks, hooks_of, HookType::PreRollout, &hook_ctx).await;
+        }
+        if machine::confirm_due(&input) {
+            input.confirm =
+                hooks::call(webhooks, hooks_of, HookType::ConfirmPromotion, &hook_ctx).await;
+        }
         if machine::analysis_due(&input) {
             let query = CanaryQuery {
                 prometheus_url: service.rollout.prometheus_url.clone(),
@@ -194,9 +226,34 @@ pub async fn decide(
             if let Err(error) = &result {
                 warn!(service = name, %error, "canary analysis: metrics unavailable");
             }
-            input.analysis = Some(evaluate(&result, &service.rollout, now));
+            let judged = evaluate(&result, &service.rollout, now);
+            let tested = hooks::call(webhooks, hooks_of, HookType::Rollout, &hook_ctx).await;
+            input.analysis = Some(with_hooks(judged, tested));
         }
         let decision = machine::step(&input);
+        // Promoted or rolled back in this pass: the PostRollout hooks hear of it.
+        let finished = decision.status.as_ref().filter(|s| {
+            matches!(s.phase, RolloutPhase::Succeeded | RolloutPhase::RolledBack)
+                && prev.is_some_and(|p| p.phase != s.phase)
+        });
+        if let Some(done) = finished {
+            let (canary_version, stable_version) = versions(Some(done));
+            let ctx = HookContext {
+                canary: &canary_version,
+                stable: &stable_version,
+                ..hook_ctx
+            };
+            if let Some(Err(error)) =
+                hooks::call(webhooks, hooks_of, HookType::PostRollout, &ctx).await
+            {
+                warn!(service = name, %error, "PostRollout hook refused");
+                out.events.push(RolloutEvent {
+                    severity: Severity::Warning,
+                    reason: "PostRolloutHookFailed",
+                    message: format!("{name}: PostRollout {error}"),
+                });
+            }
+        }
         if decision.command_done
             && let Some(given) = given
         {

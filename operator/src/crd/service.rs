@@ -154,6 +154,49 @@ pub struct RolloutSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 100))]
     pub canary_weight: Option<Percent>,
+    /// Canary and Manual: webhooks called at points of the rollout, as Flagger's are. Each gets
+    /// a POST of {"name", "namespace", "service", "phase", "canary", "stable", "metadata"}.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub webhooks: Vec<RolloutHookSpec>,
+}
+
+/// When a rollout hook is called, and what its answer does.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum HookType {
+    /// Before any traffic reaches the canary (its pods ready). A non-2xx answer is a failed
+    /// check: the rollout waits and retries, and rolls back at failureThreshold.
+    PreRollout,
+    /// At every analysis, beside the metrics (a load test, a smoke test). A non-2xx answer
+    /// fails that check.
+    Rollout,
+    /// Once every step passed, before promotion. A non-2xx answer holds the rollout at its
+    /// last step (asked again each interval) without failing a check: a gate.
+    ConfirmPromotion,
+    /// Once the rollout is promoted or rolled back. Its answer is logged and reported by a
+    /// Warning Event; it changes nothing.
+    PostRollout,
+}
+
+/// One rollout hook.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutHookSpec {
+    /// Name in status, Events and logs: lowercase letters, digits and '-'.
+    #[schemars(length(min = 1, max = 63))]
+    pub name: String,
+    /// PreRollout, Rollout, ConfirmPromotion or PostRollout.
+    #[serde(rename = "type")]
+    pub type_: HookType,
+    /// http:// or https:// URL that receives the POST.
+    #[schemars(length(min = 1, max = 2048))]
+    pub url: String,
+    /// How long the hook may take to answer, e.g. 30s. Defaults to 10s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    /// Passed to the hook as `metadata`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// Thresholds a canary must meet at every step.

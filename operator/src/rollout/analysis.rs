@@ -145,6 +145,22 @@ pub fn evaluate(
     (verdict, status)
 }
 
+/// The analysis with the Rollout hooks' answer: a refusal fails the check whatever the metrics
+/// said (a load or smoke test that fails is a failed check, even with too little traffic).
+pub fn with_hooks(
+    judged: (Verdict, AnalysisStatus),
+    hooks: Option<Result<(), String>>,
+) -> (Verdict, AnalysisStatus) {
+    match hooks {
+        Some(Err(reason)) => {
+            let (_, mut status) = judged;
+            status.result = AnalysisResult::Failed;
+            (Verdict::Failed(format!("Rollout {reason}")), status)
+        }
+        _ => judged,
+    }
+}
+
 /// The custom checks, in the order of the spec: the first out of bounds fails the analysis;
 /// otherwise one without data holds it.
 fn custom_verdict(m: &CanaryMetrics, settings: &CanarySettings) -> Verdict {

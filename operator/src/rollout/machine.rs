@@ -17,7 +17,7 @@ use super::command::Command;
 use crate::build::traffic::{Canary, STABLE, ServiceTraffic, TRACK_LABEL, Track};
 use crate::build::validate::CanarySettings;
 use crate::crd::{
-    AnalysisResult, AnalysisStatus, Percent, RolloutPhase, RolloutStatus, RolloutStrategy,
+    AnalysisResult, AnalysisStatus, HookType, Percent, RolloutPhase, RolloutStatus, RolloutStrategy,
 };
 
 /// A Deployment of the service as the cluster shows it.
@@ -82,6 +82,45 @@ pub struct Input<'a> {
     pub analysis: Option<(Verdict, AnalysisStatus)>,
     /// What a person asked by annotation (`command.rs`), if anything.
     pub command: Option<Command>,
+    /// The PreRollout hooks' answer, when `pre_rollout_due` said so and the caller ran them.
+    pub pre_rollout: Option<Result<(), String>>,
+    /// The ConfirmPromotion hooks' answer, when `confirm_due` said so and the caller ran them.
+    pub confirm: Option<Result<(), String>>,
+}
+
+fn has_hooks(settings: &CanarySettings, type_: HookType) -> bool {
+    settings.hooks.iter().any(|h| h.type_ == type_)
+}
+
+/// Whether this pass should call the PreRollout hooks: the canary's pods are ready and no route
+/// reaches them yet; after a refusal, one interval later.
+pub fn pre_rollout_due(input: &Input<'_>) -> bool {
+    has_hooks(input.settings, HookType::PreRollout)
+        && !matches!(input.command, Some(Command::Pause | Command::Abort))
+        && input.observed.stable_subset_ready()
+        && input.previous.is_some_and(|s| {
+            let canary = canary_track(s);
+            s.phase == RolloutPhase::Initializing
+                && s.paused != Some(true)
+                && canary.same_as(&input.desired)
+                && input
+                    .observed
+                    .canary
+                    .as_ref()
+                    .is_some_and(|c| c.ready && c.runs(&canary))
+                && (s.failed_checks.unwrap_or(0) == 0
+                    || elapsed(s.step_started_at.as_ref(), input.now) >= input.settings.interval)
+        })
+}
+
+/// Whether this pass should call the ConfirmPromotion hooks: an analysis of the last step is
+/// due (they gate the promotion it may decide).
+pub fn confirm_due(input: &Input<'_>) -> bool {
+    has_hooks(input.settings, HookType::ConfirmPromotion)
+        && analysis_due(input)
+        && input.previous.is_some_and(|s| {
+            usize::try_from(s.step.unwrap_or(0)).unwrap_or(0) >= input.settings.steps.count()
+        })
 }
 
 /// Severity of a rollout event.
@@ -418,6 +457,31 @@ fn by_phase(
                 .canary
                 .as_ref()
                 .is_some_and(|c| c.ready && c.runs(&canary));
+            if ready && has_hooks(input.settings, HookType::PreRollout) {
+                match &input.pre_rollout {
+                    Some(Ok(())) => {}
+                    Some(Err(reason)) => {
+                        s.step_started_at = Some(time(now));
+                        let (count, over) = count_failed(&mut s, input.settings);
+                        if over {
+                            return roll_back(
+                                s,
+                                stable,
+                                canary,
+                                now,
+                                format!("PreRollout {reason} ({count})"),
+                            );
+                        }
+                        s.message = Some(format!(
+                            "no traffic to canary {} yet: PreRollout {reason} ({count}); asked again in one interval",
+                            canary.version
+                        ));
+                        return canary_unrouted(s, stable, canary, event_none());
+                    }
+                    // Between two attempts: no route yet.
+                    None => return canary_unrouted(s, stable, canary, event_none()),
+                }
+            }
             if ready {
                 let (phase, weight, step) = match input.strategy {
                     RolloutStrategy::Manual => {
@@ -611,6 +675,18 @@ fn progressing(input: &Input<'_>, mut s: RolloutStatus, stable: Track, canary: T
         Verdict::Passed => {
             s.step_started_at = Some(time(now));
             let Some(next) = settings.steps.after(step) else {
+                if has_hooks(settings, HookType::ConfirmPromotion)
+                    && !matches!(input.confirm, Some(Ok(())))
+                {
+                    let reason = match &input.confirm {
+                        Some(Err(reason)) => reason.clone(),
+                        _ => "not asked yet".to_owned(),
+                    };
+                    s.message = Some(format!(
+                        "every step passed; waiting for ConfirmPromotion: {reason}"
+                    ));
+                    return routed(s, stable, canary, weight, event_none());
+                }
                 s.phase = RolloutPhase::Promoting;
                 s.message = Some(format!(
                     "every step passed; promoting {} to stable",
@@ -633,11 +709,8 @@ fn progressing(input: &Input<'_>, mut s: RolloutStatus, stable: Track, canary: T
             )
         }
         Verdict::Failed(reason) => {
-            let failed = s.failed_checks.unwrap_or(0).saturating_add(1);
-            s.failed_checks = Some(failed);
-            let threshold = settings.failure_threshold;
-            let count = format!("failed check {failed} of failureThreshold {threshold}");
-            if u32::try_from(failed).unwrap_or(u32::MAX) >= threshold {
+            let (count, over) = count_failed(&mut s, settings);
+            if over {
                 return roll_back(s, stable, canary, now, format!("{reason} ({count})"));
             }
             s.message = Some(format!("holding step {step}: {reason} ({count})"));
@@ -657,6 +730,17 @@ fn progressing(input: &Input<'_>, mut s: RolloutStatus, stable: Track, canary: T
             routed(s, stable, canary, weight, event_none())
         }
     }
+}
+
+/// Count one more failed check: ("failed check n of failureThreshold t", whether that reaches
+/// the threshold).
+fn count_failed(s: &mut RolloutStatus, settings: &CanarySettings) -> (String, bool) {
+    let failed = s.failed_checks.unwrap_or(0).saturating_add(1);
+    s.failed_checks = Some(failed);
+    let threshold = settings.failure_threshold;
+    let count = format!("failed check {failed} of failureThreshold {threshold}");
+    let over = u32::try_from(failed).unwrap_or(u32::MAX) >= threshold;
+    (count, over)
 }
 
 fn roll_back(

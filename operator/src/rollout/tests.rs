@@ -7,11 +7,16 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::analysis::{CanaryMetrics, Verdict, evaluate};
 use super::command::Command;
-use super::machine::{Decision, Input, LiveTrack, Observed, Severity, analysis_due, failed, step};
+use super::machine::{
+    Decision, Input, LiveTrack, Observed, Severity, analysis_due, confirm_due, failed,
+    pre_rollout_due, step,
+};
 use crate::build::traffic::Track;
-use crate::build::validate::{CanarySettings, CanarySteps, MetricCheck, QueryTemplate};
+use crate::build::validate::{
+    CanarySettings, CanarySteps, DEFAULT_HOOK_TIMEOUT, MetricCheck, QueryTemplate, RolloutHook,
+};
 use crate::crd::{
-    AnalysisResult, AnalysisStatus, Percent, RolloutPhase, RolloutStatus, RolloutStrategy,
+    AnalysisResult, AnalysisStatus, HookType, Percent, RolloutPhase, RolloutStatus, RolloutStrategy,
 };
 
 fn percent(value: u8) -> Percent {
@@ -29,6 +34,7 @@ fn settings() -> CanarySettings {
         failure_threshold: 2,
         prometheus_url: "http://prom:9090".into(),
         metrics: Vec::new(),
+        hooks: Vec::new(),
         canary_weight: percent(20),
     }
 }
@@ -67,6 +73,9 @@ struct World {
     observed: Observed,
     now: i64,
     command: Option<Command>,
+    /// What the PreRollout and ConfirmPromotion hooks answer when they are due.
+    pre_rollout: Option<Result<(), String>>,
+    confirm: Option<Result<(), String>>,
 }
 
 impl World {
@@ -84,6 +93,8 @@ impl World {
             },
             now: 0,
             command: None,
+            pre_rollout: None,
+            confirm: None,
         }
     }
 
@@ -99,7 +110,23 @@ impl World {
             now: at(self.now),
             analysis: None,
             command: self.command,
+            pre_rollout: None,
+            confirm: None,
         };
+        if pre_rollout_due(&input) {
+            input.pre_rollout = Some(
+                self.pre_rollout
+                    .clone()
+                    .expect("PreRollout is due; script it"),
+            );
+        }
+        if confirm_due(&input) {
+            input.confirm = Some(
+                self.confirm
+                    .clone()
+                    .expect("ConfirmPromotion is due; script it"),
+            );
+        }
         if analysis_due(&input) {
             let m = metrics.expect("an analysis is due; script its metrics");
             input.analysis = Some(evaluate(&Ok(m), &self.settings, &Time(at(self.now))));
@@ -1038,4 +1065,114 @@ fn the_built_in_checks_come_first() {
     m.requests = 5.0;
     let (verdict, _) = judged(m);
     assert!(matches!(verdict, Verdict::Held(m) if m.contains("minRequests")));
+}
+
+// Hooks (`rollout.webhooks`): when they are due and what their answers do.
+
+fn hook(type_: HookType) -> RolloutHook {
+    RolloutHook {
+        name: "gate".into(),
+        type_,
+        url: "http://t".into(),
+        timeout: DEFAULT_HOOK_TIMEOUT,
+        metadata: Default::default(),
+    }
+}
+
+/// 1.0 → 2.0 with `hooks`, up to the canary's pods ready (no route yet).
+fn canary_ready_with(hooks: Vec<RolloutHook>) -> World {
+    let mut w = World::new(RolloutStrategy::Canary);
+    w.settings.hooks = hooks;
+    w.pass(None);
+    w.desired = track("2.0");
+    w.pass(None);
+    w.canary_pods_ready();
+    w
+}
+
+#[test]
+fn a_pre_rollout_refusal_keeps_traffic_off_the_canary_and_is_asked_again_an_interval_later() {
+    let mut w = canary_ready_with(vec![hook(HookType::PreRollout)]);
+    w.pre_rollout = Some(Err("hook gate answered HTTP 503: not yet".into()));
+    let d = w.pass(None);
+    assert_eq!(
+        (w.phase(), World::weight(&d)),
+        (RolloutPhase::Initializing, None)
+    );
+    let s = w.status.clone().unwrap();
+    assert_eq!(s.failed_checks, Some(1));
+    assert!(
+        s.message
+            .unwrap()
+            .contains("PreRollout hook gate answered HTTP 503")
+    );
+    w.pre_rollout = None; // not due again before one interval: `pass` would panic
+    w.now += 30;
+    let d = w.pass(None);
+    assert_eq!(
+        World::weight(&d),
+        None,
+        "still no route between two attempts"
+    );
+    w.now += 30;
+    w.pre_rollout = Some(Ok(()));
+    let d = w.pass(None);
+    assert_eq!(
+        (w.phase(), World::weight(&d)),
+        (RolloutPhase::Progressing, Some(10))
+    );
+}
+
+#[test]
+fn pre_rollout_refusals_up_to_the_threshold_roll_back() {
+    let mut w = canary_ready_with(vec![hook(HookType::PreRollout)]);
+    w.pre_rollout = Some(Err("hook gate answered HTTP 500: down".into()));
+    w.pass(None);
+    w.now += 60;
+    let d = w.pass(None);
+    assert_eq!(w.phase(), RolloutPhase::RollingBack);
+    assert!(d.event.unwrap().message.contains("PreRollout hook gate"));
+}
+
+#[test]
+fn confirm_promotion_gates_the_promotion_without_failing_a_check() {
+    let mut w = canary_ready_with(vec![hook(HookType::ConfirmPromotion)]);
+    w.pass(None);
+    for _ in 0..2 {
+        w.now += 60;
+        w.pass(good()); // steps 1 and 2: no confirmation asked
+    }
+    w.confirm = Some(Err(
+        "hook gate answered HTTP 403: waiting for the release manager".into(),
+    ));
+    w.now += 60;
+    let d = w.pass(good());
+    assert_eq!(
+        (w.phase(), World::weight(&d)),
+        (RolloutPhase::Progressing, Some(50))
+    );
+    let s = w.status.clone().unwrap();
+    assert_eq!(s.failed_checks, None, "a gate, not a failure");
+    assert!(s.message.unwrap().contains("waiting for ConfirmPromotion"));
+    w.now += 60;
+    w.confirm = Some(Ok(()));
+    w.pass(good());
+    assert_eq!(w.phase(), RolloutPhase::Promoting);
+}
+
+#[test]
+fn a_rollout_hook_refusal_fails_the_check_whatever_the_metrics_say() {
+    use super::analysis::with_hooks;
+    let judged = evaluate(&Ok(good().unwrap()), &settings(), &Time(at(0)));
+    let (verdict, status) = with_hooks(
+        judged.clone(),
+        Some(Err("hook load answered HTTP 500: x".into())),
+    );
+    assert_eq!(
+        verdict,
+        Verdict::Failed("Rollout hook load answered HTTP 500: x".into())
+    );
+    assert_eq!(status.result, AnalysisResult::Failed);
+    assert_eq!(with_hooks(judged.clone(), Some(Ok(()))), judged);
+    assert_eq!(with_hooks(judged.clone(), None), judged);
 }

@@ -6,7 +6,8 @@
 //! killed mid-step, and follow the commands a person gives with `kubectl storefront rollout`
 //! (the workspace's kubectl plugin, which writes the annotation: a pause that holds across an
 //! operator restart, promote now, abort), which the operator removes once handled,
-//! and roll back on a custom metric query out of bounds.
+//! roll back on a custom metric query out of bounds, and hold the last step while a
+//! ConfirmPromotion hook refuses.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
@@ -381,5 +382,53 @@ fn a_canary_promotes_rolls_back_aborts_and_resumes_after_a_restart() {
         "the placeholders were not filled in: {sent:?}"
     );
     assert_eq!(rollout(c)["stable"], "0.6.0");
+
+    // 9. A ConfirmPromotion hook that refuses holds the last step; once it agrees, promotion.
+    prometheus.set_custom("orders_checkouts_total", 0.99);
+    prometheus.set_hook_status(403);
+    support::patch_spec(
+        c,
+        NS,
+        json!({"services": {"catalog": {
+            "version": "0.9.0",
+            "rollout": {"webhooks": [{
+                "name": "release-manager",
+                "type": "ConfirmPromotion",
+                "url": format!("{}/hook", prometheus.url),
+            }]},
+        }}}),
+    );
+    follow(
+        c,
+        "the gate holds the last step",
+        Duration::from_secs(120),
+        |s| {
+            s["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("waiting for ConfirmPromotion"))
+        },
+    );
+    std::thread::sleep(Duration::from_secs(6)); // three intervals, each asking again
+    let held = rollout(c);
+    assert_eq!(
+        (phase(&held), &held["step"], &held["canaryWeight"]),
+        ("Progressing", &json!(2), &json!(50)),
+        "{held:#}"
+    );
+    prometheus.set_hook_status(200);
+    follow(
+        c,
+        "promotion once confirmed",
+        Duration::from_secs(120),
+        |s| phase(s) == "Succeeded" && s["stable"] == "0.9.0",
+    );
+    let calls = prometheus.hook_calls();
+    assert!(
+        calls.len() >= 2
+            && calls.iter().all(|b| b["phase"] == "ConfirmPromotion"
+                && b["service"] == "catalog"
+                && b["canary"] == "0.9.0"),
+        "{calls:?}"
+    );
     assert!(operator.running(), "{}", operator.log_tail());
 }

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeSet;
 
+use super::entry_names::check_entry_name;
 use crate::crd::MetricCheckSpec;
 
 /// A value a query template can name.
@@ -118,20 +119,7 @@ pub fn metric_checks(specs: &[MetricCheckSpec]) -> Result<Vec<MetricCheck>, Stri
         .enumerate()
         .map(|(i, spec)| {
             let at = format!("metrics[{i}] ({})", spec.name);
-            let valid_name = !spec.name.is_empty()
-                && spec.name.len() <= 63
-                && spec
-                    .name
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-            if !valid_name {
-                return Err(format!(
-                    "{at}: name must be 1-63 lowercase letters, digits or '-'"
-                ));
-            }
-            if !names.insert(spec.name.as_str()) {
-                return Err(format!("{at}: the name is used twice"));
-            }
+            check_entry_name(&at, &spec.name, &mut names)?;
             if spec.query.trim().is_empty() {
                 return Err(format!("{at}: query is empty"));
             }

@@ -25,7 +25,9 @@ use crate::crd::{
 pub const OFFLINE_UID: &str = "00000000-0000-0000-0000-000000000000";
 
 mod canary_steps;
+mod entry_names;
 mod events;
+mod hooks;
 mod mesh;
 mod metric_checks;
 mod notifications;
@@ -35,6 +37,7 @@ mod stores;
 
 pub use canary_steps::{CanarySteps, CanaryStepsError};
 pub use events::{DEFAULT_RABBITMQ_VERSION, EventsPlan, RABBITMQ_USER, RabbitMqPlan};
+pub use hooks::{DEFAULT_HOOK_TIMEOUT, RolloutHook};
 pub use mesh::{
     DEFAULT_MESH_PROVIDER, IngressPlan, JaegerPlan, MeshPlan, TracingPlan, istio_duration,
 };
@@ -85,6 +88,8 @@ pub enum ValidationError {
     },
     #[error("spec.notifications.webhook: {0}")]
     Webhook(String),
+    #[error("spec.services.{service}.rollout.{message}")]
+    Hook { service: Component, message: String },
     #[error("spec.services.{service}.rollout.analysis.{message}")]
     MetricCheck { service: Component, message: String },
     #[error("spec.services.{service}.rollout: canaryWeight is required when strategy is Manual")]
@@ -225,6 +230,8 @@ pub struct CanarySettings {
     pub prometheus_url: String,
     /// `rollout.analysis.metrics`, checked.
     pub metrics: Vec<MetricCheck>,
+    /// `rollout.webhooks`, checked.
+    pub hooks: Vec<RolloutHook>,
     /// Manual only: fixed canary weight.
     pub canary_weight: Percent,
 }

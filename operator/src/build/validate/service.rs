@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
+use super::hooks::rollout_hooks;
 use super::metric_checks::metric_checks;
 use super::{CanarySettings, CanarySteps, Scaling, ValidatedService, ValidationError};
 use crate::build::component::Component;
@@ -176,8 +177,11 @@ fn check_rollout(
     )?;
     let metrics = metric_checks(analysis.map_or(&[][..], |a| &a.metrics[..]))
         .map_err(|message| ValidationError::MetricCheck { service, message })?;
+    let hooks = rollout_hooks(&rollout.webhooks)
+        .map_err(|message| ValidationError::Hook { service, message })?;
     Ok(CanarySettings {
         metrics,
+        hooks,
         steps,
         interval,
         progress_deadline: std::time::Duration::from_secs(600),

@@ -27,8 +27,9 @@ pub use error::ReconcileError;
 
 use super::api::{ClusterApi, EventType, PlatformEvent};
 use super::metrics::Metrics;
-use super::notify::{self, HttpNotifier, Notifier};
+use super::notify;
 use super::status::{self, Outcome};
+use super::webhook::{HttpWebhooks, WebhookClient};
 use crate::build::secrets::{self, SecretSource};
 use crate::build::{self, ValidationError};
 use crate::crd::{EcommercePlatform, PlatformStatus};
@@ -43,7 +44,6 @@ pub const INVALID_RECHECK: Duration = Duration::from_secs(60);
 /// reconciles, so the canary engine is driven by this timer and by Deployment changes).
 pub const ROLLOUT_POLL: Duration = Duration::from_secs(10);
 const PROMETHEUS_TIMEOUT: Duration = Duration::from_secs(5);
-const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
 const BACKOFF_BASE: Duration = Duration::from_secs(5);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
 
@@ -59,8 +59,8 @@ pub struct Context {
     pub clock: std::sync::Arc<dyn Fn() -> Time + Send + Sync>,
     /// Where the canary analysis reads Istio's metrics.
     pub canary_metrics: std::sync::Arc<dyn MetricsSource>,
-    /// Where rollout notifications are posted (`spec.notifications.webhook`).
-    pub notifier: std::sync::Arc<dyn Notifier>,
+    /// Where rollout notifications and hooks are posted.
+    pub webhooks: std::sync::Arc<dyn WebhookClient>,
     /// What this process applied last, so unchanged objects are not applied again.
     pub memory: ApplyMemory,
     /// The status this process last wrote, per platform (with the platform's UID). The watch
@@ -78,7 +78,7 @@ impl Context {
             failures: Mutex::new(BTreeMap::new()),
             clock: std::sync::Arc::new(|| Time(k8s_openapi::jiff::Timestamp::now())),
             canary_metrics: std::sync::Arc::new(Prometheus::new(PROMETHEUS_TIMEOUT)),
-            notifier: std::sync::Arc::new(HttpNotifier::new(WEBHOOK_TIMEOUT)),
+            webhooks: std::sync::Arc::new(HttpWebhooks::default()),
             memory: ApplyMemory::default(),
             written: Mutex::new(BTreeMap::new()),
         }
@@ -176,6 +176,7 @@ async fn pipeline(cached: &EcommercePlatform, ctx: &Context) -> Result<Action, R
         platform,
         &validated,
         ctx.canary_metrics.as_ref(),
+        ctx.webhooks.as_ref(),
         &now,
     )
     .await;
@@ -210,7 +211,7 @@ async fn pipeline(cached: &EcommercePlatform, ctx: &Context) -> Result<Action, R
     if let Some(target) = &validated.webhook {
         notify::notify(
             api,
-            ctx.notifier.as_ref(),
+            ctx.webhooks.as_ref(),
             platform,
             target,
             &rollouts.events,

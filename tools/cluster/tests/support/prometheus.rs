@@ -1,5 +1,6 @@
 //! The one stand-in of the cluster tests: Prometheus, played by a small HTTP server that answers
-//! the real `/api/v1/query` API (instant vectors) from a script the test changes as it goes.
+//! the real `/api/v1/query` API (instant vectors) from a script the test changes as it goes. The
+//! same server plays a rollout hook (`POST /hook`), a receiver the test scripts too.
 //! Istio's Envoy, which would produce the real figures, cannot run here.
 
 use std::sync::{Arc, Mutex};
@@ -36,6 +37,9 @@ struct Script {
     /// Answers for custom queries: a query containing the marker gets the value.
     custom: Vec<(String, f64)>,
     queries: Vec<String>,
+    /// What `POST /hook` (a rollout hook) answers, and the bodies it received.
+    hook_status: u16,
+    hook_calls: Vec<Value>,
 }
 
 /// A running scripted Prometheus.
@@ -52,6 +56,8 @@ impl ScriptedPrometheus {
             figures: Some(figures),
             custom: Vec::new(),
             queries: Vec::new(),
+            hook_status: 200,
+            hook_calls: Vec::new(),
         }));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
@@ -66,6 +72,7 @@ impl ScriptedPrometheus {
                 let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
                 let app = Router::new()
                     .route("/api/v1/query", get(query))
+                    .route("/hook", axum::routing::post(hook))
                     .with_state(state);
                 let _ = axum::serve(listener, app).await;
             });
@@ -100,6 +107,20 @@ impl ScriptedPrometheus {
                     .collect()
             },
         )
+    }
+
+    /// From now on, `POST /hook` answers `status`.
+    pub fn set_hook_status(&self, status: u16) {
+        if let Ok(mut s) = self.script.lock() {
+            s.hook_status = status;
+        }
+    }
+
+    /// The bodies `POST /hook` received so far.
+    pub fn hook_calls(&self) -> Vec<Value> {
+        self.script
+            .lock()
+            .map_or_else(|_| Vec::new(), |s| s.hook_calls.clone())
     }
 
     /// How many queries the operator has sent so far.
@@ -138,4 +159,18 @@ async fn query(
         .into_iter()
         .collect();
     Json(json!({"status": "success", "data": {"resultType": "vector", "result": result}}))
+}
+
+/// A rollout hook beside the scripted Prometheus (same server): records the call, answers the
+/// scripted status.
+async fn hook(
+    State(script): State<Arc<Mutex<Script>>>,
+    Json(body): Json<Value>,
+) -> axum::http::StatusCode {
+    let status = script.lock().map_or(500, |mut s| {
+        s.hook_calls.push(body);
+        s.hook_status
+    });
+    axum::http::StatusCode::from_u16(status)
+        .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR)
 }
