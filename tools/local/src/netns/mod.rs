@@ -1,0 +1,12 @@
+//! `--isolation netns`: every component in a network namespace of its own, three tier bridges
+//! in a router namespace that routes between them under an nftables policy. [`plan`] and
+//! [`ruleset`] are pure (names, addresses, policy text); [`topology`] runs `ip` and `nft`;
+//! [`forward`] carries the host's port to the gateway.
+
+pub mod forward;
+pub mod plan;
+pub mod ruleset;
+pub mod topology;
+
+pub use plan::{DEFAULT_PREFIX, DEFAULT_SUBNET, Plan, Tier};
+pub use topology::{Topology, TopologyError};
