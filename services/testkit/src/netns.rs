@@ -49,18 +49,24 @@ impl Placement {
     }
 }
 
-/// The `ip` binary, found on `PATH` (then `/usr/sbin`, `/sbin`).
-pub fn ip_command() -> Result<String, StartError> {
+/// `tool`'s path, from `PATH` or else the usual system directories (root's `PATH` under sudo
+/// may lack the sbin ones).
+pub(crate) fn system_tool(tool: &str, package: &str) -> Result<String, StartError> {
     let path = std::env::var("PATH").unwrap_or_default();
     path.split(':')
-        .chain(["/usr/sbin", "/sbin"])
-        .map(|dir| std::path::Path::new(dir).join("ip"))
+        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"])
+        .map(|dir| std::path::Path::new(dir).join(tool))
         .find(|p| p.is_file())
         .map(|p| p.display().to_string())
         .ok_or_else(|| StartError::Failed {
-            what: "finding `ip`".into(),
-            detail: "`ip` (iproute2) is not installed: apt-get install -y iproute2".into(),
+            what: format!("finding `{tool}`"),
+            detail: format!("`{tool}` is not installed: apt-get install -y {package}"),
         })
+}
+
+/// The `ip` binary (iproute2).
+pub fn ip_command() -> Result<String, StartError> {
+    system_tool("ip", "iproute2")
 }
 
 /// Runs `f` on a fresh thread that has joined the network namespace `/run/netns/<name>`; the

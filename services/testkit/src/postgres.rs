@@ -106,7 +106,7 @@ impl PostgresServer {
             let mut wrapper = placement.exec_prefix()?;
             if let (false, Some((uid, gid))) = (wrapper.is_empty(), user) {
                 wrapper.extend([
-                    "setpriv".into(),
+                    crate::netns::system_tool("setpriv", "util-linux")?,
                     format!("--reuid={uid}"),
                     format!("--regid={gid}"),
                     "--clear-groups".into(),

@@ -53,15 +53,15 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Runs `ip` (found on `PATH` or in the sbin directories) with `args`, `stdin` piped in.
 fn run(args: &[&str], stdin: Option<&str>) -> Result<String, TopologyError> {
-    let ip_or_nft = args.first().copied().unwrap_or_default();
-    let command_text = args.join(" ");
+    let command_text = format!("ip {}", args.join(" "));
     let failed = |detail: String| TopologyError::Command {
         command: command_text.clone(),
         detail,
     };
-    let mut child = Command::new(ip_or_nft)
-        .args(&args[1..])
+    let mut child = Command::new(find_tool("ip", "iproute2")?)
+        .args(args)
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -88,9 +88,7 @@ fn run(args: &[&str], stdin: Option<&str>) -> Result<String, TopologyError> {
 }
 
 fn ip(args: &[&str]) -> Result<String, TopologyError> {
-    let mut all = vec!["ip"];
-    all.extend_from_slice(args);
-    run(&all, None)
+    run(args, None)
 }
 
 /// The namespaces that exist now and carry `prefix`.
@@ -214,17 +212,19 @@ impl Topology {
             ])?;
         }
         // Per-namespace sysctl: the host's own net.ipv4.ip_forward is not touched.
+        let sysctl = find_tool("sysctl", "procps")?;
         ip(&[
             "netns",
             "exec",
             router,
-            "sysctl",
+            &sysctl,
             "-q",
             "-w",
             "net.ipv4.ip_forward=1",
         ])?;
+        let nft = find_tool("nft", "nftables")?;
         run(
-            &["ip", "netns", "exec", router, "nft", "-f", "-"],
+            &["netns", "exec", router, &nft, "-f", "-"],
             Some(&ruleset(plan)),
         )?;
         Ok(())
@@ -236,7 +236,7 @@ impl Topology {
             "netns",
             "exec",
             &self.plan.router,
-            "nft",
+            &find_tool("nft", "nftables")?,
             "list",
             "table",
             "inet",
