@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use storefront_common::events::EventBus;
 use storefront_testkit::{
-    Placement, PostgresServer, RabbitServer, RedisServer, free_port, in_netns, ip_command,
-    spawn_tied_process,
+    Placement, PostgresServer, RabbitServer, RedisServer, free_port, ip_command, spawn_tied_process,
 };
 
 use crate::netns::{self, Plan, Topology, TopologyError};
@@ -167,38 +166,6 @@ pub async fn start_isolated(options: StartOptions, plan: Plan) -> Result<Platfor
     start_in(options, Some(topology)).await
 }
 
-/// Where `name` lives in netns mode: its namespace and address.
-fn placement(topology: &Topology, name: &str, port: u16) -> Placement {
-    let node = topology.plan.node(name);
-    Placement {
-        host: node.map_or([127, 0, 0, 1].into(), |n| n.address.into()),
-        port: Some(port),
-        netns: node.map(|n| n.netns.clone()),
-    }
-}
-
-/// Runs `f` from the router namespace (which reaches every tier), on a runtime of its own.
-fn from_router<T: Send>(
-    router: &str,
-    f: impl std::future::Future<Output = T> + Send,
-) -> Result<T, PlatformError> {
-    let run = || {
-        in_netns(router, || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map(|rt| rt.block_on(f))
-        })
-    };
-    let outcome = tokio::task::block_in_place(run)?;
-    outcome.map_err(|e| {
-        PlatformError::Store(storefront_testkit::StartError::Failed {
-            what: "a runtime in the router namespace".into(),
-            detail: e.to_string(),
-        })
-    })
-}
-
 async fn start_in(
     options: StartOptions,
     topology: Option<Topology>,
@@ -234,8 +201,8 @@ async fn start_in(
     let bus = options.bus;
     let (pg_at, redis_at) = match &topology {
         Some(t) => (
-            placement(t, "postgres", netns::plan::POSTGRES_PORT),
-            placement(t, "redis", netns::plan::REDIS_PORT),
+            netns::reach::placement(t, "postgres", netns::plan::POSTGRES_PORT),
+            netns::reach::placement(t, "redis", netns::plan::REDIS_PORT),
         ),
         None => (Placement::default(), Placement::default()),
     };
@@ -259,7 +226,7 @@ async fn start_in(
     })??;
     let router = topology.as_ref().map(|t| t.plan.router.clone());
     match &router {
-        Some(router) => from_router(router, async {
+        Some(router) => netns::reach::from_router(router, async {
             for db in DATABASES {
                 postgres.create_named_database(db).await;
             }
@@ -281,7 +248,11 @@ async fn start_in(
         .iter()
         .map(|n| {
             let addr = match &topology {
-                Some(t) => format!("{}:{}", placement(t, n, 0).host, netns::plan::SERVICE_PORT),
+                Some(t) => format!(
+                    "{}:{}",
+                    netns::reach::placement(t, n, 0).host,
+                    netns::plan::SERVICE_PORT
+                ),
                 None => format!("127.0.0.1:{}", free_port()),
             };
             (*n, addr)
@@ -555,7 +526,9 @@ impl Platform {
     /// Waits for `service` to be ready, asking from the router namespace in netns mode.
     async fn wait_ready(&self, service: &mut Service) -> Result<(), PlatformError> {
         match &self.topology {
-            Some(topology) => from_router(&topology.plan.router, wait_ready(service))?,
+            Some(topology) => {
+                netns::reach::from_router(&topology.plan.router, wait_ready(service))?
+            }
             None => wait_ready(service).await,
         }
     }
@@ -699,26 +672,7 @@ pub async fn up(options: UpOptions) -> Result<(), PlatformError> {
         println!("    {:<10} {}  (pid {})", s.name, s.url, s.pid());
     }
     if let Some(topology) = &platform.topology {
-        let plan = &topology.plan;
-        println!(
-            "  isolation:    netns; router namespace {}, nftables table inet {} there",
-            plan.router, plan.table
-        );
-        for node in &plan.nodes {
-            println!(
-                "    {:<14} {:<5} {:<12} netns {}",
-                node.component,
-                node.tier.name(),
-                node.address,
-                node.netns
-            );
-        }
-        for flow in netns::ruleset::flows(plan) {
-            println!(
-                "    allowed: {} -> {} tcp {:?}",
-                flow.from, flow.to, flow.ports
-            );
-        }
+        print!("{}", netns::summary::summary(&topology.plan));
     }
     println!("  Ctrl-C (or SIGTERM) stops everything.");
     println!();
