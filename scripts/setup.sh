@@ -3,8 +3,8 @@
 # a C toolchain for -sys crates, PostgreSQL server binaries (initdb, postgres), redis-server and
 # Python for the manifest checks. With STOREFRONT_TEST_TOOLS=1 (`make test`, `make images`, the
 # compose targets, `make cluster NODES=real`) also rabbitmq-server, a Docker engine for the images
-# and the compose stack, and the real node's containerd, CNI plugins and iptables. Safe to run
-# again. Needs root (or sudo) only when something is missing; otherwise it only checks.
+# and the compose stack, the real node's containerd, CNI plugins and iptables, and iproute2 and
+# nftables for the netns run mode. Safe to run again. Needs root (or sudo) only when something is missing; otherwise it only checks.
 set -euo pipefail
 
 need=()
@@ -29,6 +29,11 @@ if [ "$test_tools" = 1 ] && [ "$(uname -s)" = Linux ]; then
   have runc || [ -x /usr/sbin/runc ] || need+=(runc)
   [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
   have iptables || [ -x /usr/sbin/iptables ] || need+=(iptables)
+  # `storefront-local up --isolation netns` and its test: ip (netns, veth, bridges) and nft for
+  # the tier policy, loaded inside the run's own router namespace only (Debian does not enable
+  # the nftables service on install, and nothing here enables it).
+  have ip || [ -x /usr/sbin/ip ] || need+=(iproute2)
+  have nft || [ -x /usr/sbin/nft ] || need+=(nftables)
   [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ -f /usr/lib/aarch64-linux-gnu/libc.a ] || need+=(libc6-dev)
 fi
 if [ "${STOREFRONT_BROWSER_TESTS:-0}" = 1 ]; then

@@ -14,6 +14,7 @@
 #[cfg(feature = "app")]
 pub mod app;
 mod binaries;
+mod netns;
 mod postgres;
 mod process;
 mod rabbitmq;
@@ -23,6 +24,7 @@ pub mod shop;
 mod smtp;
 
 pub use binaries::{MissingBinary, postgres_bin};
+pub use netns::{Placement, in_netns, ip_command};
 pub use postgres::PostgresServer;
 pub use process::{free_port, spawn_tied_process, spawn_tied_process_in, stop_tied_process};
 pub use rabbitmq::RabbitServer;

@@ -7,10 +7,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::binaries::postgres_bin;
+use crate::netns::Placement;
 use crate::process::{spawn_tied, stop_pid, temp_dir, untrack, wait_gone};
 use crate::{StartError, io_err};
 
 pub struct PostgresServer {
+    host: std::net::IpAddr,
     port: u16,
     dir: PathBuf,
     child: std::sync::Mutex<Option<Child>>,
@@ -43,6 +45,14 @@ fn chown_tree(path: &std::path::Path, uid: u32, gid: u32) -> Result<(), StartErr
 
 impl PostgresServer {
     pub fn start() -> Result<Self, StartError> {
+        Self::start_at(&Placement::default())
+    }
+
+    /// Starts listening on `placement.host` (port `placement.port`, or a random free one), in
+    /// its network namespace when it names one. There `ip netns exec` starts it, and when we
+    /// are root `setpriv` (not the spawn's uid switch, which would come before `ip`) drops to
+    /// the `postgres` account.
+    pub fn start_at(placement: &Placement) -> Result<Self, StartError> {
         let initdb = postgres_bin("initdb")?;
         let postgres = postgres_bin("postgres")?;
         let dir = temp_dir("pg")?;
@@ -79,13 +89,46 @@ impl PostgresServer {
             });
         }
 
+        if !placement.host.is_loopback() {
+            // initdb trusts loopback only; off loopback the namespace's policy decides who
+            // reaches the server, so any address may log in like a local one.
+            use std::io::Write;
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(data.join("pg_hba.conf"))
+                .and_then(|mut f| f.write_all(b"host all all 0.0.0.0/0 trust\n"))
+                .map_err(io_err("opening pg_hba.conf to other addresses"))?;
+        }
+
         let mut last_error = String::new();
         for _attempt in 0..3 {
-            let port = crate::free_port();
-            let mut cmd = Command::new(&postgres);
+            let port = placement.port.unwrap_or_else(crate::free_port);
+            let mut wrapper = placement.exec_prefix()?;
+            if let (false, Some((uid, gid))) = (wrapper.is_empty(), user) {
+                wrapper.extend([
+                    crate::netns::system_tool("setpriv", "util-linux")?,
+                    format!("--reuid={uid}"),
+                    format!("--regid={gid}"),
+                    "--clear-groups".into(),
+                ]);
+            }
+            let mut cmd = match wrapper.split_first() {
+                Some((first, rest)) => {
+                    let mut cmd = Command::new(first);
+                    cmd.args(rest).arg(&postgres);
+                    cmd
+                }
+                None => Command::new(&postgres),
+            };
             cmd.arg("-D")
                 .arg(&data)
-                .args(["-p", &port.to_string(), "-h", "127.0.0.1", "-k"])
+                .args([
+                    "-p",
+                    &port.to_string(),
+                    "-h",
+                    &placement.host.to_string(),
+                    "-k",
+                ])
                 .arg(&dir)
                 .args([
                     "-c",
@@ -107,12 +150,13 @@ impl PostgresServer {
                         .map(Stdio::from)
                         .unwrap_or(Stdio::null()),
                 );
-            if let Some((uid, gid)) = user {
+            if let (None, Some((uid, gid))) = (&placement.netns, user) {
                 use std::os::unix::process::CommandExt;
                 cmd.uid(uid).gid(gid);
             }
             let child = spawn_tied(cmd, libc::SIGQUIT, Some(dir.clone()))?;
             let server = Self {
+                host: placement.host,
                 port,
                 dir: dir.clone(),
                 child: std::sync::Mutex::new(Some(child)),
@@ -166,7 +210,7 @@ impl PostgresServer {
     }
 
     pub fn url_for(&self, database: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+        format!("postgres://postgres@{}:{}/{database}", self.host, self.port)
     }
 
     /// Creates a database named `<prefix>_<random>` and returns its URL.

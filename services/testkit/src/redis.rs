@@ -9,11 +9,13 @@ use std::time::{Duration, Instant};
 
 use crate::StartError;
 use crate::binaries::redis_bin;
+use crate::netns::Placement;
 use crate::process::{spawn_tied, stop_pid, temp_dir, untrack, wait_gone};
 
 const DATABASES: u32 = 10_000;
 
 pub struct RedisServer {
+    placement: Placement,
     port: u16,
     dir: PathBuf,
     next_db: AtomicU32,
@@ -27,17 +29,34 @@ impl RedisServer {
 
     /// Starts on `port`, or on a random free port when `None`.
     pub fn start_on(port: Option<u16>) -> Result<Self, StartError> {
+        Self::start_at(&Placement {
+            port,
+            ..Placement::default()
+        })
+    }
+
+    /// Starts listening on `placement.host` (and its port, or a random free one), inside its
+    /// network namespace when it names one; the readiness ping runs there too.
+    pub fn start_at(placement: &Placement) -> Result<Self, StartError> {
         let bin = redis_bin()?;
         let dir = temp_dir("redis")?;
         let mut last_error = String::new();
         for _attempt in 0..3 {
-            let port = port.unwrap_or_else(crate::free_port);
-            let mut cmd = Command::new(&bin);
+            let port = placement.port.unwrap_or_else(crate::free_port);
+            let wrapper = placement.exec_prefix()?;
+            let mut cmd = match wrapper.split_first() {
+                Some((first, rest)) => {
+                    let mut cmd = Command::new(first);
+                    cmd.args(rest).arg(&bin);
+                    cmd
+                }
+                None => Command::new(&bin),
+            };
             cmd.args([
                 "--port",
                 &port.to_string(),
                 "--bind",
-                "127.0.0.1",
+                &placement.host.to_string(),
                 "--save",
                 "",
                 "--appendonly",
@@ -48,8 +67,13 @@ impl RedisServer {
                 "warning",
             ])
             .arg("--dir")
-            .arg(&dir)
-            .stdout(
+            .arg(&dir);
+            if !placement.host.is_loopback() {
+                // Protected mode refuses every client not on loopback when there is no password;
+                // off a loopback address only the namespace's policy decides who reaches it.
+                cmd.args(["--protected-mode", "no"]);
+            }
+            cmd.stdout(
                 std::fs::File::create(dir.join("redis.log"))
                     .map(Stdio::from)
                     .unwrap_or(Stdio::null()),
@@ -57,12 +81,16 @@ impl RedisServer {
             .stderr(Stdio::null());
             let child = spawn_tied(cmd, libc::SIGTERM, Some(dir.clone()))?;
             let server = Self {
+                placement: placement.clone(),
                 port,
                 dir: dir.clone(),
                 next_db: AtomicU32::new(0),
                 child: std::sync::Mutex::new(Some(child)),
             };
-            if server.wait_ready(Duration::from_secs(10)) {
+            if server
+                .placement
+                .run(|| server.wait_ready(Duration::from_secs(10)))?
+            {
                 return Ok(server);
             }
             last_error = std::fs::read_to_string(dir.join("redis.log")).unwrap_or_default();
@@ -86,7 +114,7 @@ impl RedisServer {
     }
 
     fn ping(&self) -> bool {
-        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+        let Ok(mut stream) = std::net::TcpStream::connect((self.placement.host, self.port)) else {
             return false;
         };
         let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
@@ -104,12 +132,12 @@ impl RedisServer {
     /// A URL to a logical database no other caller of this method has been given.
     pub fn fresh_url(&self) -> String {
         let db = self.next_db.fetch_add(1, Ordering::Relaxed) % DATABASES;
-        format!("redis://127.0.0.1:{}/{db}", self.port)
+        format!("redis://{}:{}/{db}", self.placement.host, self.port)
     }
 
     /// The URL of logical database 0.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        format!("redis://{}:{}/0", self.placement.host, self.port)
     }
 
     pub fn stop(&self) {

@@ -10,5 +10,6 @@ pub mod bench;
 pub mod bench_events;
 pub mod bench_gateway;
 pub mod ceiling;
+pub mod netns;
 pub mod platform;
 pub mod procfs;

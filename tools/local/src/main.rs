@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use storefront_common::events::EventBus;
 
-use storefront_local::{bench, bench_events, bench_gateway, platform};
+use storefront_local::{bench, bench_events, bench_gateway, netns, platform};
 
 #[derive(Parser)]
 #[command(name = "storefront-local", version, about)]
@@ -47,6 +47,18 @@ enum Command {
         /// (starts a throwaway rabbitmq-server; it must be installed).
         #[arg(long, default_value = "redis")]
         bus: EventBus,
+        /// `plain` (every process on the host's loopback) or `netns` (Linux, root: each in its
+        /// own network namespace on edge/app/data bridges, under an nftables policy).
+        #[arg(long, default_value = "plain")]
+        isolation: Isolation,
+        /// netns mode: the prefix of every namespace, link and nftables table it creates (at
+        /// most 4 characters); leftovers with it are removed at start.
+        #[arg(long, default_value = netns::DEFAULT_PREFIX)]
+        netns_prefix: String,
+        /// netns mode: the /16 the tier subnets are cut from (`<a>.<b>.1.0/24` edge, `.2` app,
+        /// `.3` data).
+        #[arg(long, default_value = "10.213", value_parser = parse_subnet)]
+        subnet: [u8; 2],
     },
     /// Checkout throughput, latency and per-service memory across the real services, beside
     /// the ceiling pgbench sets on the same PostgreSQL.
@@ -109,6 +121,16 @@ enum Command {
     },
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Isolation {
+    Plain,
+    Netns,
+}
+
+fn parse_subnet(s: &str) -> Result<[u8; 2], String> {
+    netns::plan::parse_subnet(s).map_err(|e| e.to_string())
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     storefront_common::config::parse_duration(s)
         .ok_or_else(|| format!("{s:?} is not a duration such as 500ms, 20s or 2m"))
@@ -130,16 +152,26 @@ async fn main() -> ExitCode {
             admin_password,
             log_dir,
             bus,
-        } => platform::up(platform::UpOptions {
-            bins,
-            bus,
-            port,
-            admin_email,
-            admin_password,
-            log_dir,
-        })
-        .await
-        .map_err(|e| e.to_string()),
+            isolation,
+            netns_prefix,
+            subnet,
+        } => match (isolation == Isolation::Netns)
+            .then(|| netns::Plan::new(&netns_prefix, subnet))
+            .transpose()
+        {
+            Err(e) => Err(e.to_string()),
+            Ok(plan) => platform::up(platform::UpOptions {
+                bins,
+                bus,
+                port,
+                admin_email,
+                admin_password,
+                log_dir,
+                netns: plan,
+            })
+            .await
+            .map_err(|e| e.to_string()),
+        },
         Command::BenchCheckout {
             duration,
             concurrency,

@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 
 use storefront_common::events::EventBus;
 use storefront_testkit::{
-    PostgresServer, RabbitServer, RedisServer, free_port, spawn_tied_process,
+    Placement, PostgresServer, RabbitServer, RedisServer, free_port, ip_command, spawn_tied_process,
 };
+
+use crate::netns::{self, Plan, Topology, TopologyError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {
@@ -42,6 +44,15 @@ pub enum PlatformError {
         answered_by: String,
         log: String,
     },
+    #[error("{0}")]
+    Netns(#[from] TopologyError),
+    #[error("--isolation netns does not support {0} yet")]
+    NetnsUnsupported(&'static str),
+    #[error("cannot listen on the host's {addr} for the gateway: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("cannot create the log file {path}: {source}")]
     Log {
         path: String,
@@ -65,6 +76,8 @@ pub struct Service {
     pub log: PathBuf,
     binary: PathBuf,
     env: Vec<(String, String)>,
+    /// Its network namespace, in netns mode.
+    netns: Option<String>,
     child: Child,
 }
 
@@ -82,6 +95,11 @@ pub struct Platform {
     pub redis: RedisServer,
     /// The broker, when the order events go over RabbitMQ.
     pub rabbitmq: Option<RabbitServer>,
+    /// The namespaces, bridges and policy, in netns mode.
+    pub topology: Option<Topology>,
+    /// The host's address of the gateway (the forwarder's), in netns mode.
+    front: Option<String>,
+    forwarder: Option<tokio::task::JoinHandle<()>>,
 }
 
 pub struct StartOptions {
@@ -127,6 +145,31 @@ fn tail(path: &Path, lines: usize) -> String {
 }
 
 pub async fn start(options: StartOptions) -> Result<Platform, PlatformError> {
+    start_in(options, None).await
+}
+
+/// Like [`start`], with every component in its own network namespace of `plan` (brought up
+/// here, torn down by [`Platform::stop`]) and the gateway's port forwarded from the host.
+pub async fn start_isolated(options: StartOptions, plan: Plan) -> Result<Platform, PlatformError> {
+    if options.bus == EventBus::RabbitMq {
+        return Err(PlatformError::NetnsUnsupported("--bus rabbitmq"));
+    }
+    if options.scope == Scope::Commerce {
+        return Err(PlatformError::NetnsUnsupported("the commerce-only scope"));
+    }
+    let topology = tokio::task::spawn_blocking(move || Topology::up(plan))
+        .await
+        .map_err(|e| TopologyError::Command {
+            command: "bringing the topology up".into(),
+            detail: e.to_string(),
+        })??;
+    start_in(options, Some(topology)).await
+}
+
+async fn start_in(
+    options: StartOptions,
+    topology: Option<Topology>,
+) -> Result<Platform, PlatformError> {
     let with_edge = matches!(options.scope, Scope::Full { .. });
     let mut names = vec![
         "users",
@@ -156,12 +199,23 @@ pub async fn start(options: StartOptions) -> Result<Platform, PlatformError> {
     })?;
 
     let bus = options.bus;
+    let (pg_at, redis_at) = match &topology {
+        Some(t) => (
+            netns::reach::placement(t, "postgres", netns::plan::POSTGRES_PORT),
+            netns::reach::placement(t, "redis", netns::plan::REDIS_PORT),
+        ),
+        None => (Placement::default(), Placement::default()),
+    };
     let (postgres, redis, rabbitmq) = tokio::task::spawn_blocking(move || {
         let rabbitmq = match bus {
             EventBus::RabbitMq => Some(RabbitServer::start()?),
             EventBus::Redis => None,
         };
-        Ok::<_, PlatformError>((PostgresServer::start()?, RedisServer::start()?, rabbitmq))
+        Ok::<_, PlatformError>((
+            PostgresServer::start_at(&pg_at)?,
+            RedisServer::start_at(&redis_at)?,
+            rabbitmq,
+        ))
     })
     .await
     .map_err(|e| {
@@ -170,8 +224,18 @@ pub async fn start(options: StartOptions) -> Result<Platform, PlatformError> {
             detail: e.to_string(),
         })
     })??;
-    for db in DATABASES {
-        postgres.create_named_database(db).await;
+    let router = topology.as_ref().map(|t| t.plan.router.clone());
+    match &router {
+        Some(router) => netns::reach::from_router(router, async {
+            for db in DATABASES {
+                postgres.create_named_database(db).await;
+            }
+        })?,
+        None => {
+            for db in DATABASES {
+                postgres.create_named_database(db).await;
+            }
+        }
     }
 
     let jwt_secret = format!(
@@ -179,11 +243,36 @@ pub async fn start(options: StartOptions) -> Result<Platform, PlatformError> {
         uuid::Uuid::new_v4().simple(),
         uuid::Uuid::new_v4().simple()
     );
-    let mut ports: BTreeMap<&str, u16> = names.iter().map(|n| (*n, free_port())).collect();
+    // In netns mode each service has a namespace of its own, so all share one port there.
+    let mut addrs: BTreeMap<&str, String> = names
+        .iter()
+        .map(|n| {
+            let addr = match &topology {
+                Some(t) => format!(
+                    "{}:{}",
+                    netns::reach::placement(t, n, 0).host,
+                    netns::plan::SERVICE_PORT
+                ),
+                None => format!("127.0.0.1:{}", free_port()),
+            };
+            (*n, addr)
+        })
+        .collect();
+    let mut front = None;
     if let Scope::Full { gateway_port } = options.scope {
-        ports.insert("gateway", gateway_port);
+        let host = format!("127.0.0.1:{gateway_port}");
+        if topology.is_some() {
+            front = Some(host);
+        } else {
+            addrs.insert("gateway", host);
+        }
     }
-    let url = |name: &str| format!("http://127.0.0.1:{}", ports.get(name).copied().unwrap_or(0));
+    let url = |name: &str| {
+        format!(
+            "http://{}",
+            addrs.get(name).map(String::as_str).unwrap_or("127.0.0.1:0")
+        )
+    };
 
     let mut platform = Platform {
         services: Vec::new(),
@@ -192,13 +281,13 @@ pub async fn start(options: StartOptions) -> Result<Platform, PlatformError> {
         postgres,
         redis,
         rabbitmq,
+        topology,
+        front: None,
+        forwarder: None,
     };
     for name in names {
         let mut env: Vec<(String, String)> = vec![
-            (
-                "STOREFRONT_HTTP_ADDR".into(),
-                format!("127.0.0.1:{}", ports[name]),
-            ),
+            ("STOREFRONT_HTTP_ADDR".into(), addrs[name].clone()),
             ("STOREFRONT_JWT_SECRET".into(), jwt_secret.clone()),
             ("REDIS_URL".into(), platform.redis.url()),
             ("RUST_LOG".into(), options.rust_log.clone()),
@@ -224,7 +313,7 @@ pub async fn start(options: StartOptions) -> Result<Platform, PlatformError> {
             "web",
             "gateway",
         ] {
-            if ports.contains_key(dep) {
+            if addrs.contains_key(dep) {
                 env.push((format!("{}_URL", dep.to_uppercase()), url(dep)));
             }
         }
@@ -240,13 +329,43 @@ pub async fn start(options: StartOptions) -> Result<Platform, PlatformError> {
             "catalog" | "inventory" => env.push(("STOREFRONT_SEED_DEMO".into(), "true".into())),
             _ => {}
         }
-        let mut service = spawn(name, &binaries[name], &env, &log_dir, url(name))?;
-        let ready = wait_ready(&mut service).await;
+        let netns = platform
+            .topology
+            .as_ref()
+            .and_then(|t| t.plan.node(name))
+            .map(|n| n.netns.clone());
+        let mut service = match spawn(name, &binaries[name], &env, &log_dir, url(name), netns) {
+            Ok(service) => service,
+            Err(e) => {
+                platform.stop().await;
+                return Err(e);
+            }
+        };
+        let ready = platform.wait_ready(&mut service).await;
         platform.services.push(service);
         if let Err(e) = ready {
             platform.stop().await;
             return Err(e);
         }
+    }
+    if let (Some(host), Some(router)) = (front, router) {
+        let listener = match tokio::net::TcpListener::bind(&host).await {
+            Ok(listener) => listener,
+            Err(source) => {
+                platform.stop().await;
+                return Err(PlatformError::Listen { addr: host, source });
+            }
+        };
+        let gateway = addrs["gateway"]
+            .parse()
+            .map_err(|_| PlatformError::Listen {
+                addr: addrs["gateway"].clone(),
+                source: std::io::Error::other("not a socket address"),
+            })?;
+        platform.forwarder = Some(tokio::spawn(netns::forward::forward(
+            listener, router, gateway,
+        )));
+        platform.front = Some(format!("http://{host}"));
     }
     Ok(platform)
 }
@@ -257,6 +376,7 @@ fn spawn(
     env: &[(String, String)],
     log_dir: &Path,
     url: String,
+    netns: Option<String>,
 ) -> Result<Service, PlatformError> {
     let log = log_dir.join(format!("{name}.log"));
     let file = std::fs::OpenOptions::new()
@@ -271,7 +391,14 @@ fn spawn(
         path: log.display().to_string(),
         source,
     })?;
-    let mut command = Command::new(binary);
+    let mut command = match &netns {
+        Some(netns) => {
+            let mut command = Command::new(ip_command()?);
+            command.args(["netns", "exec", netns]).arg(binary);
+            command
+        }
+        None => Command::new(binary),
+    };
     command
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -289,6 +416,7 @@ fn spawn(
         log,
         binary: binary.to_path_buf(),
         env: env.to_vec(),
+        netns,
         child,
     })
 }
@@ -355,7 +483,11 @@ impl Platform {
         }
     }
 
+    /// Where `name` answers: for the gateway in netns mode, the host's forwarded port.
     pub fn url(&self, name: &str) -> Option<&str> {
+        if let (Some(front), "gateway") = (&self.front, name) {
+            return Some(front);
+        }
         self.services
             .iter()
             .find(|s| s.name == name)
@@ -383,6 +515,22 @@ impl Platform {
             rabbitmq.stop();
         }
         self.postgres.stop();
+        if let Some(forwarder) = self.forwarder.take() {
+            forwarder.abort();
+        }
+        if let Some(mut topology) = self.topology.take() {
+            tokio::task::block_in_place(|| topology.down());
+        }
+    }
+
+    /// Waits for `service` to be ready, asking from the router namespace in netns mode.
+    async fn wait_ready(&self, service: &mut Service) -> Result<(), PlatformError> {
+        match &self.topology {
+            Some(topology) => {
+                netns::reach::from_router(&topology.plan.router, wait_ready(service))?
+            }
+            None => wait_ready(service).await,
+        }
     }
 
     /// Stops one service (to see how the others cope); [`Self::restart_service`] brings it back
@@ -420,8 +568,15 @@ impl Platform {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string())),
         );
-        let mut fresh = spawn(old.name, &old.binary, &env, &self.log_dir, old.url.clone())?;
-        wait_ready(&mut fresh).await?;
+        let mut fresh = spawn(
+            old.name,
+            &old.binary,
+            &env,
+            &self.log_dir,
+            old.url.clone(),
+            old.netns.clone(),
+        )?;
+        self.wait_ready(&mut fresh).await?;
         self.services[index] = fresh;
         Ok(())
     }
@@ -462,6 +617,8 @@ pub struct UpOptions {
     pub admin_email: String,
     pub admin_password: String,
     pub log_dir: Option<PathBuf>,
+    /// Every component in its own network namespace of this plan (`--isolation netns`).
+    pub netns: Option<Plan>,
 }
 
 /// `storefront-local up`: start everything, print where it is, run until told to stop.
@@ -474,7 +631,7 @@ pub async fn up(options: UpOptions) -> Result<(), PlatformError> {
             ""
         }
     );
-    let mut platform = start(StartOptions {
+    let start_options = StartOptions {
         bins: options.bins,
         scope: Scope::Full {
             gateway_port: options.port,
@@ -485,8 +642,11 @@ pub async fn up(options: UpOptions) -> Result<(), PlatformError> {
         rust_log: std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
         extra_env: vec![],
         bus: options.bus,
-    })
-    .await?;
+    };
+    let mut platform = match options.netns {
+        Some(plan) => start_isolated(start_options, plan).await?,
+        None => start(start_options).await?,
+    };
     println!();
     println!(
         "  Storefront is running at http://127.0.0.1:{}",
@@ -510,6 +670,9 @@ pub async fn up(options: UpOptions) -> Result<(), PlatformError> {
     );
     for s in &platform.services {
         println!("    {:<10} {}  (pid {})", s.name, s.url, s.pid());
+    }
+    if let Some(topology) = &platform.topology {
+        print!("{}", netns::summary::summary(&topology.plan));
     }
     println!("  Ctrl-C (or SIGTERM) stops everything.");
     println!();
@@ -566,6 +729,7 @@ mod tests {
             log,
             binary: PathBuf::from("sleep"),
             env: Vec::new(),
+            netns: None,
             child,
         }
     }
