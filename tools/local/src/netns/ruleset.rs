@@ -17,6 +17,17 @@ pub struct Flow {
     pub why: &'static str,
 }
 
+impl Flow {
+    /// The ports, joined by `separator`.
+    pub fn ports_joined(&self, separator: &str) -> String {
+        self.ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(separator)
+    }
+}
+
 fn subnet(plan: &Plan, tier: Tier) -> String {
     plan.bridge(tier)
         .map(|b| format!("{}/24", b.subnet))
@@ -78,12 +89,7 @@ pub fn ruleset(plan: &Plan) -> String {
         );
     }
     for flow in flows(plan) {
-        let ports = flow
-            .ports
-            .iter()
-            .map(u16::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
+        let ports = flow.ports_joined(", ");
         let _ = writeln!(
             text,
             "    ip saddr {} ip daddr {} tcp dport {{ {ports} }} accept",

@@ -25,12 +25,7 @@ pub fn summary(plan: &Plan) -> String {
     }
     let _ = writeln!(text, "    allowed: anything within one tier");
     for flow in flows(plan) {
-        let ports = flow
-            .ports
-            .iter()
-            .map(u16::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
+        let ports = flow.ports_joined(",");
         let _ = writeln!(
             text,
             "    allowed: {} -> {} tcp {ports}",
