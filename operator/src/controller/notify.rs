@@ -16,11 +16,11 @@ use crate::build::validate::{WEBHOOK_URL_KEY, WebhookTarget, check_url};
 use crate::crd::EcommercePlatform;
 use crate::rollout::{RolloutEvent, Severity};
 
-/// The rollout events that are notified: transitions a person wants to hear about, not the
-/// reports a bad annotation repeats on every pass.
 /// How long a receiver may take to answer.
 const TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The rollout events that are notified: transitions a person wants to hear about, not the
+/// reports a bad annotation repeats on every pass.
 const NOTIFIED: [&str; 10] = [
     "RolloutStarted",
     "RolloutRestarted",
