@@ -173,9 +173,10 @@ async fn the_shop_runs_in_real_pods_and_sells_through_the_gateway_service() {
         applied.elapsed().as_secs_f64()
     );
 
-    let shop = Shop::new(gateway_url(&cluster, namespace));
+    let url = gateway_url(&cluster, namespace);
+    let shop = Shop::new(url.clone());
     let settled = Instant::now();
-    settle(&shop).await;
+    settle(&shop, &url).await;
     eprintln!(
         "[real-shop] a probe checkout went through {:.1} s after Ready",
         settled.elapsed().as_secs_f64()
@@ -222,11 +223,30 @@ async fn the_shop_runs_in_real_pods_and_sells_through_the_gateway_service() {
 /// Waits until a probe customer's checkout goes through every Service it needs. The pods are
 /// Ready (their probes pass) a little before the node routes every Service address to them, and
 /// until then the gateway and orders answer 503 "unreachable, try again"; this retries those
-/// answers for at most 3 minutes, with a fresh idempotency key each time, and fails on anything
+/// answers (and, before them, connections to the gateway's Service address that get no answer
+/// at all) for at most 3 minutes, with a fresh idempotency key each time, and fails on anything
 /// else.
-async fn settle(shop: &Shop) {
+async fn settle(shop: &Shop, url: &str) {
     use reqwest::{Method, StatusCode};
     let deadline = Instant::now() + Duration::from_secs(180);
+    // Until kube-proxy routes the gateway's own Service address, a connection to it fails
+    // outright (no HTTP answer at all): wait for any answer first.
+    let client = reqwest::Client::new();
+    loop {
+        let answer = client
+            .get(format!("{url}/readyz"))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await;
+        match answer {
+            Ok(_) => break,
+            Err(error) => assert!(
+                Instant::now() < deadline,
+                "the gateway Service {url} gives no answer after 3 minutes: {error}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     let mut attempt = 0;
     let retry = |what: &str, status: StatusCode, body: &Value| {
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{what}: {body}");
