@@ -154,11 +154,60 @@ fn mesh_objects() -> Vec<Value> {
             canary: Some(Canary {
                 track: track("0.2.0"),
                 weight: Some(storefront_operator::crd::Percent::new(25).unwrap()),
+                mirror: None,
+                draining: false,
             }),
             stable_subset: true,
             stable_replicas: None,
         },
     )]));
+    out.extend(
+        storefront_operator::build::build_with(&validated, &traffic)
+            .iter()
+            .filter(|o| o.kind().is_istio())
+            .map(DesiredObject::to_json),
+    );
+    // The mirror step of the gateway (an edge service: the ingress route too) and of the
+    // catalog, each with `rollout.match` entries of every kind beside `x-canary: always`.
+    let rollout = json!({
+        "strategy": "Canary",
+        "mirror": 20,
+        "match": [
+            {"headers": {"x-group": {"exact": "beta"}, "user-agent": {"regex": ".*Firefox.*"}}},
+            {"headers": {"x-tenant": {"prefix": "acme-"}}},
+            {"cookie": {"name": "canary", "value": "yes"}},
+        ],
+    });
+    let p = platform(json!({
+        "version": "0.1.0",
+        "services": {
+            "gateway": {"version": "0.2.0", "rollout": rollout},
+            "catalog": {"version": "0.2.0", "rollout": rollout},
+        },
+        "mesh": {"istio": {"ingress": {"hosts": ["shop.example.com"]}}},
+    }));
+    let validated = storefront_operator::build::validate(
+        &p,
+        &storefront_operator::build::ClusterInputs::offline(),
+        &mut CountingSecrets::default(),
+    )
+    .unwrap();
+    let mirroring = || ServiceTraffic {
+        stable: Some(track("0.1.0")),
+        canary: Some(Canary {
+            track: track("0.2.0"),
+            weight: Some(storefront_operator::crd::Percent::ZERO),
+            mirror: Some(storefront_operator::crd::Percent::new(20).unwrap()),
+            draining: false,
+        }),
+        stable_subset: true,
+        stable_replicas: None,
+    };
+    use storefront_operator::build::Component;
+    let traffic = Traffic(BTreeMap::from([
+        (Component::Gateway, mirroring()),
+        (Component::Catalog, mirroring()),
+    ]));
     out.extend(
         storefront_operator::build::build_with(&validated, &traffic)
             .iter()

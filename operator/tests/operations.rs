@@ -166,6 +166,8 @@ fn canary_pods_are_annotated_for_scraping_too() {
                     version: "0.2.0".into(),
                 },
                 weight: None,
+                mirror: None,
+                draining: false,
             }),
             stable_subset: true,
             stable_replicas: None,

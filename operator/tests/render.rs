@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 use storefront_operator::build::secrets::CountingSecrets;
-use storefront_operator::build::{self, ClusterInputs, DesiredObject, ValidationError};
+use storefront_operator::build::{self, ClusterInputs, DesiredObject, OwnedKind, ValidationError};
 use storefront_operator::crd::{EcommercePlatform, Percent};
 use storefront_operator::render;
 
@@ -767,8 +767,8 @@ fn a_referenced_secret_must_exist_and_hold_its_keys() {
 
 /// The catalog VirtualService and DestinationRule at each phase of a canary rollout.
 fn canary_phase_stream() -> String {
+    use storefront_operator::build::Component;
     use storefront_operator::build::traffic::{Canary, ServiceTraffic, Track, Traffic};
-    use storefront_operator::build::{Component, OwnedKind};
     let p = platform(json!({
         "version": "1.0.0",
         "services": {"catalog": {"version": "2.0.0", "rollout": {"strategy": "Canary"}}},
@@ -808,6 +808,8 @@ fn canary_phase_stream() -> String {
                 canary: canary.map(|weight: Option<u8>| Canary {
                     track: track("2.0.0"),
                     weight: weight.map(percent),
+                    mirror: None,
+                    draining: false,
                 }),
                 stable_subset,
                 stable_replicas: None,
@@ -853,12 +855,277 @@ fn rollout_objects(spec: Value, weight: Option<u8>, stable_now: Option<i32>) -> 
             canary: Some(Canary {
                 track: track("2.0.0"),
                 weight: weight.map(percent),
+                mirror: None,
+                draining: false,
             }),
             stable_subset: true,
             stable_replicas: stable_now,
         },
     )]));
     build::build_with(&validated, &traffic)
+}
+
+fn virtual_service(objects: &[DesiredObject], name: &str) -> Value {
+    objects
+        .iter()
+        .find(|o| o.kind() == OwnedKind::VirtualService && o.name() == name)
+        .map(DesiredObject::to_json)
+        .unwrap_or_else(|| panic!("no VirtualService {name}"))["spec"]
+        .clone()
+}
+
+/// The gateway's (edge, so the ingress too) and the catalog's routes for a canary with
+/// `rollout.match`, at the mirror step and at a weighted step.
+fn matched_rollout(weight: u8, mirror: Option<u8>) -> Vec<DesiredObject> {
+    use storefront_operator::build::Component;
+    use storefront_operator::build::traffic::{Canary, ServiceTraffic, Track, Traffic};
+    let rollout = json!({
+        "strategy": "Canary",
+        "mirror": 30,
+        "match": [
+            {"headers": {"x-group": {"exact": "beta"}, "user-agent": {"regex": ".*Firefox.*"}}},
+            {"cookie": {"name": "canary", "value": "yes"}},
+        ],
+    });
+    let p = platform(json!({
+        "version": "1.0.0",
+        "services": {
+            "gateway": {"version": "2.0.0", "rollout": rollout},
+            "catalog": {"version": "2.0.0", "rollout": rollout},
+        },
+        "mesh": {"istio": {"ingress": {"hosts": ["shop.example.com"]}}},
+    }));
+    let validated = build::validate(
+        &p,
+        &ClusterInputs::offline(),
+        &mut CountingSecrets::default(),
+    )
+    .unwrap();
+    let track = |v: &str| Track {
+        image: format!("ghcr.io/storefront-dev/storefront/x:{v}"),
+        version: v.into(),
+    };
+    let service = || ServiceTraffic {
+        stable: Some(track("1.0.0")),
+        canary: Some(Canary {
+            track: track("2.0.0"),
+            weight: Some(percent(weight)),
+            mirror: mirror.map(percent),
+            draining: false,
+        }),
+        stable_subset: true,
+        stable_replicas: None,
+    };
+    let traffic = Traffic(BTreeMap::from([
+        (Component::Gateway, service()),
+        (Component::Catalog, service()),
+    ]));
+    build::build_with(&validated, &traffic)
+}
+
+#[test]
+fn match_entries_join_the_canary_route_beside_x_canary_on_every_path() {
+    let objects = matched_rollout(10, None);
+    let expected = json!([
+        {"headers": {"x-canary": {"exact": "always"}}},
+        {"headers": {"user-agent": {"regex": ".*Firefox.*"}, "x-group": {"exact": "beta"}}},
+        {"headers": {"cookie": {"regex": "^(.*?;\\s*)?canary=yes(;.*)?$"}}},
+    ]);
+    let catalog = virtual_service(&objects, "shop-catalog");
+    assert_eq!(catalog["http"][0]["name"], "canary-header");
+    assert_eq!(catalog["http"][0]["match"], expected);
+    assert_eq!(
+        catalog["http"][0]["route"][0]["destination"]["subset"],
+        "canary"
+    );
+    // The ingress: every alternative of the gateway's match route keeps to /api/.
+    let ingress = virtual_service(&objects, "shop-ingress");
+    let gateway_route = &ingress["http"][0];
+    assert_eq!(gateway_route["name"], "gateway-canary-header");
+    let matches = gateway_route["match"].as_array().unwrap();
+    assert_eq!(matches.len(), 3);
+    for m in matches {
+        assert_eq!(m["uri"], json!({"prefix": "/api/"}), "{m}");
+    }
+    assert_eq!(matches[2]["headers"], expected[2]["headers"]);
+    // No mirror at a weighted step.
+    assert!(catalog["http"][1].get("mirror").is_none(), "{catalog}");
+}
+
+#[test]
+fn the_mirror_step_routes_nothing_to_the_canary_and_copies_its_share_there() {
+    let objects = matched_rollout(0, Some(30));
+    let catalog = virtual_service(&objects, "shop-catalog");
+    let primary = &catalog["http"][1];
+    assert_eq!(primary["name"], "primary");
+    assert_eq!(
+        primary["route"],
+        json!([
+            {"destination": {"host": "shop-catalog.shop.svc.cluster.local", "subset": "stable", "port": {"number": 8080}}, "weight": 100},
+            {"destination": {"host": "shop-catalog.shop.svc.cluster.local", "subset": "canary", "port": {"number": 8080}}, "weight": 0},
+        ])
+    );
+    assert_eq!(
+        primary["mirror"],
+        json!({"host": "shop-catalog.shop.svc.cluster.local", "subset": "canary", "port": {"number": 8080}})
+    );
+    assert_eq!(primary["mirrorPercentage"], json!({"value": 30.0}));
+    // The ingress copies the gateway's requests the same way; the match route is not mirrored.
+    let ingress = virtual_service(&objects, "shop-ingress");
+    let gateway = ingress["http"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "gateway")
+        .unwrap();
+    assert_eq!(gateway["mirror"]["subset"], "canary");
+    assert_eq!(gateway["mirrorPercentage"], json!({"value": 30.0}));
+    assert!(ingress["http"][0].get("mirror").is_none());
+}
+
+#[test]
+fn a_blue_green_preview_runs_at_full_size_behind_its_own_service_with_nothing_routed() {
+    use storefront_operator::build::Component;
+    use storefront_operator::build::traffic::{Canary, ServiceTraffic, Track, Traffic};
+    let p = platform(json!({
+        "version": "1.0.0",
+        "services": {"catalog": {"version": "2.0.0", "replicas": 3,
+                                 "rollout": {"strategy": "BlueGreen", "scaleDownDelay": "1m"}}},
+        "mesh": {"istio": {}},
+    }));
+    let validated = build::validate(
+        &p,
+        &ClusterInputs::offline(),
+        &mut CountingSecrets::default(),
+    )
+    .unwrap();
+    let track = |v: &str| Track {
+        image: format!("ghcr.io/storefront-dev/storefront/catalog:{v}"),
+        version: v.into(),
+    };
+    let at = |weight: Option<u8>| {
+        let traffic = Traffic(BTreeMap::from([(
+            Component::Catalog,
+            ServiceTraffic {
+                stable: Some(track("1.0.0")),
+                canary: Some(Canary {
+                    track: track("2.0.0"),
+                    weight: weight.map(percent),
+                    mirror: None,
+                    draining: false,
+                }),
+                stable_subset: true,
+                stable_replicas: None,
+            },
+        )]));
+        build::build_with(&validated, &traffic)
+    };
+    let preview = at(Some(0));
+    let service = preview
+        .iter()
+        .find(|o| o.kind() == OwnedKind::Service && o.name() == "shop-catalog-preview")
+        .map(DesiredObject::to_json)
+        .expect("a preview Service");
+    assert_eq!(
+        service["spec"]["selector"]["storefront.dev/track"],
+        "canary"
+    );
+    assert_eq!(
+        deployment(&preview, "shop-catalog-canary")
+            .spec
+            .unwrap()
+            .replicas,
+        Some(3),
+        "the preview runs as many pods as stable from its start"
+    );
+    assert_eq!(
+        deployment(&preview, "shop-catalog").spec.unwrap().replicas,
+        Some(3)
+    );
+    let primary = &virtual_service(&preview, "shop-catalog")["http"][1];
+    assert_eq!(
+        primary["route"][1]["weight"], 0,
+        "nothing routed to the preview"
+    );
+    let switched = at(Some(100));
+    let primary = &virtual_service(&switched, "shop-catalog")["http"][1];
+    assert_eq!(
+        (
+            &primary["route"][0]["weight"],
+            &primary["route"][1]["weight"]
+        ),
+        (&json!(0), &json!(100)),
+        "all at once"
+    );
+    assert_eq!(
+        deployment(&switched, "shop-catalog").spec.unwrap().replicas,
+        Some(3),
+        "old pods kept"
+    );
+    // No canary, no preview Service.
+    let idle = build::build_with(&validated, &Traffic::default());
+    assert!(!idle.iter().any(|o| o.name() == "shop-catalog-preview"));
+}
+
+#[test]
+fn routing_fields_without_the_mesh_are_refused_with_the_field_named() {
+    for (rollout, field) in [
+        (json!({"strategy": "BlueGreen"}), "strategy BlueGreen"),
+        (json!({"strategy": "Canary", "mirror": 20}), "mirror"),
+        (
+            json!({"strategy": "Canary", "match": [{"headers": {"x-a": {"exact": "1"}}}]}),
+            "match",
+        ),
+    ] {
+        let p = platform(json!({
+            "version": "1.0.0",
+            "services": {"catalog": {"rollout": rollout}},
+        }));
+        let error = build::validate(
+            &p,
+            &ClusterInputs::offline(),
+            &mut CountingSecrets::default(),
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().starts_with(&format!(
+                "spec.services.catalog.rollout.{field} needs Istio"
+            )),
+            "{error}"
+        );
+    }
+    // A canary without the mesh is fine: its pods split the traffic.
+    let p = platform(json!({
+        "version": "1.0.0",
+        "services": {"catalog": {"replicas": 4, "rollout": {"strategy": "Canary"}}},
+    }));
+    build::validate(
+        &p,
+        &ClusterInputs::offline(),
+        &mut CountingSecrets::default(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn bad_match_entries_are_refused_with_the_field_named() {
+    let p = platform(json!({
+        "version": "1.0.0",
+        "services": {"catalog": {"rollout": {"strategy": "Canary", "match": [{"headers": {}}]}}},
+        "mesh": {"istio": {}},
+    }));
+    let error = build::validate(
+        &p,
+        &ClusterInputs::offline(),
+        &mut CountingSecrets::default(),
+    )
+    .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("spec.services.catalog.rollout.match[0]: an entry needs a header"),
+        "{error}"
+    );
 }
 
 fn canary_spec(scaling: Value) -> Value {

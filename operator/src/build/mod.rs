@@ -21,6 +21,7 @@ pub mod network_policy;
 pub mod object;
 pub mod pod;
 pub mod rabbitmq;
+pub mod replicas;
 pub mod secrets;
 pub mod shutdown;
 pub mod tracing;

@@ -50,6 +50,12 @@ pub struct Canary {
     /// Percent of traffic routed to the canary; `None` while no route may point at it (pods
     /// not ready yet, or the route is being removed before the subset).
     pub weight: Option<Percent>,
+    /// Percent of the stable track's requests also copied to the canary (its answers thrown
+    /// away); `None` when nothing is mirrored. Only beside a route (`weight` set).
+    pub mirror: Option<Percent>,
+    /// The canary is on its way out (promoted, rolled back or aborted): no route, and without
+    /// the mesh, where its pods' share of the Service is its traffic, no pods.
+    pub draining: bool,
 }
 
 /// Traffic of one tracked service.

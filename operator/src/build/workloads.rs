@@ -19,10 +19,11 @@ use super::env::{self, HTTP_PORT};
 use super::labels::NAME;
 use super::object::DesiredObject;
 use super::pod;
+use super::replicas::track_replicas;
 use super::shutdown;
 use super::traffic::{CANARY, STABLE, TRACK_LABEL, Track, Traffic};
-use super::validate::{Scaling, ValidatedPlatform, ValidatedService};
-use crate::crd::{Percent, RolloutStrategy};
+use super::validate::{ValidatedPlatform, ValidatedService};
+use crate::crd::RolloutStrategy;
 
 /// UID the service images run as (distroless "nonroot").
 const SERVICE_UID: i64 = 65532;
@@ -47,20 +48,26 @@ pub fn build(
             .flat_map(|(k, v)| [k.as_str(), v.as_str()])
             .chain([platform.jwt.name.as_str()]),
     );
-    let tracked = service.is_tracked() && platform.mesh.is_some();
+    // Without the mesh the track label is what tells the pods apart (the analysis' selector);
+    // the Service selects both tracks, so their pod counts split the traffic.
+    let tracked = service.is_tracked();
     let plan = traffic.of(service.component);
     let stable_track = plan.and_then(|t| t.stable.clone()).unwrap_or(Track {
         image: service.image.to_string(),
         version: service.version.clone(),
     });
+    let canary_plan = plan.and_then(|t| t.canary.as_ref()).filter(|_| tracked);
+    let replicas = track_replicas(
+        service.scaling,
+        platform.mesh.is_some(),
+        plan.and_then(|t| t.stable_replicas),
+        canary_plan,
+        service.strategy == RolloutStrategy::BlueGreen,
+    );
     let stable = Pod {
         track: tracked.then_some(STABLE),
         image: stable_track,
-        replicas: match service.scaling {
-            Scaling::Fixed(n) => Some(n),
-            // The HPA owns the count; leaving it unset keeps the two from fighting.
-            Scaling::Autoscaled { .. } => None,
-        },
+        replicas: replicas.stable,
     };
     let mut out = vec![
         DesiredObject::ConfigMap(config_map),
@@ -74,12 +81,14 @@ pub fn build(
             hash.clone(),
         )),
     ];
-    if tracked && let Some(canary) = plan.and_then(|t| t.canary.as_ref()) {
-        let stable_now = plan.and_then(|t| t.stable_replicas);
+    if let Some(canary) = canary_plan {
+        if service.strategy == RolloutStrategy::BlueGreen {
+            out.push(DesiredObject::Service(preview_service(platform, service)));
+        }
         let pod = Pod {
             track: Some(CANARY),
             image: canary.track.clone(),
-            replicas: Some(canary_replicas(service.scaling, stable_now, canary.weight)),
+            replicas: replicas.canary,
         };
         out.push(DesiredObject::Deployment(deployment(
             platform, service, &pod, env.secret, hash,
@@ -96,16 +105,28 @@ struct Pod {
     replicas: Option<i32>,
 }
 
-/// Pods of a canary: its weight's share of the stable pods, rounded up, and at least one (one
-/// while no route points at it). Autoscaled stable pods count as their HPA has them now.
-pub fn canary_replicas(scaling: Scaling, stable_now: Option<i32>, weight: Option<Percent>) -> i32 {
-    let stable = match scaling {
-        Scaling::Fixed(n) => n,
-        Scaling::Autoscaled { min, .. } => stable_now.unwrap_or(min),
+/// Name of a blue/green service's preview Service: `<name>-<svc>-preview`.
+pub fn preview_name(platform: &ValidatedPlatform, service: &ValidatedService) -> String {
+    let o = &platform.ownership;
+    format!("{}-{PREVIEW}", o.object_name(service.component.name()))
+}
+
+/// Suffix of a blue/green preview Service.
+pub const PREVIEW: &str = "preview";
+
+/// The preview of a blue/green rollout: the new version's pods alone, for its analysis and for
+/// whoever tries it before the switch.
+fn preview_service(platform: &ValidatedPlatform, service: &ValidatedService) -> Service {
+    let o = &platform.ownership;
+    let name = service.component.name();
+    let mut selector = o.component_labels(name);
+    selector.insert(TRACK_LABEL.to_owned(), CANARY.to_owned());
+    let mut preview = http_service(platform, service);
+    preview.metadata = o.meta(preview_name(platform, service), name, &service.version);
+    if let Some(spec) = preview.spec.as_mut() {
+        spec.selector = Some(selector);
     }
-    .clamp(0, 1000);
-    let weight = i32::from(weight.unwrap_or(Percent::ZERO));
-    ((stable * weight + 99) / 100).max(1)
+    preview
 }
 
 fn http_service(platform: &ValidatedPlatform, service: &ValidatedService) -> Service {
@@ -165,16 +186,18 @@ fn deployment(
             type_: Some("Recreate".to_owned()),
             ..DeploymentStrategy::default()
         },
-        // Canary and Manual: this is one track; the traffic split is the mesh's (build/mesh).
-        RolloutStrategy::RollingUpdate | RolloutStrategy::Canary | RolloutStrategy::Manual => {
-            DeploymentStrategy {
-                type_: Some("RollingUpdate".to_owned()),
-                rolling_update: Some(k8s_openapi::api::apps::v1::RollingUpdateDeployment {
-                    max_surge: Some(IntOrString::String("25%".to_owned())),
-                    max_unavailable: Some(IntOrString::Int(0)),
-                }),
-            }
-        }
+        // Canary, Manual and BlueGreen: this is one track; the traffic split is the mesh's
+        // (build/mesh) or, without it, the pods' (build/replicas.rs).
+        RolloutStrategy::RollingUpdate
+        | RolloutStrategy::Canary
+        | RolloutStrategy::Manual
+        | RolloutStrategy::BlueGreen => DeploymentStrategy {
+            type_: Some("RollingUpdate".to_owned()),
+            rolling_update: Some(k8s_openapi::api::apps::v1::RollingUpdateDeployment {
+                max_surge: Some(IntOrString::String("25%".to_owned())),
+                max_unavailable: Some(IntOrString::Int(0)),
+            }),
+        },
     };
     let container = Container {
         name: name.to_owned(),

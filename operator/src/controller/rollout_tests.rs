@@ -29,6 +29,16 @@ fn weights(r: &RolloutStatus) -> (Option<u8>, Option<u8>) {
 }
 
 fn platform_with(strategy: &str, catalog_version: &str) -> EcommercePlatform {
+    let mut p = platform_meshless(strategy, catalog_version);
+    p.spec.mesh = serde_json::from_value(json!({"istio": {}})).unwrap();
+    if let Some(catalog) = p.spec.services.catalog.as_mut() {
+        catalog.replicas = None;
+    }
+    p
+}
+
+/// catalog at 10 pods, Canary or Manual, and no mesh: traffic is split by pod count.
+fn platform_meshless(strategy: &str, catalog_version: &str) -> EcommercePlatform {
     serde_json::from_value(json!({
         "apiVersion": "storefront.dev/v1alpha1",
         "kind": "EcommercePlatform",
@@ -37,10 +47,10 @@ fn platform_with(strategy: &str, catalog_version: &str) -> EcommercePlatform {
             "version": "1.0.0",
             "services": {"catalog": {
                 "version": catalog_version,
+                "replicas": 10,
                 "rollout": {"strategy": strategy, "steps": [20, 60], "interval": "1m",
                             "analysis": {"minRequests": 10}, "canaryWeight": 0},
             }},
-            "mesh": {"istio": {}},
         },
     }))
     .unwrap()
@@ -59,6 +69,9 @@ struct Harness {
     webhook: Option<crate::crd::WebhookSpec>,
     /// catalog's `rollout.webhooks`.
     hooks: Vec<crate::crd::RolloutHookSpec>,
+    /// `spec.mesh.istio` is set (otherwise pods split the traffic).
+    mesh: bool,
+    metrics: Arc<ScriptedMetrics>,
 }
 
 impl Harness {
@@ -70,7 +83,8 @@ impl Harness {
         let c = clock.clone();
         ctx.clock =
             Arc::new(move || Time(Timestamp::from_second(c.load(Ordering::SeqCst)).unwrap()));
-        ctx.canary_metrics = Arc::new(ScriptedMetrics::new(metrics.into_iter().map(Ok).collect()));
+        let metrics = Arc::new(ScriptedMetrics::new(metrics.into_iter().map(Ok).collect()));
+        ctx.canary_metrics = metrics.clone();
         Self {
             fake,
             ctx,
@@ -80,6 +94,8 @@ impl Harness {
             checks: Vec::new(),
             webhook: None,
             hooks: Vec::new(),
+            mesh: true,
+            metrics,
         }
     }
 
@@ -88,7 +104,11 @@ impl Harness {
     }
 
     async fn pass_with(&mut self, strategy: &str, version: &str) {
-        let mut p = platform_with(strategy, version);
+        let mut p = if self.mesh {
+            platform_with(strategy, version)
+        } else {
+            platform_meshless(strategy, version)
+        };
         p.status = self.status.clone();
         p.metadata.annotations = Some(self.annotations.clone());
         p.spec.notifications = self
@@ -126,9 +146,16 @@ impl Harness {
                 self.annotations.remove(&key);
             }
         }
-        // Every Deployment the pass applied reports ready pods.
+        // Every Deployment the pass applied reports ready pods (all it asks for without the
+        // mesh, where their counts are the split).
         for name in self.fake.names(OwnedKind::Deployment) {
-            self.fake.set_ready(OwnedKind::Deployment, NS, &name, 1);
+            let desired = self
+                .fake
+                .get(OwnedKind::Deployment, NS, &name)
+                .and_then(|d| d["spec"]["replicas"].as_i64())
+                .unwrap_or(1);
+            let ready = if self.mesh { 1 } else { desired };
+            self.fake.set_ready(OwnedKind::Deployment, NS, &name, ready);
         }
     }
 
@@ -194,6 +221,7 @@ fn good() -> CanaryMetrics {
         errors: 0.0,
         p99_ms: Some(80.0),
         custom: Vec::new(),
+        business: Vec::new(),
     }
 }
 
@@ -288,6 +316,7 @@ async fn a_failing_canary_is_rolled_back_with_a_warning() {
         errors: 20.0,
         p99_ms: Some(80.0),
         custom: Vec::new(),
+        business: Vec::new(),
     };
     let mut h = Harness::new(vec![bad]);
     h.pass("1.0.0").await;
@@ -525,6 +554,7 @@ async fn a_command_the_operator_cannot_follow_is_reported_and_kept() {
 async fn a_custom_metric_is_queried_with_its_placeholders_filled_and_rolls_back_out_of_bounds() {
     let scripted = Arc::new(ScriptedMetrics::new(vec![Ok(CanaryMetrics {
         custom: vec![("paid-ratio".into(), Some(0.5))],
+        business: Vec::new(),
         ..good()
     })]));
     let mut h = Harness::new(Vec::new());
@@ -755,4 +785,112 @@ async fn a_rollout_hook_that_refuses_fails_the_checks_and_rolls_back() {
         r.message
     );
     assert_eq!(bodies.lock().unwrap().len(), 2, "one call per analysis");
+}
+
+/// (stable, canary) pods the stored Deployments ask for; canary `None` when it does not exist.
+fn pods(h: &Harness) -> (i64, Option<i64>) {
+    let replicas = |name: &str| {
+        h.fake
+            .get(OwnedKind::Deployment, NS, name)
+            .map(|d| d["spec"]["replicas"].as_i64().unwrap())
+    };
+    (
+        replicas("shop-catalog").unwrap(),
+        replicas("shop-catalog-canary"),
+    )
+}
+
+#[tokio::test]
+async fn without_the_mesh_the_pods_split_the_traffic_and_their_own_metrics_judge_the_canary() {
+    let mut h = Harness::new(vec![good()]);
+    h.mesh = false;
+    h.pass("1.0.0").await;
+    h.pass("2.0.0").await;
+    assert_eq!(h.rollout().phase, RolloutPhase::Initializing);
+    assert_eq!(pods(&h), (10, Some(1)), "one canary pod to become ready on");
+    for kind in [OwnedKind::VirtualService, OwnedKind::DestinationRule] {
+        assert!(
+            h.fake.names(kind).is_empty(),
+            "no mesh objects without the mesh"
+        );
+    }
+    h.pass("2.0.0").await; // the canary pod is ready → step 1, 20% of 10 pods
+    assert_eq!(h.rollout().phase, RolloutPhase::Progressing);
+    assert_eq!(pods(&h), (8, Some(2)));
+    h.pass("2.0.0").await;
+    assert_eq!(
+        weights(&h.rollout()),
+        (Some(80), Some(20)),
+        "the weights are the ready pods' shares"
+    );
+    h.advance(60);
+    h.pass("2.0.0").await;
+    assert_eq!(h.rollout().step, Some(2));
+    assert_eq!(pods(&h), (4, Some(6)));
+    let queries = h.metrics.queries.lock().unwrap().clone();
+    assert_eq!(
+        queries[0].origin,
+        crate::rollout::analysis::MetricsOrigin::Service,
+        "no Istio metrics without the mesh"
+    );
+    // catalog's business check, each track's pods on their own.
+    let [(name, canary, stable)] = &queries[0].business[..] else {
+        panic!("one business check for catalog: {:?}", queries[0].business);
+    };
+    assert_eq!(name, "cache-hit-ratio");
+    assert!(
+        canary.contains("pod=~\"shop-catalog-canary-[a-z0-9]+-[a-z0-9]+\"")
+            && stable.contains("pod=~\"shop-catalog-[a-z0-9]+-[a-z0-9]+\"")
+            && canary.contains("[60s]"),
+        "{canary}\n{stable}"
+    );
+    h.advance(60);
+    h.pass("2.0.0").await; // every step passed → the stable pods take 2.0.0
+    assert_eq!(h.rollout().phase, RolloutPhase::Promoting);
+    h.pass("2.0.0").await; // stable ready at 2.0.0 → the canary drains
+    assert_eq!(h.rollout().phase, RolloutPhase::Finalizing);
+    assert_eq!(
+        pods(&h),
+        (10, Some(0)),
+        "the stable pods take all the traffic back"
+    );
+    h.pass("2.0.0").await;
+    h.pass("2.0.0").await;
+    assert_eq!(h.rollout().phase, RolloutPhase::Succeeded);
+    assert_eq!(pods(&h), (10, None), "the canary Deployment is gone");
+    let stable = h
+        .fake
+        .get(OwnedKind::Deployment, NS, "shop-catalog")
+        .unwrap();
+    assert_eq!(
+        stable["metadata"]["labels"]["app.kubernetes.io/version"],
+        "2.0.0"
+    );
+}
+
+#[tokio::test]
+async fn without_the_mesh_a_failing_canary_loses_its_pods_at_once() {
+    let bad = CanaryMetrics {
+        errors: 250.0,
+        ..good()
+    };
+    let mut h = Harness::new(vec![bad]);
+    h.mesh = false;
+    h.pass("1.0.0").await;
+    h.pass("2.0.0").await;
+    h.pass("2.0.0").await;
+    assert_eq!(pods(&h), (8, Some(2)));
+    for _ in 0..2 {
+        h.advance(60);
+        h.pass("2.0.0").await;
+    }
+    assert_eq!(h.rollout().phase, RolloutPhase::RollingBack);
+    assert_eq!(
+        pods(&h),
+        (10, Some(0)),
+        "no pod of the failed version serves"
+    );
+    h.pass("2.0.0").await;
+    assert_eq!(h.rollout().phase, RolloutPhase::RolledBack);
+    assert_eq!(pods(&h), (10, None));
 }

@@ -1,9 +1,10 @@
 //! The rollout step of the pipeline: from what dereference read of each tracked service (its
 //! Deployments and the stored VirtualService), run the analysis when due and step the machine;
-//! after apply, fill the status weights from the VirtualServices that apply returned.
+//! after apply, fill the status weights from the VirtualServices that apply returned (without
+//! the mesh: from the Deployments' ready pods, whose share of the Service is the split).
 //!
-//! Invariant: the weights in `status.rollouts` come from stored VirtualServices, never from
-//! what this pass intended.
+//! Invariant: the weights in `status.rollouts` come from stored objects, never from what this
+//! pass intended.
 
 use std::collections::BTreeMap;
 
@@ -18,10 +19,16 @@ use super::webhook::WebhookClient;
 use crate::build::OwnedKind;
 use crate::build::labels::Ownership;
 use crate::build::mesh::{RouteWeights, read_weights, routes_subset, types::VirtualServiceSpec};
+use crate::build::replicas::pod_share;
 use crate::build::traffic::{CANARY, STABLE, TRACK_LABEL, Track, Traffic};
-use crate::build::validate::{MetricCheck, QueryValues, ValidatedPlatform};
-use crate::crd::{EcommercePlatform, HookType, Percent, RolloutPhase, RolloutStatus};
-use crate::rollout::analysis::{CanaryQuery, MetricsSource, evaluate, range, with_hooks};
+use crate::build::validate::{MetricCheck, QueryValues, ValidatedPlatform, pods_of};
+use crate::build::workloads::preview_name;
+use crate::crd::{
+    EcommercePlatform, HookType, Percent, RolloutPhase, RolloutStatus, RolloutStrategy,
+};
+use crate::rollout::analysis::{
+    CanaryQuery, MetricsOrigin, MetricsSource, evaluate, range, with_hooks,
+};
 use crate::rollout::command::{self, Given};
 use crate::rollout::machine::{self, Input, LiveTrack, Observed, RolloutEvent, Severity};
 
@@ -122,9 +129,10 @@ pub async fn decide(
     now: &Time,
 ) -> RolloutDecisions {
     let mut out = RolloutDecisions::default();
-    if validated.mesh.is_none() || !validated.services.iter().any(|s| s.is_tracked()) {
+    if !validated.services.iter().any(|s| s.is_tracked()) {
         return out;
     }
+    let mesh = validated.mesh.is_some();
     let o = &validated.ownership;
     let deployments = of_kind(owned, OwnedKind::Deployment);
     let vss = of_kind(owned, OwnedKind::VirtualService);
@@ -162,9 +170,14 @@ pub async fn decide(
         let observed = Observed {
             stable: named(&deployments, &stable_name).and_then(|d| live(d, STABLE)),
             canary: named(&deployments, &canary_name).and_then(|d| live(d, CANARY)),
-            canary_weight: stored_weights(&vss, &stable_name).map_or(Percent::ZERO, |w| w.canary),
-            routes_stable_subset: stored_spec(&vss, &stable_name)
-                .is_some_and(|spec| routes_subset(&spec, STABLE)),
+            canary_weight: if mesh {
+                stored_weights(&vss, &stable_name).map_or(Percent::ZERO, |w| w.canary)
+            } else {
+                pod_weights(&deployments, &stable_name).map_or(Percent::ZERO, |w| w.canary)
+            },
+            // Without the mesh no subset exists to wait for: the Service selects both tracks.
+            routes_stable_subset: !mesh
+                || stored_spec(&vss, &stable_name).is_some_and(|spec| routes_subset(&spec, STABLE)),
         };
         let mut input = Input {
             strategy: service.strategy,
@@ -217,9 +230,36 @@ pub async fn decide(
                 workload: canary_name.clone(),
                 window: service.rollout.interval,
                 custom: Vec::new(),
+                business: Vec::new(),
+                origin: if mesh {
+                    MetricsOrigin::Istio
+                } else {
+                    MetricsOrigin::Service
+                },
             };
+            // `{{ service }}` stays the one Service; the built-in figures of a blue/green
+            // preview also count what reached it through its preview Service.
+            let window = range(service.rollout.interval);
+            let business = service
+                .rollout
+                .business
+                .iter()
+                .map(|check| {
+                    (
+                        check.name.to_owned(),
+                        check.promql(&o.namespace, &pods_of(&canary_name), &window),
+                        check.promql(&o.namespace, &pods_of(&stable_name), &window),
+                    )
+                })
+                .collect();
             let query = CanaryQuery {
                 custom: custom_queries(&service.rollout.metrics, &query),
+                business,
+                service: if service.strategy == RolloutStrategy::BlueGreen {
+                    format!("{stable_name}|{}", preview_name(validated, service))
+                } else {
+                    query.service.clone()
+                },
                 ..query
             };
             let result = metrics.canary_metrics(&query).await;
@@ -292,19 +332,42 @@ pub async fn decide(
     out
 }
 
-/// Fill each rollout's weights from the VirtualServices as stored after apply.
+/// Without the mesh, the split the Service makes: each track's share of the ready pods of the
+/// stored Deployments. `None` without a stable Deployment.
+fn pod_weights(deployments: &[DynamicObject], stable_name: &str) -> Option<RouteWeights> {
+    let ready = |name: &str| {
+        named(deployments, name).map(|d| {
+            status::readiness(&[(OwnedKind::Deployment, d.clone())])
+                .first()
+                .map_or(0, |r| r.ready)
+        })
+    };
+    let stable = ready(stable_name)?;
+    let canary = ready(&format!("{stable_name}-{CANARY}")).unwrap_or(0);
+    let share = pod_share(stable, canary);
+    Some(RouteWeights {
+        stable: share.complement(),
+        canary: share,
+    })
+}
+
+/// Fill each rollout's weights as stored after apply: from the VirtualServices, or without the
+/// mesh from the Deployments' ready pods.
 pub fn read_back(
     statuses: &mut BTreeMap<String, RolloutStatus>,
     observed: &[(OwnedKind, DynamicObject)],
     ownership: &Ownership,
+    mesh: bool,
 ) {
-    let vss: Vec<DynamicObject> = observed
-        .iter()
-        .filter(|(k, _)| *k == OwnedKind::VirtualService)
-        .map(|(_, o)| o.clone())
-        .collect();
+    let vss = of_kind(observed, OwnedKind::VirtualService);
+    let deployments = of_kind(observed, OwnedKind::Deployment);
     for (service, status) in statuses.iter_mut() {
-        let weights = stored_weights(&vss, &ownership.object_name(service));
+        let name = ownership.object_name(service);
+        let weights = if mesh {
+            stored_weights(&vss, &name)
+        } else {
+            pod_weights(&deployments, &name)
+        };
         status.stable_weight = weights.map(|w| w.stable);
         status.canary_weight = weights.map(|w| w.canary);
     }

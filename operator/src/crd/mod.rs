@@ -31,8 +31,8 @@ pub use notifications::{NotificationsSpec, WebhookSpec};
 pub use observability::{GrafanaSpec, ObservabilitySpec, PrometheusSpec};
 pub use percent::{Percent, PercentError};
 pub use service::{
-    AnalysisSpec, AutoscalingSpec, HookType, MetricCheckSpec, RolloutHookSpec, RolloutSpec,
-    RolloutStrategy, ServiceSpec, Services,
+    AnalysisSpec, AutoscalingSpec, CookieMatchSpec, HookType, MetricCheckSpec, RequestMatchSpec,
+    RolloutHookSpec, RolloutSpec, RolloutStrategy, ServiceSpec, Services, StringMatchSpec,
 };
 pub use status::{
     AnalysisResult, AnalysisStatus, ComponentStatus, Phase, PlatformStatus, RolloutPhase,

@@ -119,9 +119,15 @@ pub enum RolloutStrategy {
     /// Stop every old pod before starting new ones.
     Recreate,
     /// Shift traffic to the new version step by step, promoting or rolling back on analysis.
+    /// With Istio the steps are route weights; without it, shares of the service's pods.
     Canary,
     /// Keep a fixed share of traffic (canaryWeight) on the new version until changed by hand.
     Manual,
+    /// Bring the new version up at full size beside the old, reachable only on its preview
+    /// Service (`<name>-<svc>-preview`) and by `x-canary: always` / `match`; analyse it there,
+    /// then switch all traffic at once, keeping the old pods for scaleDownDelay so that a
+    /// failed check switches back at once. Needs Istio.
+    BlueGreen,
 }
 
 /// Rollout settings of a service.
@@ -129,7 +135,7 @@ pub enum RolloutStrategy {
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.strategy != 'Manual' || has(self.canaryWeight)").message("rollout.canaryWeight is required when rollout.strategy is Manual"))]
 pub struct RolloutSpec {
-    /// RollingUpdate (default), Recreate, Canary or Manual.
+    /// RollingUpdate (default), Recreate, Canary, Manual or BlueGreen.
     #[serde(default)]
     pub strategy: RolloutStrategy,
     /// Canary only: percent of traffic sent to the new version at each step, strictly
@@ -159,6 +165,70 @@ pub struct RolloutSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 10))]
     pub webhooks: Vec<RolloutHookSpec>,
+    /// Canary and Manual: requests that go to the canary whatever the weights, for A/B tests
+    /// and for trying the new version by hand. A request matching any entry goes there; within
+    /// an entry, every condition must hold. The header `x-canary: always` is always one of
+    /// them. Applies where the header arrives: at the ingress for gateway and web, and in the
+    /// mesh for the services the gateway calls (it forwards request headers, cookies too).
+    #[serde(default, rename = "match", skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub match_: Vec<RequestMatchSpec>,
+    /// Canary only: before the first weighted step, copy this percent (1-100) of the stable
+    /// track's requests to the canary, whose answers are thrown away, for one analysis step
+    /// (status step 1). The canary is judged on traffic no user depends on. Unset: no mirroring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub mirror: Option<Percent>,
+    /// BlueGreen only: how long the old version keeps its pods after the switch, while the
+    /// analysis goes on; a failed check in that time switches back at once. Defaults to 30s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down_delay: Option<Duration>,
+}
+
+/// Requests a canary route matches: every condition given must hold.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.cookie) || (has(self.headers) && size(self.headers) > 0)").message("rollout.match: an entry needs a header or a cookie (an empty one would match every request)"))]
+pub struct RequestMatchSpec {
+    /// Request headers by name (lowercase), each compared by exactly one of exact, prefix or
+    /// regex (RE2 syntax, the whole value).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(length(max = 10))]
+    pub headers: BTreeMap<String, StringMatchSpec>,
+    /// A cookie that must be present with exactly this value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<CookieMatchSpec>,
+}
+
+/// How a header's value is compared: set exactly one.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("(has(self.exact) ? 1 : 0) + (has(self.prefix) ? 1 : 0) + (has(self.regex) ? 1 : 0) == 1").message("rollout.match headers: set exactly one of exact, prefix or regex"))]
+pub struct StringMatchSpec {
+    /// The whole value, exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub exact: Option<String>,
+    /// The value starts with this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub prefix: Option<String>,
+    /// RE2 regular expression that must match the whole value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub regex: Option<String>,
+}
+
+/// A cookie by name and value.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CookieMatchSpec {
+    /// The cookie's name.
+    #[schemars(length(min = 1, max = 256))]
+    pub name: String,
+    /// Its value, exactly.
+    #[schemars(length(max = 1024))]
+    pub value: String,
 }
 
 /// When a rollout hook is called, and what its answer does.
@@ -222,8 +292,9 @@ pub struct AnalysisSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 100))]
     pub failure_threshold: Option<i32>,
-    /// Base URL of the Prometheus that scrapes the Istio sidecars. Defaults to
-    /// http://prometheus.istio-system:9090 (Istio's Prometheus add-on).
+    /// Base URL of the Prometheus that scrapes the Istio sidecars (without the mesh: the
+    /// service pods' own /metrics, with the `namespace` and `pod` labels of pod discovery).
+    /// Defaults to http://prometheus.istio-system:9090 (Istio's Prometheus add-on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512))]
     pub prometheus_url: Option<String>,
@@ -235,6 +306,13 @@ pub struct AnalysisSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 10))]
     pub metrics: Vec<MetricCheckSpec>,
+    /// The service's built-in business checks, each a figure of its own metrics compared
+    /// between the canary's pods and the stable pods: orders' paid ratio and compensations per
+    /// checkout, payments' unexpected errors, catalog's cache hit ratio, the gateway's
+    /// rate-limited share and breaker opens. They need a Prometheus that scrapes the service
+    /// pods; without data on both tracks a check decides nothing. Defaults to true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub business_checks: Option<bool>,
 }
 
 /// One custom canary check.

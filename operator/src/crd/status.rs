@@ -81,9 +81,13 @@ pub struct RolloutStatus {
     /// Current step (1-based; 0 while the canary pods start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<i32>,
-    /// Number of steps of the Canary strategy.
+    /// Number of steps of the Canary strategy (the mirror step included).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steps: Option<i32>,
+    /// Percent of the stable track's requests copied to the canary at this step (the mirror
+    /// step of `rollout.mirror`); unset when nothing is mirrored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<Percent>,
     /// Held by the annotation `rollout.storefront.dev/<service>: pause`: no analysis, no step,
     /// and the deadlines wait; they count again from the resume.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -160,7 +164,8 @@ pub struct AnalysisStatus {
     /// 99th percentile latency of the canary, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p99_latency_ms: Option<f64>,
-    /// The figure of each `rollout.analysis.metrics` check, by name (absent: no data).
+    /// The figure of each `rollout.analysis.metrics` check, by name, and of each business
+    /// check: `<name>` for the canary, `<name>.stable` for the stable pods (absent: no data).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metrics: BTreeMap<String, f64>,
 }

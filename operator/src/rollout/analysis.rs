@@ -11,15 +11,28 @@ use std::time::Duration;
 use async_trait::async_trait;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::build::validate::CanarySettings;
+use crate::build::validate::{CanarySettings, NOT_TRAFFIC};
 use crate::crd::{AnalysisResult, AnalysisStatus};
 
-/// Which requests to measure: those the canary's sidecars received in the last `window`.
+/// Whose figures the analysis reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricsOrigin {
+    /// The canary's sidecars (`istio_requests_total`, `reporter="destination"`).
+    Istio,
+    /// Without the mesh: the canary pods' own metrics (`http_requests_total`,
+    /// `http_request_duration_seconds`, which every service exports), by pod name, as
+    /// Prometheus' pod discovery labels them (`namespace`, `pod`). Probes and scrapes are left
+    /// out, or the kubelet alone would make up `minRequests`.
+    Service,
+}
+
+/// Which requests to measure: those the canary received in the last `window`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CanaryQuery {
     pub prometheus_url: String,
     pub namespace: String,
-    /// Kubernetes Service name (Istio's `destination_service_name`).
+    /// Kubernetes Service names (Istio's `destination_service_name`), as a regex: the
+    /// service's, and for a blue/green preview also its preview Service's.
     pub service: String,
     /// Canary version (Istio's `destination_version`, from `app.kubernetes.io/version`).
     pub version: String,
@@ -29,6 +42,9 @@ pub struct CanaryQuery {
     pub window: Duration,
     /// `rollout.analysis.metrics` as (name, PromQL with its placeholders filled in).
     pub custom: Vec<(String, String)>,
+    /// The business checks as (name, PromQL over the canary pods, over the stable pods).
+    pub business: Vec<(String, String, String)>,
+    pub origin: MetricsOrigin,
 }
 
 /// Figures of the canary over the window.
@@ -41,6 +57,8 @@ pub struct CanaryMetrics {
     pub p99_ms: Option<f64>,
     /// Each custom query's first sample, by name; `None` for an empty result.
     pub custom: Vec<(String, Option<f64>)>,
+    /// Each business check's figure on the canary and on the stable pods, by name.
+    pub business: Vec<(String, Option<f64>, Option<f64>)>,
 }
 
 /// Why metrics could not be read.
@@ -113,6 +131,14 @@ pub fn evaluate(
             .custom
             .iter()
             .filter_map(|(name, value)| Some((name.clone(), round4((*value)?))))
+            .chain(m.business.iter().flat_map(|(name, canary, stable)| {
+                [
+                    canary.map(|v| (name.clone(), round4(v))),
+                    stable.map(|v| (format!("{name}.stable"), round4(v))),
+                ]
+                .into_iter()
+                .flatten()
+            }))
             .collect(),
     };
     let verdict = if m.requests < settings.min_requests {
@@ -135,7 +161,10 @@ pub fn evaluate(
             settings.max_p99_latency_ms
         ))
     } else {
-        custom_verdict(m, settings)
+        match custom_verdict(m, settings) {
+            Verdict::Passed => business_verdict(m, settings),
+            other => other,
+        }
     };
     status.result = match verdict {
         Verdict::Passed => AnalysisResult::Passed,
@@ -159,6 +188,21 @@ pub fn with_hooks(
         }
         _ => judged,
     }
+}
+
+/// The business checks, canary against stable: the first that fails fails the analysis; one
+/// without figures on both tracks decides nothing (business events can be rare, and a quiet
+/// interval is not the canary's fault).
+fn business_verdict(m: &CanaryMetrics, settings: &CanarySettings) -> Verdict {
+    for check in &settings.business {
+        let figures = m.business.iter().find(|(name, _, _)| name == check.name);
+        if let Some((_, Some(canary), Some(stable))) = figures
+            && let Some(reason) = check.judge(*canary, *stable)
+        {
+            return Verdict::Failed(reason);
+        }
+    }
+    Verdict::Passed
 }
 
 /// The custom checks, in the order of the spec: the first out of bounds fails the analysis;
@@ -205,8 +249,21 @@ pub fn range(window: Duration) -> String {
 /// The PromQL of each figure.
 pub fn promql(q: &CanaryQuery) -> [String; 3] {
     let window = range(q.window);
+    if q.origin == MetricsOrigin::Service {
+        let selector = format!(
+            "namespace=\"{}\",pod=~\"{}-.*\",route!~\"{NOT_TRAFFIC}\"",
+            q.namespace, q.workload
+        );
+        return [
+            format!("sum(increase(http_requests_total{{{selector}}}[{window}]))"),
+            format!("sum(increase(http_requests_total{{{selector},status=~\"5..\"}}[{window}]))"),
+            format!(
+                "1000 * histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{{{selector}}}[{window}])))"
+            ),
+        ];
+    }
     let selector = format!(
-        "reporter=\"destination\",destination_service_namespace=\"{}\",destination_service_name=\"{}\",destination_workload=\"{}\",destination_version=\"{}\"",
+        "reporter=\"destination\",destination_service_namespace=\"{}\",destination_service_name=~\"{}\",destination_workload=\"{}\",destination_version=\"{}\"",
         q.namespace, q.service, q.workload, q.version
     );
     [
@@ -307,11 +364,20 @@ impl MetricsSource for Prometheus {
         for (name, promql) in &query.custom {
             custom.push((name.clone(), self.scalar(base, promql).await?));
         }
+        let mut business = Vec::with_capacity(query.business.len());
+        for (name, canary, stable) in &query.business {
+            business.push((
+                name.clone(),
+                self.scalar(base, canary).await?,
+                self.scalar(base, stable).await?,
+            ));
+        }
         Ok(CanaryMetrics {
             requests: self.scalar(base, &requests).await?.unwrap_or(0.0),
             errors: self.scalar(base, &errors).await?.unwrap_or(0.0),
             p99_ms: self.scalar(base, &p99).await?,
             custom,
+            business,
         })
     }
 }
@@ -377,9 +443,11 @@ mod tests {
             workload: "shop-catalog-canary".into(),
             window: Duration::from_secs(60),
             custom: Vec::new(),
+            business: Vec::new(),
+            origin: MetricsOrigin::Istio,
         };
         let [requests, errors, p99] = promql(&q);
-        assert!(requests.contains("destination_service_name=\"shop-catalog\""));
+        assert!(requests.contains("destination_service_name=~\"shop-catalog\""));
         for query in [&requests, &errors, &p99] {
             assert!(
                 query.contains("destination_workload=\"shop-catalog-canary\""),
@@ -394,6 +462,38 @@ mod tests {
         );
     }
 
+    #[test]
+    fn without_the_mesh_queries_read_the_canary_pods_own_metrics_without_probes() {
+        let q = CanaryQuery {
+            prometheus_url: "http://p:9090".into(),
+            namespace: "shop".into(),
+            service: "shop-catalog".into(),
+            version: "0.2.0".into(),
+            workload: "shop-catalog-canary".into(),
+            window: Duration::from_secs(30),
+            custom: Vec::new(),
+            business: Vec::new(),
+            origin: MetricsOrigin::Service,
+        };
+        let [requests, errors, p99] = promql(&q);
+        for query in [&requests, &errors, &p99] {
+            assert!(
+                query.contains("namespace=\"shop\",pod=~\"shop-catalog-canary-.*\"")
+                    && query.contains("route!~\"/healthz|/readyz|/metrics\"")
+                    && query.contains("[30s]"),
+                "{query}"
+            );
+            assert!(!query.contains("istio"), "{query}");
+        }
+        assert!(requests.starts_with("sum(increase(http_requests_total{"));
+        assert!(errors.contains(",status=~\"5..\"}"));
+        assert!(
+            p99.starts_with("1000 * histogram_quantile(0.99")
+                && p99.contains("http_request_duration_seconds_bucket"),
+            "seconds become milliseconds: {p99}"
+        );
+    }
+
     #[tokio::test]
     async fn an_unreachable_prometheus_is_a_clear_error() {
         let p = Prometheus::new(Duration::from_millis(500));
@@ -405,6 +505,8 @@ mod tests {
             workload: "shop-catalog-canary".into(),
             window: Duration::from_secs(60),
             custom: Vec::new(),
+            business: Vec::new(),
+            origin: MetricsOrigin::Istio,
         };
         let e = p.canary_metrics(&q).await.unwrap_err();
         assert!(e.to_string().contains("prometheusUrl"), "{e}");

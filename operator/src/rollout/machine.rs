@@ -193,7 +193,7 @@ fn elapsed(since: Option<&Time>, now: Timestamp) -> std::time::Duration {
 /// started or after the last analysis, so each check covers its own interval; not while paused,
 /// nor on the pass that resumes, promotes or aborts).
 pub fn analysis_due(input: &Input<'_>) -> bool {
-    input.strategy == RolloutStrategy::Canary
+    stepped(input.strategy)
         && !matches!(
             input.command,
             Some(Command::Pause | Command::Promote | Command::Abort)
@@ -209,6 +209,15 @@ pub fn analysis_due(input: &Input<'_>) -> bool {
                 && canary_track(s).same_as(&input.desired)
                 && elapsed(since, input.now) >= input.settings.interval
         })
+}
+
+/// Strategies that go through steps with an analysis at each: Canary, and BlueGreen (preview,
+/// then switch).
+fn stepped(strategy: RolloutStrategy) -> bool {
+    matches!(
+        strategy,
+        RolloutStrategy::Canary | RolloutStrategy::BlueGreen
+    )
 }
 
 /// The stable track of a status; its image, if the status lacks it, from the live Deployment.
@@ -258,8 +267,23 @@ pub fn step(input: &Input<'_>) -> Decision {
         decision.traffic.canary.is_some() || input.observed.stable_subset_ready();
     decision.traffic.stable_replicas = input.observed.stable.as_ref().map(|l| l.replicas);
     if let Some(s) = decision.status.as_mut() {
-        s.steps = (input.strategy == RolloutStrategy::Canary)
+        s.steps = stepped(input.strategy)
             .then(|| i32::try_from(input.settings.steps.count()).unwrap_or(i32::MAX));
+        // The mirror step copies requests beside its (0%) route, while it progresses or pauses.
+        let step = usize::try_from(s.step.unwrap_or(0)).unwrap_or(0);
+        let mirror = (input.strategy == RolloutStrategy::Canary
+            && s.phase == RolloutPhase::Progressing)
+            .then(|| input.settings.steps.mirror_at(step))
+            .flatten();
+        let canary = decision
+            .traffic
+            .canary
+            .as_mut()
+            .filter(|c| c.weight.is_some());
+        s.mirror = canary.and_then(|c| {
+            c.mirror = mirror;
+            mirror
+        });
     }
     // A one-shot command that found no rollout before promotion to act on, and will not find
     // one on a later pass either: say so, and let the controller remove it.
@@ -492,10 +516,17 @@ fn by_phase(
                 s.phase = phase;
                 s.step = Some(step);
                 s.step_started_at = Some(time(now));
-                s.message = Some(format!(
-                    "canary {} ready; {weight}% of traffic",
-                    canary.version
-                ));
+                s.message = Some(match input.settings.steps.mirror_at(1) {
+                    _ if input.strategy == RolloutStrategy::BlueGreen => format!(
+                        "preview {} ready on its preview Service; no traffic switched yet",
+                        canary.version
+                    ),
+                    Some(mirror) if phase == RolloutPhase::Progressing => format!(
+                        "canary {} ready; {mirror}% of the stable requests mirrored to it, none routed",
+                        canary.version
+                    ),
+                    _ => format!("canary {} ready; {weight}% of traffic", canary.version),
+                });
                 return routed(s, stable, canary, weight, event_none());
             }
             if elapsed(prev.step_started_at.as_ref(), now) > input.settings.progress_deadline {
@@ -605,6 +636,7 @@ fn start(input: &Input<'_>, stable: Track, reason: &'static str) -> Decision {
         failed_checks: None,
         last_analysis: None,
         steps: None,
+        mirror: None,
         paused: None,
         message: Some(format!("starting canary {}", canary.name_next_to(&stable))),
     };
@@ -671,8 +703,23 @@ fn progressing(input: &Input<'_>, mut s: RolloutStatus, stable: Track, canary: T
         }
     };
     s.last_analysis = Some(figures);
+    let blue_green = input.strategy == RolloutStrategy::BlueGreen;
     match &verdict {
         Verdict::Passed => {
+            let switched_for = elapsed(s.step_started_at.as_ref(), now);
+            if blue_green && settings.steps.after(step).is_none() {
+                // The old pods stay for scaleDownDelay after the switch, checked all along.
+                if switched_for < settings.scale_down_delay {
+                    let left = settings.scale_down_delay - switched_for;
+                    s.message = Some(format!(
+                        "all traffic on {}; {} keeps its pods for {}s more (scaleDownDelay), switching back at a failed check",
+                        canary.version,
+                        stable.version,
+                        left.as_secs().max(1)
+                    ));
+                    return routed(s, stable, canary, weight, event_none());
+                }
+            }
             s.step_started_at = Some(time(now));
             let Some(next) = settings.steps.after(step) else {
                 if has_hooks(settings, HookType::ConfirmPromotion)
@@ -695,11 +742,24 @@ fn progressing(input: &Input<'_>, mut s: RolloutStatus, stable: Track, canary: T
                 return promoting(s, canary, input.observed, weight);
             };
             s.step = Some(i32::try_from(step + 1).unwrap_or(i32::MAX));
-            s.message = Some(format!("step {} passed; {next}% of traffic", step));
-            let msg = format!(
-                "step {step} passed; {next}% of traffic to canary {}",
-                canary.version
-            );
+            let msg = if blue_green {
+                s.message = Some(format!(
+                    "preview passed; all traffic switched to {}",
+                    canary.version
+                ));
+                format!(
+                    "preview passed; all traffic switched to {}, {} kept for {}s",
+                    canary.version,
+                    stable.version,
+                    settings.scale_down_delay.as_secs()
+                )
+            } else {
+                s.message = Some(format!("step {} passed; {next}% of traffic", step));
+                format!(
+                    "step {step} passed; {next}% of traffic to canary {}",
+                    canary.version
+                )
+            };
             routed(
                 s,
                 stable,
@@ -710,7 +770,9 @@ fn progressing(input: &Input<'_>, mut s: RolloutStatus, stable: Track, canary: T
         }
         Verdict::Failed(reason) => {
             let (count, over) = count_failed(&mut s, settings);
-            if over {
+            // After the switch every user is on the new version: back at the first failure.
+            let switched = blue_green && settings.steps.after(step).is_none();
+            if over || switched {
                 return roll_back(s, stable, canary, now, format!("{reason} ({count})"));
             }
             s.message = Some(format!("holding step {step}: {reason} ({count})"));
@@ -798,6 +860,8 @@ fn routed(
             canary: Some(Canary {
                 track: canary,
                 weight: Some(weight),
+                mirror: None,
+                draining: false,
             }),
             stable_subset: true,
             stable_replicas: None,
@@ -821,6 +885,8 @@ fn canary_unrouted(
             canary: Some(Canary {
                 track: canary,
                 weight: None,
+                mirror: None,
+                draining: false,
             }),
             stable_subset: true,
             stable_replicas: None,
@@ -830,14 +896,19 @@ fn canary_unrouted(
     }
 }
 
-/// The route to the canary goes first; subset and Deployment stay until it reads back as 0.
+/// The route to the canary goes first (without the mesh: its pods); subset and Deployment stay
+/// until its weight reads back as 0.
 fn unroute(
     s: RolloutStatus,
     stable: Track,
     canary: Track,
     event: Option<RolloutEvent>,
 ) -> Decision {
-    canary_unrouted(s, stable, canary, event)
+    let mut d = canary_unrouted(s, stable, canary, event);
+    if let Some(c) = d.traffic.canary.as_mut() {
+        c.draining = true;
+    }
+    d
 }
 
 /// No canary at all, once no route to it is read back (otherwise only the route goes).

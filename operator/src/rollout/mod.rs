@@ -13,11 +13,13 @@
 //!   every service by `controller/rollouts.rs` (`decide`, into `RolloutDecisions`);
 //! - **built**: `build/mesh/routing.rs` writes the VirtualService split (the `Percent` becomes
 //!   Istio's int32 in `RouteDestination::weighted`, `build/mesh/types.rs`), and
-//!   `build/workloads.rs` (`canary_replicas`) sizes the canary Deployment to it;
+//!   `build/replicas.rs` (`track_replicas`) sizes the canary Deployment to it (without the
+//!   mesh, both Deployments: their pod counts are the split);
 //! - **read back**: `build/mesh/mod.rs` (`read_weights`) reads a stored VirtualService's split;
 //!   `controller/rollouts.rs` (`stored_weights`) feeds it to the machine as
 //!   `Observed::canary_weight` and, after apply, into `status.rollouts.<service>`
-//!   (`canaryWeight`, `stableWeight`, `crd/status.rs`). The status shows what the mesh does,
+//!   (`canaryWeight`, `stableWeight`, `crd/status.rs`); without the mesh, the canary's share of
+//!   the ready pods (`build/replicas.rs`, `pod_share`). The status shows what the traffic does,
 //!   never what was intended.
 
 pub mod analysis;

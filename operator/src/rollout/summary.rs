@@ -1,5 +1,6 @@
 //! The one-line summary of the rollouts in flight, for `kubectl get ecp`'s ROLLOUT column:
-//! `catalog 25% (2/3)`, `orders 20% manual`, `cart paused 10% (1/3)`, `users promoting`.
+//! `catalog 25% (2/3)`, `orders 20% manual`, `cart 10% (1/3) paused`, `web mirror 40% (1/4)`,
+//! `users preview (1/2)` (blue/green), `payments promoting`.
 
 use std::collections::BTreeMap;
 
@@ -17,9 +18,15 @@ fn of(service: &str, s: &RolloutStatus) -> Option<String> {
         RolloutPhase::Initializing => format!("starting{paused}"),
         RolloutPhase::Progressing => {
             let step = s.step.unwrap_or(0);
+            let weight = match s.mirror {
+                Some(mirror) => format!("mirror {mirror}%"),
+                // Only a blue/green preview progresses with nothing routed and nothing copied.
+                None if weight == 0 => "preview".to_owned(),
+                None => format!("{weight}%"),
+            };
             match s.steps {
-                Some(steps) => format!("{weight}% ({step}/{steps}){paused}"),
-                None => format!("{weight}% (step {step}){paused}"),
+                Some(steps) => format!("{weight} ({step}/{steps}){paused}"),
+                None => format!("{weight} (step {step}){paused}"),
             }
         }
         RolloutPhase::Manual => format!("{weight}% manual{paused}"),
@@ -69,6 +76,24 @@ mod tests {
             summary(&rollouts).as_deref(),
             Some("cart 10% (2/3) paused, catalog 25% (2/3), orders 20% manual, users promoting")
         );
+    }
+
+    #[test]
+    fn the_mirror_step_shows_its_copy_instead_of_its_0_percent() {
+        let mut mirroring = status(RolloutPhase::Progressing, 0);
+        mirroring.step = Some(1);
+        mirroring.mirror = Some(Percent::new(40).unwrap());
+        let rollouts = BTreeMap::from([("web".to_owned(), mirroring)]);
+        assert_eq!(summary(&rollouts).as_deref(), Some("web mirror 40% (1/3)"));
+    }
+
+    #[test]
+    fn a_blue_green_preview_shows_as_such() {
+        let mut preview = status(RolloutPhase::Progressing, 0);
+        preview.step = Some(1);
+        preview.steps = Some(2);
+        let rollouts = BTreeMap::from([("cart".to_owned(), preview)]);
+        assert_eq!(summary(&rollouts).as_deref(), Some("cart preview (1/2)"));
     }
 
     #[test]

@@ -34,8 +34,11 @@ fn settings() -> CanarySettings {
         failure_threshold: 2,
         prometheus_url: "http://prom:9090".into(),
         metrics: Vec::new(),
+        business: Vec::new(),
         hooks: Vec::new(),
+        matches: Vec::new(),
         canary_weight: percent(20),
+        scale_down_delay: Duration::from_secs(30),
     }
 }
 
@@ -202,6 +205,7 @@ fn good() -> Option<CanaryMetrics> {
         errors: 1.0,
         p99_ms: Some(120.0),
         custom: Vec::new(),
+        business: Vec::new(),
     })
 }
 
@@ -357,6 +361,7 @@ fn rolls_back_on_success_rate() {
             errors: 5.0,
             p99_ms: Some(100.0),
             custom: Vec::new(),
+            business: Vec::new(),
         },
         "success rate 95%",
     );
@@ -370,6 +375,7 @@ fn rolls_back_on_latency() {
             errors: 0.0,
             p99_ms: Some(900.0),
             custom: Vec::new(),
+            business: Vec::new(),
         },
         "p99 latency 900ms",
     );
@@ -384,6 +390,7 @@ fn holds_without_traffic_then_rolls_back_at_the_deadline() {
             errors: 0.0,
             p99_ms: None,
             custom: Vec::new(),
+            business: Vec::new(),
         })
     };
     for _ in 0..9 {
@@ -421,6 +428,7 @@ fn crashing_canary_pods_fail_the_checks_and_roll_back_long_before_the_deadline()
             errors: 0.0,
             p99_ms: None,
             custom: Vec::new(),
+            business: Vec::new(),
         })
     };
     w.now += 60;
@@ -459,6 +467,7 @@ fn failed_checks_count_over_the_whole_rollout() {
             errors: 10.0,
             p99_ms: None,
             custom: Vec::new(),
+            business: Vec::new(),
         })
     };
     w.now += 60;
@@ -696,6 +705,7 @@ fn a_failed_version_is_not_retried_until_the_spec_changes() {
         errors: 50.0,
         p99_ms: None,
         custom: Vec::new(),
+        business: Vec::new(),
     }));
     assert_eq!(w.phase(), RolloutPhase::RollingBack, "failureThreshold 1");
     assert!(failed(w.status.as_ref().unwrap(), &w.desired));
@@ -1175,4 +1185,246 @@ fn a_rollout_hook_refusal_fails_the_check_whatever_the_metrics_say() {
     assert_eq!(status.result, AnalysisResult::Failed);
     assert_eq!(with_hooks(judged.clone(), Some(Ok(()))), judged);
     assert_eq!(with_hooks(judged.clone(), None), judged);
+}
+
+// Mirroring (`rollout.mirror`).
+
+fn mirrored_world() -> World {
+    let mut w = World::new(RolloutStrategy::Canary);
+    w.settings.steps = CanarySteps::new(vec![percent(20), percent(50)])
+        .unwrap()
+        .with_mirror(Some(percent(40)));
+    w.pass(None);
+    w.desired = track("2.0");
+    w.pass(None);
+    w.canary_pods_ready();
+    w
+}
+
+fn mirror_of(d: &Decision) -> Option<u8> {
+    d.traffic
+        .canary
+        .as_ref()
+        .and_then(|c| c.mirror)
+        .map(Percent::get)
+}
+
+#[test]
+fn the_mirror_step_copies_requests_at_0_percent_then_the_weighted_steps_follow() {
+    let mut w = mirrored_world();
+    let d = w.pass(None);
+    let s = w.status.clone().unwrap();
+    assert_eq!(
+        (s.phase, s.step, s.steps),
+        (RolloutPhase::Progressing, Some(1), Some(3)),
+        "the mirror step is step 1 of 3"
+    );
+    assert_eq!((World::weight(&d), mirror_of(&d)), (Some(0), Some(40)));
+    assert_eq!(s.mirror.map(Percent::get), Some(40), "status shows it");
+    assert!(
+        s.message
+            .unwrap()
+            .contains("40% of the stable requests mirrored"),
+        "{:?}",
+        w.status
+    );
+    // Between analyses the copy goes on.
+    w.now += 30;
+    let d = w.pass(None);
+    assert_eq!((World::weight(&d), mirror_of(&d)), (Some(0), Some(40)));
+    // The mirror step passes on the canary's own (mirrored) requests; then 20%, no copy.
+    w.now += 30;
+    let d = w.pass(good());
+    let s = w.status.clone().unwrap();
+    assert_eq!(
+        (s.step, World::weight(&d), mirror_of(&d)),
+        (Some(2), Some(20), None)
+    );
+    assert_eq!(s.mirror, None);
+    assert_eq!(d.event.unwrap().reason, "RolloutStepPassed");
+    w.now += 60;
+    let d = w.pass(good());
+    assert_eq!(
+        (w.status.clone().unwrap().step, World::weight(&d)),
+        (Some(3), Some(50))
+    );
+    w.now += 60;
+    w.pass(good());
+    assert_eq!(w.phase(), RolloutPhase::Promoting);
+}
+
+#[test]
+fn a_canary_failing_while_mirrored_rolls_back_and_the_copy_stops_with_its_route() {
+    let mut w = mirrored_world();
+    w.settings.failure_threshold = 1;
+    w.pass(None);
+    w.now += 60;
+    let d = w.pass(Some(CanaryMetrics {
+        requests: 600.0,
+        errors: 50.0,
+        p99_ms: Some(120.0),
+        custom: Vec::new(),
+        business: Vec::new(),
+    }));
+    assert_eq!(w.phase(), RolloutPhase::RollingBack);
+    assert_eq!((World::weight(&d), mirror_of(&d)), (None, None));
+    assert_eq!(w.status.clone().unwrap().mirror, None);
+}
+
+#[test]
+fn a_pause_at_the_mirror_step_keeps_copying_and_holds_the_step() {
+    let mut w = mirrored_world();
+    w.pass(None);
+    w.command = Some(Command::Pause);
+    w.now += 120;
+    let d = w.pass(None);
+    let s = w.status.clone().unwrap();
+    assert_eq!((s.paused, s.step), (Some(true), Some(1)));
+    assert_eq!((World::weight(&d), mirror_of(&d)), (Some(0), Some(40)));
+}
+
+// Blue/green (`strategy: BlueGreen`).
+
+fn blue_green_world() -> World {
+    let mut w = World::new(RolloutStrategy::BlueGreen);
+    w.settings.steps = CanarySteps::blue_green();
+    w.settings.scale_down_delay = Duration::from_secs(150);
+    w.pass(None);
+    w.desired = track("2.0");
+    w.pass(None);
+    w.canary_pods_ready();
+    let d = w.pass(None);
+    let s = w.status.clone().unwrap();
+    assert_eq!(
+        (s.phase, s.step, s.steps, World::weight(&d)),
+        (RolloutPhase::Progressing, Some(1), Some(2), Some(0)),
+        "the preview: step 1 of 2, nothing routed"
+    );
+    assert!(s.message.unwrap().contains("preview 2.0 ready"));
+    w
+}
+
+#[test]
+fn blue_green_previews_then_switches_everything_and_keeps_the_old_pods_for_the_delay() {
+    let mut w = blue_green_world();
+    w.now += 60;
+    let d = w.pass(good());
+    assert_eq!(
+        (w.status.clone().unwrap().step, World::weight(&d)),
+        (Some(2), Some(100)),
+        "all traffic at once"
+    );
+    assert_eq!(d.event.unwrap().reason, "RolloutStepPassed");
+    assert_eq!(
+        d.traffic.stable.as_ref().map(|t| t.version.as_str()),
+        Some("1.0"),
+        "the old version keeps running"
+    );
+    for left in [90, 30] {
+        w.now += 60;
+        let d = w.pass(good());
+        assert_eq!(
+            (w.phase(), World::weight(&d)),
+            (RolloutPhase::Progressing, Some(100))
+        );
+        let message = w.status.clone().unwrap().message.unwrap();
+        assert!(message.contains(&format!("{left}s more")), "{message}");
+    }
+    w.now += 60;
+    w.pass(good());
+    assert_eq!(w.phase(), RolloutPhase::Promoting, "scaleDownDelay over");
+}
+
+#[test]
+fn blue_green_switches_back_at_the_first_failed_check_after_the_switch() {
+    let mut w = blue_green_world();
+    w.now += 60;
+    w.pass(good());
+    w.now += 60;
+    let d = w.pass(Some(CanaryMetrics {
+        requests: 600.0,
+        errors: 60.0,
+        p99_ms: Some(120.0),
+        custom: Vec::new(),
+        business: Vec::new(),
+    }));
+    assert_eq!(
+        w.phase(),
+        RolloutPhase::RollingBack,
+        "failureThreshold 2, yet at once"
+    );
+    assert_eq!(
+        World::weight(&d),
+        None,
+        "the route goes back to the old pods"
+    );
+    assert_eq!(
+        d.traffic.stable.as_ref().map(|t| t.version.as_str()),
+        Some("1.0")
+    );
+}
+
+#[test]
+fn a_failed_blue_green_preview_counts_toward_the_threshold_like_a_canary_step() {
+    let mut w = blue_green_world();
+    let bad = || {
+        Some(CanaryMetrics {
+            requests: 600.0,
+            errors: 60.0,
+            p99_ms: Some(120.0),
+            custom: Vec::new(),
+            business: Vec::new(),
+        })
+    };
+    w.now += 60;
+    w.pass(bad());
+    assert_eq!(
+        (w.phase(), w.status.clone().unwrap().step),
+        (RolloutPhase::Progressing, Some(1)),
+        "one failed check holds the preview"
+    );
+    w.now += 60;
+    w.pass(bad());
+    assert_eq!(w.phase(), RolloutPhase::RollingBack);
+}
+
+// Business checks, canary against stable.
+
+#[test]
+fn a_business_figure_worse_than_the_stable_pods_fails_the_analysis_and_both_are_reported() {
+    use crate::build::Component;
+    use crate::build::validate::business_checks;
+    let settings = CanarySettings {
+        business: business_checks(Component::Orders),
+        ..settings()
+    };
+    let with = |paid: (Option<f64>, Option<f64>)| CanaryMetrics {
+        business: vec![
+            ("paid-ratio".into(), paid.0, paid.1),
+            ("compensation-ratio".into(), Some(0.01), Some(0.01)),
+        ],
+        ..good().unwrap()
+    };
+    let (verdict, status) = evaluate(&Ok(with((Some(0.7), Some(0.98)))), &settings, &Time(at(0)));
+    assert_eq!(
+        verdict,
+        Verdict::Failed(
+            "business check paid-ratio: canary 0.7 below stable 0.98 by more than 0.05".into()
+        )
+    );
+    assert_eq!(status.result, AnalysisResult::Failed);
+    assert_eq!(status.metrics["paid-ratio"], 0.7);
+    assert_eq!(status.metrics["paid-ratio.stable"], 0.98);
+    assert_eq!(status.metrics["compensation-ratio.stable"], 0.01);
+    let (verdict, _) = evaluate(&Ok(with((Some(0.96), Some(0.98)))), &settings, &Time(at(0)));
+    assert_eq!(verdict, Verdict::Passed, "within the tolerance");
+    for quiet in [(None, Some(0.98)), (Some(0.1), None), (None, None)] {
+        let (verdict, status) = evaluate(&Ok(with(quiet)), &settings, &Time(at(0)));
+        assert_eq!(
+            verdict,
+            Verdict::Passed,
+            "no figure on a track decides nothing: {quiet:?}"
+        );
+        assert_eq!(status.metrics.contains_key("paid-ratio"), quiet.0.is_some());
+    }
 }

@@ -2,11 +2,17 @@
 //! that each write increments: one INCR makes every cached page, category list and product stale
 //! at once, and a reader that loaded old rows before a write can only store them under the old
 //! generation, where nobody looks any more. Redis trouble never fails a read: it is logged and the
-//! read goes to PostgreSQL.
+//! read goes to PostgreSQL. Each read is counted by how the cache answered it
+//! (`catalog_cache_lookups_total{result="hit|miss|unavailable"}`), the figure a canary of
+//! catalog is compared on: a new version whose hits collapse hammers PostgreSQL.
 
 use std::future::Future;
 use std::time::Duration;
 
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use storefront_common::ids::ProductId;
@@ -50,15 +56,71 @@ impl Entry<'_> {
     }
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LookupLabels {
+    result: &'static str,
+}
+
+/// How the cache answered one read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lookup {
+    Hit,
+    Miss,
+    /// Redis failed or timed out: read from PostgreSQL.
+    Unavailable,
+}
+
+impl Lookup {
+    const ALL: [Lookup; 3] = [Lookup::Hit, Lookup::Miss, Lookup::Unavailable];
+
+    fn label(self) -> &'static str {
+        match self {
+            Lookup::Hit => "hit",
+            Lookup::Miss => "miss",
+            Lookup::Unavailable => "unavailable",
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Cache {
     redis: Redis,
     ttl: Duration,
+    lookups: Family<LookupLabels, Counter>,
 }
 
 impl Cache {
     pub fn new(redis: Redis, ttl: Duration) -> Self {
-        Self { redis, ttl }
+        let lookups = Family::<LookupLabels, Counter>::default();
+        // Every series exists from the start, so a ratio has a denominator from the first read.
+        for lookup in Lookup::ALL {
+            let _ = lookups.get_or_create(&LookupLabels {
+                result: lookup.label(),
+            });
+        }
+        Self {
+            redis,
+            ttl,
+            lookups,
+        }
+    }
+
+    /// Adds `catalog_cache_lookups_total` to the service's registry.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "catalog_cache_lookups",
+            "Catalog reads by how the cache answered them: hit, miss, or unavailable (Redis \
+             failed, the read went to PostgreSQL)",
+            self.lookups.clone(),
+        );
+    }
+
+    fn count(&self, lookup: Lookup) {
+        self.lookups
+            .get_or_create(&LookupLabels {
+                result: lookup.label(),
+            })
+            .inc();
     }
 
     /// Answers from the cache, or runs `load` and caches what it returns (including "not found",
@@ -76,12 +138,19 @@ impl Cache {
                 None
             }
         };
-        if let Some(key) = &key {
-            match self.get::<T>(key).await {
-                Ok(Some(hit)) => return Ok(hit),
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, key, "catalog cache read failed"),
-            }
+        match &key {
+            Some(key) => match self.get::<T>(key).await {
+                Ok(Some(hit)) => {
+                    self.count(Lookup::Hit);
+                    return Ok(hit);
+                }
+                Ok(None) => self.count(Lookup::Miss),
+                Err(e) => {
+                    self.count(Lookup::Unavailable);
+                    tracing::warn!(error = %e, key, "catalog cache read failed");
+                }
+            },
+            None => self.count(Lookup::Unavailable),
         }
         let value = load().await?;
         if let Some(key) = &key

@@ -18,6 +18,7 @@ use storefront_common::config::{self, CommonConfig, ConfigError, ProcessEnv, Sou
 use storefront_common::db::{self, DbError, DbOptions};
 use storefront_common::health::Readiness;
 use storefront_common::http::Stack;
+use storefront_common::metrics::HttpMetrics;
 use storefront_common::money::Currency;
 use storefront_common::redis_store::Redis;
 use storefront_common::service::Built;
@@ -118,7 +119,9 @@ pub async fn build(config: Config) -> Result<Built, StartupError> {
         auth,
         currency: config.currency,
     };
-    let stack = Stack::new("catalog", &config.common, readiness);
+    let mut stack = Stack::new("catalog", &config.common, readiness);
+    let lookups = state.cache.clone();
+    stack.metrics = HttpMetrics::with_extra("catalog", |registry| lookups.register(registry));
     Ok(Built {
         router: stack.wrap(routes::router(state)),
         addr: config.common.http_addr,

@@ -510,6 +510,44 @@ async fn reads_are_cached_in_redis_under_the_current_generation() {
     );
 }
 
+/// `catalog_cache_lookups_total{result}` from the service's /metrics.
+async fn lookups(app: &App, result: &str) -> f64 {
+    let text = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let series = format!("catalog_cache_lookups_total{{service=\"catalog\",result=\"{result}\"}}");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn cache_lookups_are_counted_by_how_the_cache_answered() {
+    let app = start().await;
+    assert_eq!(
+        lookups(&app, "hit").await,
+        0.0,
+        "every series exists from the start"
+    );
+    let path = format!("/api/products/{}", PRODUCTS[1].id());
+    for _ in 0..3 {
+        assert_eq!(app.get(&path).await.0, StatusCode::OK);
+    }
+    assert_eq!(lookups(&app, "miss").await, 1.0, "the first read loads");
+    assert_eq!(
+        lookups(&app, "hit").await,
+        2.0,
+        "the next two are served from Redis"
+    );
+    assert_eq!(lookups(&app, "unavailable").await, 0.0);
+}
+
 #[tokio::test]
 async fn an_admin_update_is_seen_at_once_by_cached_reads() {
     let app = start().await;

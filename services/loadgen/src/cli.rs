@@ -17,7 +17,7 @@ use crate::mix::Mix;
 use crate::pacing::Think;
 use crate::run::{Config, Limit};
 use crate::scenario::Card;
-use crate::serve::ServeConfig;
+use crate::serve::{RequestHeader, ServeConfig};
 
 /// How long a run lasts when neither `--duration` nor `--requests` is given.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(30);
@@ -92,6 +92,11 @@ pub struct Args {
     #[arg(long, env = "LOADGEN_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
     pub timeout: Duration,
 
+    /// Serve mode: one header sent with every request, `name: value`. The operator's canary
+    /// load test sets `x-canary: always`, so the load reaches the canary whatever its weight.
+    #[arg(long, env = "LOADGEN_HEADER", value_parser = parse_header)]
+    pub header: Option<RequestHeader>,
+
     /// How often the progress line is printed; hidden because only tests need it shorter.
     #[arg(long, env = "LOADGEN_PROGRESS_INTERVAL", default_value = "5s", value_parser = parse_positive_duration, hide = true)]
     pub progress_interval: Duration,
@@ -118,6 +123,12 @@ impl Args {
     /// a serve that silently ignored `--duration` would run forever against the user's intent.
     pub fn check(&self) -> Result<(), clap::Error> {
         if self.mode != Mode::Serve {
+            if self.header.is_some() {
+                return Err(<Args as clap::CommandFactory>::command().error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "--header is for --mode serve (a steady load, e.g. on a canary)",
+                ));
+            }
             return Ok(());
         }
         let bounded = [
@@ -149,6 +160,7 @@ impl Args {
             seed: self.seed.unwrap_or_else(rand::random),
             card: self.card,
             request_timeout: self.timeout,
+            header: self.header,
         }
     }
 
@@ -180,6 +192,19 @@ fn think(distribution: ThinkDistribution, mean: Duration) -> Think {
         ThinkDistribution::Exponential => Think::Exponential(mean),
         ThinkDistribution::Uniform => Think::Uniform(mean),
     }
+}
+
+fn parse_header(text: &str) -> Result<RequestHeader, String> {
+    let Some((name, value)) = text.split_once(':') else {
+        return Err(format!(
+            "{text:?} is not a header; write it like \"x-canary: always\""
+        ));
+    };
+    let name = reqwest::header::HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|_| format!("{:?} is not a header name", name.trim()))?;
+    let value = reqwest::header::HeaderValue::from_str(value.trim())
+        .map_err(|_| format!("{:?} is not a header value", value.trim()))?;
+    Ok(RequestHeader { name, value })
 }
 
 fn parse_base_url(text: &str) -> Result<Url, String> {
@@ -374,5 +399,25 @@ mod tests {
     fn mix_errors_reach_the_user() {
         let err = parse(&["--mix", "browse=1,fly=2"]).unwrap_err().to_string();
         assert!(err.contains("unknown operation \"fly\""), "{err}");
+    }
+
+    #[test]
+    fn a_header_is_name_colon_value_and_only_for_serve() {
+        let args = parse(&["--mode", "serve", "--header", "x-canary:  always"]).unwrap();
+        let header = args.header.clone().unwrap();
+        assert_eq!(
+            (header.name.as_str(), header.value.to_str().unwrap()),
+            ("x-canary", "always")
+        );
+        assert!(args.check().is_ok());
+        for bad in ["x-canary", "bad name: 1", ": v"] {
+            let err = parse(&["--mode", "serve", "--header", bad])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("header"), "{bad}: {err}");
+        }
+        let run = parse(&["--header", "x-canary: always"]).unwrap();
+        let err = run.check().unwrap_err().to_string();
+        assert!(err.contains("--header is for --mode serve"), "{err}");
     }
 }

@@ -22,7 +22,7 @@ use std::path::PathBuf;
 
 pub use cli::{Args, Mode};
 pub use run::{Config, Limit, RunError, RunOutcome, StopReason, run};
-pub use serve::{ServeConfig, ServeError, serve};
+pub use serve::{RequestHeader, ServeConfig, ServeError, serve};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {

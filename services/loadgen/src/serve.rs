@@ -45,6 +45,15 @@ pub struct ServeConfig {
     pub seed: u64,
     pub card: Card,
     pub request_timeout: Duration,
+    /// Sent with every request (`--header`).
+    pub header: Option<RequestHeader>,
+}
+
+/// One request header, as `--header` gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHeader {
+    pub name: reqwest::header::HeaderName,
+    pub value: reqwest::header::HeaderValue,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,10 +83,15 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(h) = &config.header {
+        headers.insert(h.name.clone(), h.value.clone());
+    }
     let client = Client::builder()
         .timeout(config.request_timeout)
         .pool_max_idle_per_host(config.users as usize)
         .user_agent(concat!("storefront-loadgen/", env!("CARGO_PKG_VERSION")))
+        .default_headers(headers)
         .build()
         .map_err(ServeError::Client)?;
     let shared = Arc::new(Shared {

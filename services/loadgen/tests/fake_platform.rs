@@ -50,6 +50,8 @@ struct Fake {
     rate_limited_registrations: AtomicU64,
     /// Tokens from logins numbered below this are refused (401), as expired JWTs are.
     valid_from_login: AtomicU64,
+    /// Product listings that came without `x-canary: always`.
+    lists_without_canary_header: AtomicU64,
 }
 
 type Shared = Arc<Fake>;
@@ -125,8 +127,12 @@ fn accepted(fake: &Fake, token: &str) -> bool {
     login >= fake.valid_from_login.load(Ordering::SeqCst)
 }
 
-async fn list(State(fake): State<Shared>) -> Response {
+async fn list(State(fake): State<Shared>, headers: HeaderMap) -> Response {
     fake.counters.list.fetch_add(1, Ordering::SeqCst);
+    if headers.get("x-canary").is_none_or(|v| v != "always") {
+        fake.lists_without_canary_header
+            .fetch_add(1, Ordering::SeqCst);
+    }
     let items: Vec<Value> = PRODUCTS.iter().map(|(i, n, c)| product(i, n, c)).collect();
     Json(json!({"items": items, "total": 4, "page": 1, "pageSize": 20})).into_response()
 }
@@ -659,6 +665,7 @@ fn serve_config(addr: SocketAddr, users: u32) -> ServeConfig {
         seed: 3,
         card: run.card,
         request_timeout: run.request_timeout,
+        header: None,
     }
 }
 
@@ -752,6 +759,31 @@ async fn serve_mode_becomes_ready_and_reports_the_traffic_it_drives_on_metrics()
         .await
         .expect("serve stops soon after the signal");
     stopped.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_mode_sends_its_header_with_every_request() {
+    let (addr, fake) = start_fake().await;
+    let config = ServeConfig {
+        header: Some(storefront_loadgen::RequestHeader {
+            name: "x-canary".parse().unwrap(),
+            value: "always".parse().unwrap(),
+        }),
+        ..serve_config(addr, 2)
+    };
+    let (_base, stop, task) = start_serve(config).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while count(&fake.counters.list) < 10 {
+        assert!(tokio::time::Instant::now() < deadline, "no load");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+    assert_eq!(
+        fake.lists_without_canary_header.load(Ordering::SeqCst),
+        0,
+        "a listing without the header"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -180,6 +180,16 @@ fn cel_cases() -> Vec<(&'static str, Value)> {
             json!({"services": {"catalog": {"rollout": {"strategy": "Canary", "steps": [50, 25]}}}}),
         ),
         (
+            "rollout.match: an entry needs a header or a cookie",
+            json!({"services": {"catalog": {"rollout": {"strategy": "Canary", "match": [{}]}}}}),
+        ),
+        (
+            "rollout.match headers: set exactly one of exact, prefix or regex",
+            json!({"services": {"catalog": {"rollout": {"strategy": "Canary", "match": [
+                {"headers": {"x-group": {"exact": "beta", "prefix": "b"}}}
+            ]}}}}),
+        ),
+        (
             "rollout.canaryWeight is required when rollout.strategy is Manual",
             json!({"services": {"web": {"rollout": {"strategy": "Manual"}}}}),
         ),

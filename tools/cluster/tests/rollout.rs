@@ -6,8 +6,10 @@
 //! killed mid-step, and follow the commands a person gives with `kubectl storefront rollout`
 //! (the workspace's kubectl plugin, which writes the annotation: a pause that holds across an
 //! operator restart, promote now, abort), which the operator removes once handled,
-//! roll back on a custom metric query out of bounds, and hold the last step while a
-//! ConfirmPromotion hook refuses.
+//! roll back on a custom metric query out of bounds, hold the last step while a
+//! ConfirmPromotion hook refuses, mirror before the weighted steps with A/B match entries, and
+//! go blue/green: a full-size preview, the switch, and a switch back after it; and roll back on
+//! a built-in business check (catalog's cache hit ratio, canary against stable).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
@@ -56,9 +58,21 @@ fn rollout(c: &LocalCluster) -> Value {
     platform_status(c, NS, "shop")["rollouts"]["catalog"].clone()
 }
 
+/// Whether the stored DestinationRule has the canary subset.
+fn has_subset(c: &LocalCluster) -> bool {
+    let dr = get(c, NS, &["destinationrule", "shop-catalog"]).unwrap_or(Value::Null);
+    dr["spec"]["subsets"]
+        .as_array()
+        .is_some_and(|s| s.iter().any(|s| s["name"] == "canary"))
+}
+
 /// What the mesh objects say right now: (canary weight in the stored VirtualService, whether
-/// the DestinationRule has the canary subset).
+/// the DestinationRule has the canary subset). The two are read one after the other, so the
+/// subset is read before and after the route: a subset seen on neither side of a route that
+/// reaches it is one that did not exist (a subset that was both made and removed within
+/// those reads, under a step of seconds, is not something a rollout does).
 fn mesh(c: &LocalCluster) -> (Option<i64>, bool) {
+    let before = has_subset(c);
     let vs = get(c, NS, &["virtualservice", "shop-catalog"]).unwrap_or(Value::Null);
     let canary_weight = vs["spec"]["http"].as_array().and_then(|routes| {
         let primary = routes.iter().find(|r| r["name"] == "primary")?;
@@ -71,10 +85,7 @@ fn mesh(c: &LocalCluster) -> (Option<i64>, bool) {
                 .sum(),
         )
     });
-    let dr = get(c, NS, &["destinationrule", "shop-catalog"]).unwrap_or(Value::Null);
-    let subset = dr["spec"]["subsets"]
-        .as_array()
-        .is_some_and(|s| s.iter().any(|s| s["name"] == "canary"));
+    let subset = before || has_subset(c);
     (canary_weight, subset)
 }
 
@@ -142,6 +153,14 @@ fn annotation(c: &LocalCluster) -> Option<String> {
     get(c, NS, &["ecp", "shop"])?["metadata"]["annotations"]["rollout.storefront.dev/catalog"]
         .as_str()
         .map(str::to_owned)
+}
+
+/// `kubectl get ecp shop`, as a person would look at it (the ROLLOUT column).
+fn get_ecp(c: &LocalCluster) -> String {
+    c.kubectl()
+        .args(["get", "ecp", "shop", "-n", NS])
+        .run()
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn phase(status: &Value) -> &str {
@@ -276,11 +295,7 @@ fn a_canary_promotes_rolls_back_aborts_and_resumes_after_a_restart() {
     follow(c, "the pause", Duration::from_secs(30), |s| {
         s["paused"] == true
     });
-    let column = c
-        .kubectl()
-        .args(["get", "ecp", "shop", "-n", NS])
-        .run()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let column = get_ecp(c);
     assert!(
         column.contains("ROLLOUT") && column.contains("catalog 20% (1/2) paused"),
         "kubectl get shows no ROLLOUT column with the paused step:\n{column}"
@@ -429,6 +444,192 @@ fn a_canary_promotes_rolls_back_aborts_and_resumes_after_a_restart() {
                 && b["service"] == "catalog"
                 && b["canary"] == "0.9.0"),
         "{calls:?}"
+    );
+
+    // 10. A mirror step, then the weights, with A/B match entries on the canary route; the
+    // stored VirtualService (real API server, Istio's CRD schema) keeps every field. Too
+    // little traffic holds the mirror step while it is looked at.
+    prometheus.set(Figures {
+        requests: 5.0,
+        ..Figures::HEALTHY
+    });
+    support::patch_spec(
+        c,
+        NS,
+        json!({"services": {"catalog": {
+            "version": "0.10.0",
+            "rollout": {
+                "webhooks": null,
+                "mirror": 30,
+                "match": [
+                    {"headers": {"x-group": {"exact": "beta"}, "user-agent": {"regex": ".*Firefox.*"}}},
+                    {"cookie": {"name": "canary", "value": "yes"}},
+                ],
+            },
+        }}}),
+    );
+    follow(c, "the mirror step", Duration::from_secs(120), |s| {
+        phase(s) == "Progressing" && s["step"] == 1 && s["mirror"] == 30
+    });
+    let vs = get(c, NS, &["virtualservice", "shop-catalog"]).expect("catalog VirtualService");
+    let routes = vs["spec"]["http"].as_array().expect("routes");
+    let primary = routes.iter().find(|r| r["name"] == "primary").unwrap();
+    assert_eq!(primary["mirror"]["subset"], "canary", "{vs:#}");
+    assert_eq!(primary["mirrorPercentage"]["value"], 30.0, "{vs:#}");
+    assert_eq!(mesh(c).0, Some(0), "the mirror step routes nothing");
+    let header = routes
+        .iter()
+        .find(|r| r["name"] == "canary-header")
+        .unwrap();
+    assert_eq!(
+        header["match"],
+        json!([
+            {"headers": {"x-canary": {"exact": "always"}}},
+            {"headers": {"user-agent": {"regex": ".*Firefox.*"}, "x-group": {"exact": "beta"}}},
+            {"headers": {"cookie": {"regex": "^(.*?;\\s*)?canary=yes(;.*)?$"}}},
+        ]),
+        "{vs:#}"
+    );
+    let column = get_ecp(c);
+    assert!(
+        column.contains("catalog mirror 30% (1/3)"),
+        "kubectl get shows no mirror step:\n{column}"
+    );
+    let table = plugin(c, &["status", "catalog"]);
+    assert!(
+        table.contains("0% (mirror 30%)") && table.contains("steps: [mirror 30%] 20 50"),
+        "kubectl storefront rollout status:\n{table}"
+    );
+    prometheus.set(Figures::HEALTHY);
+    let weights = follow(
+        c,
+        "promotion after the mirror step",
+        Duration::from_secs(120),
+        |s| phase(s) == "Succeeded" && s["stable"] == "0.10.0",
+    );
+    assert!(
+        weights.contains(&20) && weights.contains(&50),
+        "the weighted steps did not follow: {weights:?}"
+    );
+    let vs = get(c, NS, &["virtualservice", "shop-catalog"]).expect("catalog VirtualService");
+    assert!(
+        vs["spec"]["http"]
+            .as_array()
+            .is_some_and(|r| r.iter().all(|r| r.get("mirror").is_none())),
+        "the mirror outlived its step: {vs:#}"
+    );
+
+    // 11. Blue/green: the preview at full size on its own Service, then all traffic at once
+    // with the old pods kept for scaleDownDelay; promoted, then a failure after the switch
+    // switches back at the first failed check.
+    support::patch_spec(
+        c,
+        NS,
+        json!({"services": {"catalog": {
+            "version": "0.11.0",
+            "rollout": {"strategy": "BlueGreen", "mirror": null, "scaleDownDelay": "6s"},
+        }}}),
+    );
+    follow(c, "the preview", Duration::from_secs(120), |s| {
+        phase(s) == "Progressing" && s["step"] == 1 && s["canary"] == "0.11.0"
+    });
+    let preview = get(c, NS, &["service", "shop-catalog-preview"]).expect("a preview Service");
+    assert_eq!(
+        preview["spec"]["selector"]["storefront.dev/track"], "canary",
+        "{preview:#}"
+    );
+    let canary = get(c, NS, &["deployment", "shop-catalog-canary"]).unwrap();
+    assert_eq!(
+        canary["spec"]["replicas"], 2,
+        "the preview is not at full size"
+    );
+    assert_eq!(
+        mesh(c).0,
+        Some(0),
+        "traffic reached the preview before the switch"
+    );
+    let column = get_ecp(c);
+    assert!(column.contains("catalog preview (1/2)"), "{column}");
+    follow(c, "the switch", Duration::from_secs(120), |s| {
+        s["step"] == 2 && s["canaryWeight"] == 100
+    });
+    let stable = get(c, NS, &["deployment", "shop-catalog"]).unwrap();
+    assert_eq!(
+        stable["metadata"]["labels"]["app.kubernetes.io/version"], "0.10.0",
+        "the old version must keep its pods after the switch"
+    );
+    follow(c, "blue/green promotion", Duration::from_secs(120), |s| {
+        phase(s) == "Succeeded" && s["stable"] == "0.11.0"
+    });
+    support::eventually(
+        "the preview Service is removed with the canary",
+        Duration::from_secs(30),
+        || {
+            get(c, NS, &["service", "shop-catalog-preview"])
+                .is_none()
+                .then_some(())
+        },
+        || format!("{:#}", rollout(c)),
+    );
+    support::patch_spec(
+        c,
+        NS,
+        json!({"services": {"catalog": {"version": "0.12.0"}}}),
+    );
+    follow(c, "the next switch", Duration::from_secs(120), |s| {
+        s["canary"] == "0.12.0" && s["step"] == 2 && s["canaryWeight"] == 100
+    });
+    prometheus.set(Figures::FAILING);
+    let weights = follow(c, "switched back", Duration::from_secs(120), |s| {
+        phase(s) == "RolledBack" && s["canary"] == "0.12.0"
+    });
+    let status = rollout(c);
+    assert_eq!(
+        (&status["stable"], &status["failedChecks"]),
+        (&json!("0.11.0"), &json!(1)),
+        "back at the first failed check: {status:#}"
+    );
+    assert_eq!(weights.last(), Some(&0), "{weights:?}");
+
+    // 12. catalog's built-in business check: the canary's cache hit ratio collapses next to
+    // the stable pods' (the same query over each track's pods; only the canary's is scripted
+    // low), and the canary rolls back though every request succeeds.
+    prometheus.set(Figures::HEALTHY);
+    prometheus.set_custom(
+        "catalog_cache_lookups_total{namespace=\"rollout\",pod=~\"shop-catalog-canary-",
+        0.1,
+    );
+    support::patch_spec(
+        c,
+        NS,
+        json!({"services": {"catalog": {"version": "0.13.0", "rollout": {"strategy": "Canary"}}}}),
+    );
+    follow(
+        c,
+        "rollback on a business check",
+        Duration::from_secs(120),
+        |s| phase(s) == "RolledBack" && s["canary"] == "0.13.0",
+    );
+    let status = rollout(c);
+    assert!(
+        status["message"]
+            .as_str()
+            .is_some_and(|m| m
+                .contains("business check cache-hit-ratio: canary 0.1 under 0.5 of stable 200")),
+        "{status:#}"
+    );
+    assert_eq!(
+        status["lastAnalysis"]["metrics"]["cache-hit-ratio.stable"],
+        200.0
+    );
+    let stable_queries: Vec<String> = prometheus
+        .queries_with("catalog_cache_lookups_total")
+        .into_iter()
+        .filter(|q| q.contains("pod=~\"shop-catalog-[a-z0-9]+-[a-z0-9]+\""))
+        .collect();
+    assert!(
+        !stable_queries.is_empty(),
+        "the stable pods were never asked"
     );
     assert!(operator.running(), "{}", operator.log_tail());
 }

@@ -93,9 +93,9 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot read ecp/{name} in {namespace}"))?;
     match table::strategy(&platform, &service) {
         None => bail!("{service} is not a Storefront service"),
-        Some(RolloutStrategy::Canary | RolloutStrategy::Manual) => {}
+        Some(RolloutStrategy::Canary | RolloutStrategy::Manual | RolloutStrategy::BlueGreen) => {}
         Some(strategy) => bail!(
-            "{service} rolls out with {strategy:?}; commands steer Canary and Manual rollouts only"
+            "{service} rolls out with {strategy:?}; commands steer Canary, Manual and BlueGreen rollouts only"
         ),
     }
     let key = annotation_key(&service);

@@ -29,17 +29,27 @@ pub fn strategy(platform: &EcommercePlatform, service: &str) -> Option<RolloutSt
     )
 }
 
-/// The Canary steps the spec gives `service` (the operator's default when it names none).
-fn steps(platform: &EcommercePlatform, service: &str) -> Vec<Percent> {
-    let given = spec_of(platform, service)
-        .and_then(|s| s.rollout.as_ref())
-        .map(|r| r.steps.clone())
-        .unwrap_or_default();
-    if given.is_empty() {
+/// How the step line names each Canary step the spec gives `service` (the operator's default
+/// when it names none): `mirror 40%` for the mirror step, then the weights.
+fn steps(platform: &EcommercePlatform, service: &str) -> Vec<String> {
+    let rollout = spec_of(platform, service).and_then(|s| s.rollout.as_ref());
+    if rollout.is_some_and(|r| r.strategy == RolloutStrategy::BlueGreen) {
+        return vec!["preview".to_owned(), "switch".to_owned()];
+    }
+    let given = rollout.map(|r| r.steps.clone()).unwrap_or_default();
+    let weights = if given.is_empty() {
         CanarySteps::default().as_slice().to_vec()
     } else {
         given
-    }
+    };
+    let mirror = rollout
+        .and_then(|r| r.mirror)
+        .filter(|m| *m > Percent::ZERO);
+    mirror
+        .map(|m| format!("mirror {m}%"))
+        .into_iter()
+        .chain(weights.iter().map(Percent::to_string))
+        .collect()
 }
 
 fn analysis(a: Option<&AnalysisStatus>) -> String {
@@ -127,7 +137,10 @@ pub fn render(platform: &EcommercePlatform, only: Option<&str>) -> String {
                 service.clone(),
                 phase,
                 step,
-                weight(s.canary_weight),
+                match s.mirror {
+                    Some(m) => format!("{} (mirror {m}%)", weight(s.canary_weight)),
+                    None => weight(s.canary_weight),
+                },
                 weight(s.stable_weight),
                 versions,
                 analysis(s.last_analysis.as_ref()),
@@ -182,6 +195,8 @@ mod tests {
             "spec": {"version": "0.1.0", "services": {
                 "catalog": {"rollout": {"strategy": "Canary"}},
                 "orders": {"rollout": {"strategy": "Canary", "steps": [20, 50]}},
+                "web": {"rollout": {"strategy": "Canary", "steps": [20, 50], "mirror": 40}},
+                "users": {"rollout": {"strategy": "BlueGreen"}},
             }},
             "status": status,
         }))
@@ -220,6 +235,35 @@ mod tests {
         );
         let one = render(&p, Some("orders"));
         assert_eq!(one.lines().count(), 3, "{one}");
+    }
+
+    #[test]
+    fn the_mirror_step_is_the_first_step_and_shows_its_copy() {
+        let p = platform(json!({"rollouts": {
+            "web": {"phase": "Progressing", "step": 1, "steps": 3, "canaryWeight": 0,
+                    "stableWeight": 100, "mirror": 40, "stable": "0.1.0", "canary": "0.2.0"},
+        }}));
+        let table = render(&p, None);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines[1].starts_with("web      Progressing  1/3   0% (mirror 40%)  100%"),
+            "{table}"
+        );
+        assert_eq!(lines[2], "    steps: [mirror 40%] 20 50");
+    }
+
+    #[test]
+    fn a_blue_green_rollout_has_a_preview_and_a_switch() {
+        let p = platform(json!({"rollouts": {
+            "users": {"phase": "Progressing", "step": 1, "steps": 2, "canaryWeight": 0,
+                     "stableWeight": 100, "stable": "0.1.0", "canary": "0.2.0"},
+        }}));
+        let table = render(&p, None);
+        assert_eq!(
+            table.lines().nth(2),
+            Some("    steps: [preview] switch"),
+            "{table}"
+        );
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Routing: the ingress Gateway and VirtualService, and per service a VirtualService (explicit
-//! weights, retries, timeout, optional faults, the `x-canary: always` route) and a
-//! DestinationRule (mTLS origination, connection pool, outlier detection, track subsets).
+//! weights, retries, timeout, optional faults, the canary match route: `x-canary: always` and
+//! `rollout.match`, an optional mirror to the canary) and a DestinationRule (mTLS origination,
+//! connection pool, outlier detection, track subsets).
 //!
-//! Invariant: the route builders share `destinations`, so the ingress path and the in-mesh path
-//! of an edge service always split traffic the same way.
+//! Invariant: the route builders share `destinations` and `mirror`, so the ingress path and the
+//! in-mesh path of an edge service always split and copy traffic the same way.
 
 use std::collections::BTreeMap;
 
@@ -15,8 +16,8 @@ use crate::build::object::DesiredObject;
 use crate::build::tracing::{collector_service, query_service};
 use crate::build::traffic::{CANARY, STABLE, TRACK_LABEL, Traffic};
 use crate::build::validate::{
-    CachePlan, DatabasePlan, EventsPlan, JaegerPlan, MeshPlan, RabbitMqPlan, ValidatedPlatform,
-    ValidatedService,
+    CachePlan, DatabasePlan, EventsPlan, JaegerPlan, MeshPlan, RabbitMqPlan, RequestMatch,
+    ValidatedPlatform, ValidatedService, ValueMatch,
 };
 use crate::crd::{MtlsMode, Percent};
 
@@ -103,7 +104,10 @@ fn ingress_objects(
         {
             route.name = Some(format!("{}-{CANARY_HEADER_ROUTE}", c.name()));
             if c == Component::Gateway {
-                route.matches[0].uri = Some(prefix("/api/"));
+                // Each entry of the list is an alternative: every one keeps to /api/.
+                for m in &mut route.matches {
+                    m.uri = Some(prefix("/api/"));
+                }
             }
             http.push(route);
         }
@@ -112,6 +116,7 @@ fn ingress_objects(
         if let Some(service) = platform.services.iter().find(|s| s.component == c) {
             let mut route = route(mesh, destinations(platform, traffic, service), c);
             route.name = Some(c.name().to_owned());
+            (route.mirror, route.mirror_percentage) = mirror(platform, traffic, service);
             route.matches = path
                 .map(|p| {
                     vec![HttpMatch {
@@ -180,7 +185,64 @@ fn destinations(
     }
 }
 
-/// The `x-canary: always` route, present only while a route may point at the canary.
+/// The copy of requests to the canary at the mirror step: its subset, and the share.
+fn mirror(
+    platform: &ValidatedPlatform,
+    traffic: &Traffic,
+    service: &ValidatedService,
+) -> (Option<Destination>, Option<Percentage>) {
+    let Some(share) = traffic
+        .of(service.component)
+        .and_then(|t| t.canary.as_ref())
+        .filter(|c| c.weight.is_some())
+        .and_then(|c| c.mirror)
+    else {
+        return (None, None);
+    };
+    let destination = Destination {
+        host: component_host(platform, service.component),
+        subset: Some(CANARY.to_owned()),
+        port: Some(PortSelector {
+            number: HTTP_PORT as u32,
+        }),
+    };
+    let percentage = Percentage {
+        value: f64::from(share.get()),
+    };
+    (Some(destination), Some(percentage))
+}
+
+/// Istio's form of one checked `rollout.match` entry.
+fn http_match(m: &RequestMatch) -> HttpMatch {
+    let headers = m
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            let string_match = match value {
+                ValueMatch::Exact(v) => StringMatch {
+                    exact: Some(v.clone()),
+                    ..StringMatch::default()
+                },
+                ValueMatch::Prefix(v) => StringMatch {
+                    prefix: Some(v.clone()),
+                    ..StringMatch::default()
+                },
+                ValueMatch::Regex(v) => StringMatch {
+                    regex: Some(v.clone()),
+                    ..StringMatch::default()
+                },
+            };
+            (name.clone(), string_match)
+        })
+        .collect();
+    HttpMatch {
+        headers,
+        ..HttpMatch::default()
+    }
+}
+
+/// The canary's match route (`x-canary: always`, then each `rollout.match` entry), present only
+/// while a route may point at the canary.
 fn header_route(
     platform: &ValidatedPlatform,
     mesh: &MeshPlan,
@@ -213,6 +275,8 @@ fn header_route(
         )]),
         ..HttpMatch::default()
     }];
+    r.matches
+        .extend(service.rollout.matches.iter().map(http_match));
     Some(r)
 }
 
@@ -244,6 +308,8 @@ fn route(mesh: &MeshPlan, route: Vec<RouteDestination>, c: Component) -> HttpRou
             retry_on: RETRY_ON.to_owned(),
         }),
         fault,
+        mirror: None,
+        mirror_percentage: None,
     }
 }
 
@@ -260,6 +326,7 @@ fn virtual_service(
         .collect();
     let mut primary = route(mesh, destinations(platform, traffic, service), c);
     primary.name = Some(PRIMARY_ROUTE.to_owned());
+    (primary.mirror, primary.mirror_percentage) = mirror(platform, traffic, service);
     http.push(primary);
     VirtualService::new(
         NETWORKING_V1,

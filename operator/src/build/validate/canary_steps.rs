@@ -1,13 +1,18 @@
-//! `CanarySteps`: the checked `rollout.steps` of a Canary service, the traffic share of each step.
+//! `CanarySteps`: the checked `rollout.steps` of a Canary service, the traffic share of each step,
+//! and the mirror step before them when `rollout.mirror` asks for one.
 //!
-//! Invariant: at least one step, each between 1 and 99 percent, strictly increasing (the same
-//! rules the CRD's CEL validations enforce at the API server).
+//! Invariant: at least one weighted step, each between 1 and 99 percent, strictly increasing (the
+//! same rules the CRD's CEL validations enforce at the API server). With a mirror, step 1 routes
+//! 0% to the canary and copies the mirror's share to it; the weighted steps follow from step 2.
 
 use crate::crd::Percent;
 
 /// The steps of a canary, in order; step numbers are 1-based, as `status.rollouts.*.step`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CanarySteps(Vec<Percent>);
+pub struct CanarySteps {
+    weights: Vec<Percent>,
+    mirror: Option<Percent>,
+}
 
 /// The steps break a rule of [`CanarySteps`].
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -43,41 +48,78 @@ impl CanarySteps {
         if !in_range || !increasing {
             return Err(CanaryStepsError::Invalid(steps));
         }
-        Ok(Self(steps))
+        Ok(Self {
+            weights: steps,
+            mirror: None,
+        })
     }
 
-    /// Number of steps (at least one).
+    /// The two steps of a blue/green rollout: the preview (0% routed, the new version at full
+    /// size on its preview Service), then the switch (100%).
+    pub fn blue_green() -> Self {
+        Self {
+            weights: vec![Percent::ZERO, Percent::HUNDRED],
+            mirror: None,
+        }
+    }
+
+    /// The same steps after a mirror step copying `mirror` percent of the stable track's
+    /// requests to the canary (none when `None` or 0).
+    pub fn with_mirror(mut self, mirror: Option<Percent>) -> Self {
+        self.mirror = mirror.filter(|m| *m > Percent::ZERO);
+        self
+    }
+
+    /// Number of steps (at least one), the mirror step included.
     pub fn count(&self) -> usize {
-        self.0.len()
+        self.weights.len() + usize::from(self.mirror.is_some())
     }
 
-    /// Traffic share of the first step.
+    /// Traffic share of the first step (0 when it mirrors).
     pub fn first(&self) -> Percent {
-        self.0[0]
+        self.weight_of(1)
     }
 
     /// Traffic share of step `step` (1-based); 0 counts as the first step and a number past the
     /// end as the last, so a status from an edited spec still names a step that exists.
     pub fn weight_of(&self, step: usize) -> Percent {
-        let last = self.0.len() - 1;
-        self.0[step.saturating_sub(1).min(last)]
+        let step = step.max(1);
+        if self.mirror.is_some() && step == 1 {
+            return Percent::ZERO;
+        }
+        let index = step - 1 - usize::from(self.mirror.is_some());
+        self.weights[index.min(self.weights.len() - 1)]
+    }
+
+    /// Share of the stable track's requests copied to the canary at step `step` (1-based, 0
+    /// counting as the first): the mirror's at the mirror step, `None` elsewhere.
+    pub fn mirror_at(&self, step: usize) -> Option<Percent> {
+        self.mirror.filter(|_| step <= 1)
     }
 
     /// Traffic share of the step after `step` (1-based); `None` when `step` is the last.
     pub fn after(&self, step: usize) -> Option<Percent> {
-        self.0.get(step).copied()
+        (step < self.count()).then(|| self.weight_of(step + 1))
     }
 
-    /// The steps, in order.
+    /// The weighted steps, in order (without the mirror step).
     pub fn as_slice(&self) -> &[Percent] {
-        &self.0
+        &self.weights
+    }
+
+    /// The mirror step's share, if there is one.
+    pub fn mirror(&self) -> Option<Percent> {
+        self.mirror
     }
 }
 
 impl Default for CanarySteps {
     /// 10, 25, 50 percent: the steps of a canary whose spec names none.
     fn default() -> Self {
-        Self(DEFAULT_STEPS.to_vec())
+        Self {
+            weights: DEFAULT_STEPS.to_vec(),
+            mirror: None,
+        }
     }
 }
 
@@ -150,5 +192,41 @@ mod tests {
         assert_eq!(s.after(1).map(Percent::get), Some(25));
         assert_eq!(s.after(2).map(Percent::get), Some(50));
         assert_eq!(s.after(3), None, "no step after the last");
+        assert_eq!([0, 1, 2, 3].map(|n| s.mirror_at(n)), [None; 4]);
+    }
+
+    #[test]
+    fn a_mirror_is_step_1_at_0_percent_before_the_weighted_steps() {
+        let s = CanarySteps::new(steps(&[10, 50]))
+            .unwrap()
+            .with_mirror(Some(Percent::new(30).unwrap()));
+        assert_eq!(s.count(), 3, "the mirror step counts");
+        assert_eq!(s.first(), Percent::ZERO, "nothing routed while mirroring");
+        let weight_of = |n| s.weight_of(n).get();
+        assert_eq!([0, 1, 2, 3, 4].map(weight_of), [0, 0, 10, 50, 50]);
+        let mirror_at = |n| s.mirror_at(n).map(Percent::get);
+        assert_eq!(
+            [0, 1, 2, 3].map(mirror_at),
+            [Some(30), Some(30), None, None]
+        );
+        assert_eq!(s.after(1).map(Percent::get), Some(10));
+        assert_eq!(s.after(2).map(Percent::get), Some(50));
+        assert_eq!(s.after(3), None);
+        assert_eq!(s.as_slice(), steps(&[10, 50]).as_slice());
+    }
+
+    #[test]
+    fn a_mirror_of_0_is_no_mirror() {
+        let s = CanarySteps::default().with_mirror(Some(Percent::ZERO));
+        assert_eq!(s, CanarySteps::default());
+    }
+
+    #[test]
+    fn blue_green_is_a_preview_at_0_then_the_switch_to_100() {
+        let s = CanarySteps::blue_green();
+        assert_eq!(s.count(), 2);
+        assert_eq!([1, 2].map(|n| s.weight_of(n).get()), [0, 100]);
+        assert_eq!(s.after(1), Some(Percent::HUNDRED));
+        assert_eq!(s.after(2), None);
     }
 }

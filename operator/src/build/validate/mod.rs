@@ -24,6 +24,7 @@ use crate::crd::{
 /// Owner UID used by offline rendering, where the object was never stored.
 pub const OFFLINE_UID: &str = "00000000-0000-0000-0000-000000000000";
 
+mod business_checks;
 mod canary_steps;
 mod entry_names;
 mod events;
@@ -32,9 +33,11 @@ mod mesh;
 mod metric_checks;
 mod notifications;
 mod proxies;
+mod request_match;
 mod service;
 mod stores;
 
+pub use business_checks::{BusinessCheck, NOT_TRAFFIC, Rule, business_checks, pods_of};
 pub use canary_steps::{CanarySteps, CanaryStepsError};
 pub use events::{DEFAULT_RABBITMQ_VERSION, EventsPlan, RABBITMQ_USER, RabbitMqPlan};
 pub use hooks::{DEFAULT_HOOK_TIMEOUT, RolloutHook};
@@ -44,6 +47,7 @@ pub use mesh::{
 pub use metric_checks::{MetricCheck, QueryTemplate, QueryValues};
 pub use notifications::{WEBHOOK_URL_KEY, WebhookTarget, check_url};
 pub use proxies::{Cidr, CidrError};
+pub use request_match::{RequestMatch, ValueMatch};
 pub use service::service_spec;
 
 /// Why a spec cannot be reconciled, phrased as what to change.
@@ -92,6 +96,8 @@ pub enum ValidationError {
     Hook { service: Component, message: String },
     #[error("spec.services.{service}.rollout.analysis.{message}")]
     MetricCheck { service: Component, message: String },
+    #[error("spec.services.{service}.rollout.{message}")]
+    RequestMatch { service: Component, message: String },
     #[error("spec.services.{service}.rollout: canaryWeight is required when strategy is Manual")]
     ManualWithoutWeight { service: Component },
     #[error("{field}: {source}")]
@@ -151,11 +157,11 @@ pub enum ValidationError {
     )]
     UnknownService { field: String },
     #[error(
-        "spec.services.{service}.rollout.strategy {strategy:?} shifts traffic with Istio; set spec.mesh.istio or use RollingUpdate"
+        "spec.services.{service}.rollout.{field} needs Istio (set spec.mesh.istio): without the mesh a canary's traffic is its share of the pods, which no header, copy or switch can steer"
     )]
-    CanaryWithoutMesh {
+    RoutingWithoutMesh {
         service: Component,
-        strategy: RolloutStrategy,
+        field: &'static str,
     },
     #[error(
         "spec.services.loadgen drives traffic through the gateway; enable spec.services.gateway or disable loadgen"
@@ -230,10 +236,17 @@ pub struct CanarySettings {
     pub prometheus_url: String,
     /// `rollout.analysis.metrics`, checked.
     pub metrics: Vec<MetricCheck>,
+    /// The service's built-in business checks, canary against stable (none when
+    /// `analysis.businessChecks` is false).
+    pub business: Vec<BusinessCheck>,
     /// `rollout.webhooks`, checked.
     pub hooks: Vec<RolloutHook>,
+    /// `rollout.match`, checked: requests the canary route takes beside `x-canary: always`.
+    pub matches: Vec<RequestMatch>,
     /// Manual only: fixed canary weight.
     pub canary_weight: Percent,
+    /// BlueGreen only: how long the switch step keeps the old pods before promotion.
+    pub scale_down_delay: std::time::Duration,
 }
 
 impl ValidatedService {
@@ -241,7 +254,7 @@ impl ValidatedService {
     pub fn is_tracked(&self) -> bool {
         matches!(
             self.strategy,
-            RolloutStrategy::Canary | RolloutStrategy::Manual
+            RolloutStrategy::Canary | RolloutStrategy::Manual | RolloutStrategy::BlueGreen
         )
     }
 }
@@ -432,13 +445,22 @@ pub fn validate(
     let webhook = notifications::webhook_target(spec)?;
     let tracing = mesh::tracing_plan(platform, &ownership.instance)?;
     let mesh = mesh::mesh_plan(platform)?;
-    if mesh.is_none()
-        && let Some(s) = services.iter().find(|s| s.is_tracked())
-    {
-        return Err(ValidationError::CanaryWithoutMesh {
-            service: s.component,
-            strategy: s.strategy,
-        });
+    if mesh.is_none() {
+        for s in services.iter().filter(|s| s.is_tracked()) {
+            let field = if s.strategy == RolloutStrategy::BlueGreen {
+                "strategy BlueGreen"
+            } else if !s.rollout.matches.is_empty() {
+                "match"
+            } else if s.rollout.steps.mirror().is_some() && s.strategy == RolloutStrategy::Canary {
+                "mirror"
+            } else {
+                continue;
+            };
+            return Err(ValidationError::RoutingWithoutMesh {
+                service: s.component,
+                field,
+            });
+        }
     }
     let behind_istio_ingress = mesh.as_ref().is_some_and(|m| m.ingress.is_some());
     let trusted_proxies = proxies::trusted_proxies(spec, behind_istio_ingress)?;

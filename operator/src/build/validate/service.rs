@@ -8,8 +8,10 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
+use super::business_checks::business_checks;
 use super::hooks::rollout_hooks;
 use super::metric_checks::metric_checks;
+use super::request_match::request_matches;
 use super::{CanarySettings, CanarySteps, Scaling, ValidatedService, ValidationError};
 use crate::build::component::Component;
 use crate::build::image::{ImageError, ImageRef};
@@ -154,12 +156,15 @@ fn check_rollout(
     service: Component,
     rollout: &RolloutSpec,
 ) -> Result<CanarySettings, ValidationError> {
-    let steps = if rollout.steps.is_empty() {
+    let steps = if rollout.strategy == RolloutStrategy::BlueGreen {
+        CanarySteps::blue_green()
+    } else if rollout.steps.is_empty() {
         CanarySteps::default()
     } else {
         CanarySteps::new(rollout.steps.clone())
             .map_err(|source| ValidationError::CanarySteps { service, source })?
-    };
+    }
+    .with_mirror(rollout.mirror);
     if rollout.strategy == RolloutStrategy::Manual && rollout.canary_weight.is_none() {
         return Err(ValidationError::ManualWithoutWeight { service });
     }
@@ -175,13 +180,27 @@ fn check_rollout(
         "500ms",
         &format!("{prefix}.analysis.maxP99Latency"),
     )?;
+    let scale_down_delay = duration(
+        rollout.scale_down_delay.as_ref(),
+        "30s",
+        &format!("{prefix}.scaleDownDelay"),
+    )?;
     let metrics = metric_checks(analysis.map_or(&[][..], |a| &a.metrics[..]))
         .map_err(|message| ValidationError::MetricCheck { service, message })?;
     let hooks = rollout_hooks(&rollout.webhooks)
         .map_err(|message| ValidationError::Hook { service, message })?;
+    let matches = request_matches(&rollout.match_)
+        .map_err(|message| ValidationError::RequestMatch { service, message })?;
+    let business = if analysis.and_then(|a| a.business_checks) == Some(false) {
+        Vec::new()
+    } else {
+        business_checks(service)
+    };
     Ok(CanarySettings {
         metrics,
+        business,
         hooks,
+        matches,
         steps,
         interval,
         progress_deadline: std::time::Duration::from_secs(600),
@@ -198,6 +217,7 @@ fn check_rollout(
             .and_then(|a| a.prometheus_url.clone())
             .unwrap_or_else(|| DEFAULT_PROMETHEUS_URL.to_owned()),
         canary_weight: rollout.canary_weight.unwrap_or(Percent::ZERO),
+        scale_down_delay,
     })
 }
 

@@ -147,7 +147,7 @@ async fn query(
         figures.map(|f| {
             if q.contains("histogram_quantile") {
                 f.p99_ms
-            } else if q.contains("response_code=~\"5..\"") {
+            } else if q.contains("response_code=~\"5..\"") || q.contains("status=~\"5..\"") {
                 f.errors
             } else {
                 f.requests
