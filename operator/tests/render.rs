@@ -1068,6 +1068,81 @@ fn a_blue_green_preview_runs_at_full_size_behind_its_own_service_with_nothing_ro
 }
 
 #[test]
+fn the_load_test_sends_loadgen_down_the_canary_routes_while_the_canary_is_routed() {
+    use storefront_operator::build::Component;
+    use storefront_operator::build::traffic::{Canary, ServiceTraffic, Track, Traffic};
+    let p = platform(json!({
+        "version": "1.0.0",
+        "services": {
+            "catalog": {"version": "2.0.0", "rollout": {"strategy": "Canary", "loadTest": true}},
+            "loadgen": {"enabled": true},
+        },
+        "mesh": {"istio": {}},
+    }));
+    let validated = build::validate(
+        &p,
+        &ClusterInputs::offline(),
+        &mut CountingSecrets::default(),
+    )
+    .unwrap();
+    let header_at = |weight: Option<u8>, draining: bool| {
+        let traffic = Traffic(BTreeMap::from([(
+            Component::Catalog,
+            ServiceTraffic {
+                stable: Some(Track {
+                    image: "ghcr.io/storefront-dev/storefront/catalog:1.0.0".into(),
+                    version: "1.0.0".into(),
+                }),
+                canary: Some(Canary {
+                    track: Track {
+                        image: "ghcr.io/storefront-dev/storefront/catalog:2.0.0".into(),
+                        version: "2.0.0".into(),
+                    },
+                    weight: weight.map(percent),
+                    mirror: None,
+                    draining,
+                }),
+                stable_subset: true,
+                stable_replicas: None,
+            },
+        )]));
+        config_map(&build::build_with(&validated, &traffic), "shop-loadgen")
+            .get("LOADGEN_HEADER")
+            .cloned()
+    };
+    assert_eq!(
+        header_at(Some(10), false).as_deref(),
+        Some("x-canary: always")
+    );
+    assert_eq!(header_at(None, false), None, "no route to the canary yet");
+    assert_eq!(header_at(None, true), None, "the canary is on its way out");
+    assert_eq!(
+        config_map(
+            &build::build_with(&validated, &Traffic::default()),
+            "shop-loadgen"
+        )
+        .get("LOADGEN_HEADER"),
+        None,
+        "no rollout, no load test"
+    );
+    let without = platform(json!({
+        "version": "1.0.0",
+        "services": {"catalog": {"rollout": {"strategy": "Canary", "loadTest": true}}},
+        "mesh": {"istio": {}},
+    }));
+    let error = build::validate(
+        &without,
+        &ClusterInputs::offline(),
+        &mut CountingSecrets::default(),
+    )
+    .unwrap_err();
+    assert!(
+        error.to_string().contains("enable spec.services.loadgen"),
+        "{error}"
+    );
+}
+
+#[test]
 fn routing_fields_without_the_mesh_are_refused_with_the_field_named() {
     for (rollout, field) in [
         (json!({"strategy": "BlueGreen"}), "strategy BlueGreen"),

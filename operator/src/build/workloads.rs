@@ -2,10 +2,11 @@
 //!
 //! Invariants: the Deployment leaves `replicas` unset when an HPA owns the count (so the two never
 //! fight over it); pods roll when the ConfigMap changes (config hash annotation). A tracked
-//! service (Canary/Manual with the mesh) labels its pods with their track, and during a rollout
-//! runs a second Deployment `<name>-canary`, sized in proportion to its weight, whose pods the
-//! stable Deployment's selector does not match (the Service selects both). Every service pod
-//! carries the `prometheus.io/*` scrape annotations and stops as `shutdown.rs` describes.
+//! service (Canary, Manual, BlueGreen) labels its pods with their track, and during a rollout
+//! runs a second Deployment `<name>-canary`, sized by `replicas.rs`, whose pods the stable
+//! Deployment's selector does not match (the Service selects both). Every service pod carries
+//! the `prometheus.io/*` scrape annotations and stops as `shutdown.rs` describes. While a canary
+//! with `rollout.loadTest` takes traffic, loadgen sends `x-canary: always` with every request.
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
@@ -15,6 +16,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::component::Component;
 use super::env::{self, HTTP_PORT};
 use super::labels::NAME;
 use super::object::DesiredObject;
@@ -36,7 +38,11 @@ pub fn build(
 ) -> Vec<DesiredObject> {
     let o = &platform.ownership;
     let name = service.component.name();
-    let env = env::service_env(platform, service);
+    let mut env = env::service_env(platform, service);
+    if service.component == Component::Loadgen && load_test_running(platform, traffic) {
+        env.plain
+            .insert(LOADGEN_HEADER.to_owned(), LOAD_TEST_HEADER.to_owned());
+    }
     let config_map = ConfigMap {
         metadata: o.meta(o.object_name(name), name, &service.version),
         data: Some(env.plain.clone()),
@@ -103,6 +109,21 @@ struct Pod {
     track: Option<&'static str>,
     image: Track,
     replicas: Option<i32>,
+}
+
+/// loadgen's variable for a header on every request (serve mode).
+pub const LOADGEN_HEADER: &str = "LOADGEN_HEADER";
+/// What the load test sends: the canary route of every service takes it.
+pub const LOAD_TEST_HEADER: &str = "x-canary: always";
+
+/// Whether a canary with `rollout.loadTest` is routed now (its load test runs).
+pub fn load_test_running(platform: &ValidatedPlatform, traffic: &Traffic) -> bool {
+    platform
+        .services
+        .iter()
+        .filter(|s| s.is_tracked() && s.rollout.load_test)
+        .filter_map(|s| traffic.of(s.component)?.canary.as_ref())
+        .any(|c| c.weight.is_some() && !c.draining)
 }
 
 /// Name of a blue/green service's preview Service: `<name>-<svc>-preview`.

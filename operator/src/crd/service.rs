@@ -183,6 +183,12 @@ pub struct RolloutSpec {
     /// analysis goes on; a failed check in that time switches back at once. Defaults to 30s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_down_delay: Option<Duration>,
+    /// The built-in load test: while this service's canary takes traffic, the platform's
+    /// loadgen (spec.services.loadgen, which must be enabled) sends `x-canary: always` with
+    /// every request, so its whole load goes down the canary routes and a quiet shop's canary
+    /// still has requests to judge. Defaults to false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_test: Option<bool>,
 }
 
 /// Requests a canary route matches: every condition given must hold.

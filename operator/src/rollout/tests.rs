@@ -39,6 +39,7 @@ fn settings() -> CanarySettings {
         matches: Vec::new(),
         canary_weight: percent(20),
         scale_down_delay: Duration::from_secs(30),
+        load_test: false,
     }
 }
 

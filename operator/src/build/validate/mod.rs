@@ -168,6 +168,10 @@ pub enum ValidationError {
     )]
     LoadgenWithoutGateway,
     #[error(
+        "spec.services.{service}.rollout.loadTest drives the platform's loadgen down the canary routes; enable spec.services.loadgen (its steady load is about 5 operations/s)"
+    )]
+    LoadTestWithoutLoadgen { service: Component },
+    #[error(
         "spec.mesh.istio.ingress.hosts is empty; name at least one host (e.g. shop.example.com) or remove ingress"
     )]
     IngressWithoutHosts,
@@ -247,6 +251,8 @@ pub struct CanarySettings {
     pub canary_weight: Percent,
     /// BlueGreen only: how long the switch step keeps the old pods before promotion.
     pub scale_down_delay: std::time::Duration,
+    /// `rollout.loadTest`: loadgen's load goes down the canary routes while it is routed.
+    pub load_test: bool,
 }
 
 impl ValidatedService {
@@ -398,6 +404,15 @@ pub fn validate(
     let runs = |c: Component| services.iter().any(|s| s.component == c);
     if runs(Component::Loadgen) && !runs(Component::Gateway) {
         return Err(ValidationError::LoadgenWithoutGateway);
+    }
+    if !runs(Component::Loadgen)
+        && let Some(s) = services
+            .iter()
+            .find(|s| s.is_tracked() && s.rollout.load_test)
+    {
+        return Err(ValidationError::LoadTestWithoutLoadgen {
+            service: s.component,
+        });
     }
 
     let [jwt_name, db_name, admin_name, rabbitmq_name] =

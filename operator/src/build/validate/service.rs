@@ -218,6 +218,7 @@ fn check_rollout(
             .unwrap_or_else(|| DEFAULT_PROMETHEUS_URL.to_owned()),
         canary_weight: rollout.canary_weight.unwrap_or(Percent::ZERO),
         scale_down_delay,
+        load_test: rollout.load_test == Some(true),
     })
 }
 
