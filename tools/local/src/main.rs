@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use storefront_common::events::EventBus;
 
+use storefront_local::replicas::Replicas;
 use storefront_local::{bench, bench_events, bench_gateway, netns, platform};
 
 #[derive(Parser)]
@@ -59,6 +60,10 @@ enum Command {
         /// `.3` data).
         #[arg(long, default_value = "10.213", value_parser = parse_subnet)]
         subnet: [u8; 2],
+        /// Several instances of a service, each on its own port: `catalog=3` or
+        /// `catalog=3,cart=2`. Its callers get the list of instances and balance across it.
+        #[arg(long, default_value = "")]
+        replicas: Replicas,
     },
     /// Checkout throughput, latency and per-service memory across the real services, beside
     /// the ceiling pgbench sets on the same PostgreSQL.
@@ -155,6 +160,7 @@ async fn main() -> ExitCode {
             isolation,
             netns_prefix,
             subnet,
+            replicas,
         } => match (isolation == Isolation::Netns)
             .then(|| netns::Plan::new(&netns_prefix, subnet))
             .transpose()
@@ -168,6 +174,7 @@ async fn main() -> ExitCode {
                 admin_password,
                 log_dir,
                 netns: plan,
+                replicas,
             })
             .await
             .map_err(|e| e.to_string()),

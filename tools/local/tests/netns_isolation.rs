@@ -112,6 +112,7 @@ async fn the_shop_runs_on_tiered_namespaces_and_leaves_nothing_behind() {
             rust_log: "info".into(),
             extra_env: vec![],
             bus: EventBus::Redis,
+            replicas: Default::default(),
         },
         plan.clone(),
     )

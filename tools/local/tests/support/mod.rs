@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use storefront_common::events::EventBus;
 use storefront_local::platform::{self, Platform, PlatformError, Scope, StartOptions};
+use storefront_local::replicas::Replicas;
 
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -42,6 +43,28 @@ pub async fn try_start_platform(
     admin_email: &str,
     extra: &[(&str, &str)],
 ) -> Result<Platform, PlatformError> {
+    try_start_replicated(bus, admin_email, extra, Replicas::none()).await
+}
+
+/// Starts everything, with several instances of the services `replicas` names.
+pub async fn start_replicated(
+    admin_email: &str,
+    extra: &[(&str, &str)],
+    replicas: Replicas,
+) -> Platform {
+    try_start_replicated(EventBus::Redis, admin_email, extra, replicas)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("{e}\n(build the binaries first: cargo build --workspace --bins)")
+        })
+}
+
+async fn try_start_replicated(
+    bus: EventBus,
+    admin_email: &str,
+    extra: &[(&str, &str)],
+    replicas: Replicas,
+) -> Result<Platform, PlatformError> {
     let port = storefront_testkit::free_port();
     platform::start(StartOptions {
         bins: bin_dir(),
@@ -55,6 +78,7 @@ pub async fn try_start_platform(
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         bus,
+        replicas,
     })
     .await
 }
