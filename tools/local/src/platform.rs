@@ -49,6 +49,8 @@ pub enum PlatformError {
     },
     #[error("{0}")]
     Netns(#[from] TopologyError),
+    #[error("{0}")]
+    Plan(#[from] netns::plan::PlanError),
     #[error("--isolation netns does not support {0} yet")]
     NetnsUnsupported(&'static str),
     #[error("cannot listen on the host's {addr} for the gateway: {source}")]
@@ -177,8 +179,9 @@ pub async fn start_isolated(options: StartOptions, plan: Plan) -> Result<Platfor
     if options.scope == Scope::Commerce {
         return Err(PlatformError::NetnsUnsupported("the commerce-only scope"));
     }
-    if options.replicas.any() {
-        return Err(PlatformError::NetnsUnsupported("--replicas"));
+    let mut plan = plan;
+    for name in crate::replicas::REPLICABLE {
+        plan = plan.with_instances(name, options.replicas.count(name))?;
     }
     let topology = tokio::task::spawn_blocking(move || Topology::up(plan))
         .await
@@ -270,11 +273,11 @@ async fn start_in(
     let mut addrs: BTreeMap<&str, Vec<String>> = names
         .iter()
         .map(|n| {
-            let instances = (0..options.replicas.count(n))
-                .map(|_| match &topology {
+            let instances = (1..=options.replicas.count(n))
+                .map(|instance| match &topology {
                     Some(t) => format!(
                         "{}:{}",
-                        netns::reach::placement(t, n, 0).host,
+                        netns::reach::instance_placement(t, n, instance, 0).host,
                         netns::plan::SERVICE_PORT
                     ),
                     None => format!("127.0.0.1:{}", free_port()),
@@ -367,7 +370,7 @@ async fn start_in(
         let netns = platform
             .topology
             .as_ref()
-            .and_then(|t| t.plan.node(name))
+            .and_then(|t| t.plan.instance(name, instance))
             .map(|n| n.netns.clone());
         let mut service = match spawn(
             (name, instance),

@@ -1,6 +1,8 @@
 //! Several instances behind the gateway: three real catalog processes on one real PostgreSQL,
 //! the gateway and the cart given the list of them. One instance is killed with SIGKILL while
-//! requests keep coming; none of them may fail, and the two left must share what follows.
+//! requests keep coming; none of them may fail, and the two left must share what follows. Once
+//! with every process on the loopback, once with each in its own network namespace (that one
+//! needs root, like `netns_isolation.rs`, and skips or fails the same way without it).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
@@ -11,23 +13,41 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use storefront_common::events::EventBus;
+use storefront_local::netns::{Plan, TopologyError, reach, topology};
+use storefront_local::platform::{self, Platform, Scope, StartOptions};
 use storefront_local::replicas::Replicas;
 use storefront_testkit::shop::Shop;
 use tokio::sync::Mutex;
 
+/// Clients would be refused with 429 long before the test has seen anything.
+const NO_LIMITS: [(&str, &str); 4] = [
+    ("GATEWAY_RATE_LIMIT_IP", "100000/s"),
+    ("GATEWAY_RATE_LIMIT_BURST_IP", "100000"),
+    ("GATEWAY_RATE_LIMIT_USER", "100000/s"),
+    ("GATEWAY_RATE_LIMIT_BURST_USER", "100000"),
+];
+
 /// Requests sent at once: enough that some are in flight when the instance dies.
 const SENDERS: usize = 4;
 
-/// The catalog listings `url` has answered, from its own `/metrics`.
-async fn listings_served(http: &reqwest::Client, url: &str) -> u64 {
-    let text = http
-        .get(format!("{url}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+/// The catalog listings `url` has answered, from its own `/metrics` (asked from the router
+/// namespace in netns mode, the one place that reaches every tier).
+async fn listings_served(platform: &Platform, url: &str) -> u64 {
+    let fetch = async {
+        let http = reqwest::Client::new();
+        http.get(format!("{url}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let text = match &platform.topology {
+        Some(topology) => reach::from_router(&topology.plan.router, fetch).unwrap(),
+        None => fetch.await,
+    };
     text.lines()
         .filter(|l| {
             l.starts_with("http_requests_total{")
@@ -93,17 +113,73 @@ async fn answers(record: &Mutex<Record>, more: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_one_catalog_instance_of_three_loses_no_request() {
-    let mut platform = support::start_replicated(
+    let platform = support::start_replicated(
         "admin@replicas.test",
-        &[
-            ("GATEWAY_RATE_LIMIT_IP", "100000/s"),
-            ("GATEWAY_RATE_LIMIT_BURST_IP", "100000"),
-            ("GATEWAY_RATE_LIMIT_USER", "100000/s"),
-            ("GATEWAY_RATE_LIMIT_BURST_USER", "100000"),
-        ],
+        &NO_LIMITS,
         Replicas::parse("catalog=3").unwrap(),
     )
     .await;
+    kill_one_of_three(platform).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_one_catalog_instance_of_three_in_its_own_namespace_loses_no_request() {
+    const NAME: &str =
+        "killing_one_catalog_instance_of_three_in_its_own_namespace_loses_no_request";
+    if let Err(why) = topology::preflight() {
+        if matches!(why, TopologyError::NotRoot)
+            && let Some(passed) = support::under_sudo(NAME)
+        {
+            assert!(
+                passed,
+                "the netns test failed under sudo (its output is above)"
+            );
+            return;
+        }
+        assert!(
+            !support::netns_must_run(),
+            "CI=true (or STOREFRONT_NETNS_TESTS=1) but netns mode cannot run here: {why}"
+        );
+        eprintln!("skipping the netns test: {why}. Set CI=true to make this a failure.");
+        return;
+    }
+    // A prefix and subnet of its own, beside netns_isolation.rs's sft- and 10.214.
+    let plan = Plan::new("srt-", [10, 216]).unwrap();
+    let platform = platform::start_isolated(
+        StartOptions {
+            bins: support::bin_dir(),
+            scope: Scope::Full {
+                gateway_port: storefront_testkit::free_port(),
+            },
+            admin_email: "admin@replicas-netns.test".into(),
+            admin_password: "admin-password".into(),
+            log_dir: None,
+            rust_log: "info".into(),
+            extra_env: NO_LIMITS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            bus: EventBus::Redis,
+            replicas: Replicas::parse("catalog=3").unwrap(),
+        },
+        plan,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n(build the binaries first: cargo build --workspace --bins)"));
+    let namespaces = topology::namespaces_with("srt-");
+    for extra in ["srt-catalog-2", "srt-catalog-3"] {
+        assert!(namespaces.iter().any(|n| n == extra), "{namespaces:?}");
+    }
+    kill_one_of_three(platform).await;
+    assert!(
+        topology::namespaces_with("srt-").is_empty(),
+        "the stop leaves no namespace behind"
+    );
+}
+
+/// The scenario of both tests: load through the gateway, SIGKILL catalog instance 2, no failure,
+/// the two left share the rest, and the cart (pricing through the same list) still works.
+async fn kill_one_of_three(mut platform: Platform) {
     let catalogs: Vec<String> = platform
         .instances("catalog")
         .iter()
@@ -111,7 +187,6 @@ async fn killing_one_catalog_instance_of_three_loses_no_request() {
         .collect();
     assert_eq!(catalogs.len(), 3, "{catalogs:?}");
     let gateway = platform.url("gateway").unwrap().to_string();
-    let http = reqwest::Client::new();
 
     let stop = Arc::new(AtomicBool::new(false));
     let record = Arc::new(Mutex::new(Record::default()));
@@ -124,7 +199,7 @@ async fn killing_one_catalog_instance_of_three_loses_no_request() {
     answers(&record, 60).await;
     let mut before = Vec::new();
     for url in &catalogs {
-        before.push(listings_served(&http, url).await);
+        before.push(listings_served(&platform, url).await);
     }
     assert!(
         before.iter().all(|&n| n > 0),
@@ -154,7 +229,7 @@ async fn killing_one_catalog_instance_of_three_loses_no_request() {
     let survivors = [&catalogs[0], &catalogs[2]];
     let mut after = Vec::new();
     for (url, was) in survivors.iter().zip([before[0], before[2]]) {
-        after.push(listings_served(&http, url).await - was);
+        after.push(listings_served(&platform, url).await - was);
     }
     let total: u64 = after.iter().sum();
     assert!(total >= 120, "the survivors answered the rest: {after:?}");

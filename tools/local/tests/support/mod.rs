@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use storefront_common::events::EventBus;
 use storefront_local::platform::{self, Platform, PlatformError, Scope, StartOptions};
@@ -81,4 +82,37 @@ async fn try_start_replicated(
         replicas,
     })
     .await
+}
+
+/// A netns test that cannot run here fails instead of skipping (CI, or asked for).
+pub fn netns_must_run() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+        || std::env::var("STOREFRONT_NETNS_TESTS").is_ok_and(|v| v == "1")
+}
+
+/// Runs the test `name` of this binary again as root through password-less sudo; `None` when
+/// sudo cannot (or this already is that run).
+pub fn under_sudo(name: &str) -> Option<bool> {
+    if std::env::var_os("STOREFRONT_NETNS_UNDER_SUDO").is_some() {
+        return None;
+    }
+    let sudo_works = Command::new("sudo")
+        .args(["-n", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !sudo_works {
+        return None;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let status = Command::new("sudo")
+        .args([
+            "-n",
+            "--preserve-env=PATH,CI,STOREFRONT_BIN_DIR,STOREFRONT_NETNS_TESTS",
+            "STOREFRONT_NETNS_UNDER_SUDO=1",
+        ])
+        .arg(exe)
+        .args([name, "--exact", "--nocapture"])
+        .status()
+        .unwrap();
+    Some(status.success())
 }
