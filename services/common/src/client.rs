@@ -139,12 +139,6 @@ impl ServiceClient {
         }
     }
 
-    /// How long an instance whose connection failed is skipped.
-    pub fn with_cool_down(mut self, cool_down: Duration) -> Self {
-        self.rotation = Arc::new(Mutex::new(Rotation::new(self.instances.len(), cool_down)));
-        self
-    }
-
     /// The first instance's base URL (the only one, unless several were listed).
     pub fn base(&self) -> &str {
         &self.instances[0]
@@ -191,10 +185,12 @@ impl ServiceClient {
         builder: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, reqwest::Error> {
         let mut request = builder.build()?;
-        let rest = match self.rest_of(request.url()) {
-            Some(rest) if self.instances.len() > 1 => rest,
-            // One instance (a Kubernetes Service address), or a URL built elsewhere: as is.
-            _ => return self.http.execute(request).await,
+        // One instance (a Kubernetes Service address), or a URL built elsewhere: as is.
+        if self.instances.len() == 1 {
+            return self.http.execute(request).await;
+        }
+        let Some(rest) = self.rest_of(request.url()) else {
+            return self.http.execute(request).await;
         };
         let idempotent = matches!(*request.method(), Method::GET | Method::HEAD);
         let mut tried = Vec::with_capacity(self.instances.len());
