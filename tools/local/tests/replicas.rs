@@ -2,7 +2,8 @@
 //! the gateway and the cart given the list of them. One instance is killed with SIGKILL while
 //! requests keep coming; none of them may fail, and the two left must share what follows. Once
 //! with every process on the loopback, once with each in its own network namespace (that one
-//! needs root, like `netns_isolation.rs`, and skips or fails the same way without it).
+//! needs root, like `netns_isolation.rs`, and skips or fails the same way without it; it also
+//! draws the run with `net topology`'s code, which needs `conntrack`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
@@ -14,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use storefront_common::events::EventBus;
-use storefront_local::netns::{Plan, TopologyError, reach, topology};
+use storefront_local::netns::{Plan, TopologyError, live, reach, topology};
 use storefront_local::platform::{self, Platform, Scope, StartOptions};
 use storefront_local::replicas::Replicas;
 use storefront_testkit::shop::Shop;
@@ -169,6 +170,21 @@ async fn killing_one_catalog_instance_of_three_in_its_own_namespace_loses_no_req
     let namespaces = topology::namespaces_with("srt-");
     for extra in ["srt-catalog-2", "srt-catalog-3"] {
         assert!(namespaces.iter().any(|n| n == extra), "{namespaces:?}");
+    }
+    // `net topology` draws the extra instances and the live connections (every app service
+    // keeps its PostgreSQL pool open across the router).
+    let picture = std::env::temp_dir().join(format!("srt-topology-{}.svg", std::process::id()));
+    let tracked = live::draw("srt-", [10, 216], &picture).unwrap();
+    let svg = std::fs::read_to_string(&picture).unwrap();
+    let _ = std::fs::remove_file(&picture);
+    assert!(tracked > 0, "conntrack in srt-router tracks the pools");
+    for drawn in [
+        "netns srt-catalog-2",
+        "netns srt-catalog-3",
+        "10.216.1.0/24 → 10.216.2.0/24 tcp 8000",
+        "× tcp/5432</text>",
+    ] {
+        assert!(svg.contains(drawn), "{drawn} is not in the picture:\n{svg}");
     }
     kill_one_of_three(platform).await;
     assert!(
