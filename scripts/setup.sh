@@ -34,6 +34,8 @@ if [ "$test_tools" = 1 ] && [ "$(uname -s)" = Linux ]; then
   # the nftables service on install, and nothing here enables it).
   have ip || [ -x /usr/sbin/ip ] || need+=(iproute2)
   have nft || [ -x /usr/sbin/nft ] || need+=(nftables)
+  # `storefront-local net topology` counts the live connections from the router's conntrack.
+  have conntrack || [ -x /usr/sbin/conntrack ] || need+=(conntrack)
   [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ -f /usr/lib/aarch64-linux-gnu/libc.a ] || need+=(libc6-dev)
 fi
 if [ "${STOREFRONT_BROWSER_TESTS:-0}" = 1 ]; then

@@ -31,7 +31,8 @@ pub struct Config {
     pub common: CommonConfig,
     /// `REDIS_URL`, required: where the carts live.
     pub redis_url: String,
-    /// `CATALOG_URL`, required: base URL of the catalog service.
+    /// `CATALOG_URL`, required: base URL of the catalog service, or of its instances separated
+    /// by commas (balanced round-robin by the shared client).
     pub catalog_url: String,
     /// `CART_CATALOG_TIMEOUT`, default 2s: how long to wait for the catalog before answering 503.
     pub catalog_timeout: Duration,

@@ -1,7 +1,8 @@
 //! What every Storefront service shares, so that each thing is done one way: typed configuration
 //! from the environment, JSON logs and OpenTelemetry traces, the HTTP middleware stack, the error
-//! body, Prometheus metrics, health endpoints, the inter-service HTTP client, and the domain value
-//! types (money, ids, cards), and the order-event envelope every bus carries.
+//! body, Prometheus metrics, health endpoints, the inter-service HTTP client (balanced over a
+//! service's instances), the domain value types (money, ids, cards), and the order-event
+//! envelope every bus carries.
 //!
 //! What needs a data store or a token sits behind a feature: `postgres` (`db`), `redis`
 //! (`redis_store`) and `auth` (JWT, with its Redis denylist). A crate without them, such as the
@@ -11,6 +12,7 @@
 pub mod amqp;
 #[cfg(feature = "auth")]
 pub mod auth;
+pub mod balance;
 pub mod card;
 pub mod cli;
 pub mod client;

@@ -43,7 +43,8 @@ pub struct Config {
     /// `REDIS_URL`, required: rate limits, the response cache and the token denylist.
     pub redis_url: String,
     /// `USERS_URL`, `CATALOG_URL`, `CART_URL`, `ORDERS_URL`, `PAYMENTS_URL`, `INVENTORY_URL`,
-    /// `WEB_URL`, all required.
+    /// `WEB_URL`, all required: each one URL (a Kubernetes Service) or several instances
+    /// separated by commas, balanced round-robin.
     pub backends: HashMap<Backend, String>,
     /// `GATEWAY_TRUSTED_PROXIES`, comma-separated CIDRs, default none: the proxies in front of
     /// the gateway whose `x-forwarded-for` names the client (right-most untrusted hop).

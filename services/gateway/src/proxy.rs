@@ -286,14 +286,15 @@ impl Proxy {
         timeout: Duration,
         backend: &'static str,
     ) -> Result<Answer, ProxyError> {
-        let sent = upstream
+        let outgoing = upstream
             .client
             .request(request.method.clone(), &request.path_and_query, None)
             .headers(request.headers.clone())
             .timeout(timeout)
-            .body(request.body.clone())
-            .send()
-            .await;
+            .body(request.body.clone());
+        // The instance is chosen here, when the backend's URL lists several (see
+        // `storefront_common::balance`); a connection that could not be made moves on to the next.
+        let sent = upstream.client.execute(outgoing).await;
         let classify = |e: reqwest::Error| {
             if e.is_timeout() {
                 ProxyError::Timeout { backend }

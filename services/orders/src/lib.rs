@@ -34,6 +34,8 @@ pub struct Config {
     pub common: CommonConfig,
     pub database_url: String,
     pub redis_url: String,
+    /// `CATALOG_URL`, and the other service URLs below: one URL, or several instances separated
+    /// by commas (balanced round-robin by the shared client).
     pub catalog_url: String,
     pub cart_url: String,
     pub inventory_url: String,

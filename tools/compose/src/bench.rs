@@ -135,6 +135,7 @@ async fn local_mode(options: &RunModesOptions, work: &Path) -> Result<ModeResult
         rust_log: "warn".into(),
         extra_env: lifted_limits(),
         bus: Default::default(),
+        replicas: Default::default(),
     })
     .await?;
     let start_secs = started.elapsed().as_secs_f64();

@@ -173,6 +173,7 @@ pub async fn run(options: BenchOptions) -> Result<(), BenchError> {
         rust_log: "info".into(),
         extra_env: vec![],
         bus: Default::default(),
+        replicas: Default::default(),
     })
     .await?;
     let outcome = measure(&platform, &options).await;

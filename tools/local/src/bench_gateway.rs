@@ -170,6 +170,7 @@ pub async fn run(options: GatewayBenchOptions) -> Result<(), GatewayBenchError> 
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         bus: Default::default(),
+        replicas: Default::default(),
     })
     .await?;
     let outcome = measure(&mut platform, &options, &work).await;

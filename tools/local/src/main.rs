@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use storefront_common::events::EventBus;
 
+use storefront_local::replicas::Replicas;
 use storefront_local::{bench, bench_events, bench_gateway, netns, platform};
 
 #[derive(Parser)]
@@ -59,6 +60,10 @@ enum Command {
         /// `.3` data).
         #[arg(long, default_value = "10.213", value_parser = parse_subnet)]
         subnet: [u8; 2],
+        /// Several instances of a service, each on its own port: `catalog=3` or
+        /// `catalog=3,cart=2`. Its callers get the list of instances and balance across it.
+        #[arg(long, default_value = "")]
+        replicas: Replicas,
     },
     /// Checkout throughput, latency and per-service memory across the real services, beside
     /// the ceiling pgbench sets on the same PostgreSQL.
@@ -92,6 +97,11 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Look at a running `up --isolation netns`.
+    Net {
+        #[command(subcommand)]
+        command: NetCommand,
+    },
     BenchGateway {
         /// wrk threads.
         #[arg(short = 't', long, default_value_t = 2)]
@@ -118,6 +128,23 @@ enum Command {
         /// Also write the summary as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum NetCommand {
+    /// Write an SVG of the namespaces, bridges, addresses and allowed flows, with the live
+    /// connection counts from conntrack in the router namespace (Linux, root, `conntrack`).
+    Topology {
+        /// The prefix the run was started with.
+        #[arg(long, default_value = netns::DEFAULT_PREFIX)]
+        netns_prefix: String,
+        /// The /16 the run was started with.
+        #[arg(long, default_value = "10.213", value_parser = parse_subnet)]
+        subnet: [u8; 2],
+        /// Where the SVG goes.
+        #[arg(long, default_value = "topology.svg")]
+        out: PathBuf,
     },
 }
 
@@ -155,6 +182,7 @@ async fn main() -> ExitCode {
             isolation,
             netns_prefix,
             subnet,
+            replicas,
         } => match (isolation == Isolation::Netns)
             .then(|| netns::Plan::new(&netns_prefix, subnet))
             .transpose()
@@ -168,6 +196,7 @@ async fn main() -> ExitCode {
                 admin_password,
                 log_dir,
                 netns: plan,
+                replicas,
             })
             .await
             .map_err(|e| e.to_string()),
@@ -196,6 +225,24 @@ async fn main() -> ExitCode {
             .await
             .map(|_| ())
         }
+        Command::Net {
+            command:
+                NetCommand::Topology {
+                    netns_prefix,
+                    subnet,
+                    out,
+                },
+        } => netns::topology::preflight()
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                netns::live::draw(&netns_prefix, subnet, &out).map_err(|e| e.to_string())
+            })
+            .map(|tracked| {
+                println!(
+                    "wrote {} ({tracked} connections tracked in {netns_prefix}router)",
+                    out.display()
+                );
+            }),
         Command::BenchGateway {
             threads,
             connections,

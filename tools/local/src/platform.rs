@@ -2,6 +2,8 @@
 //! testkit (the same fixtures the tests use), one database per service, every service binary as
 //! its own process on a loopback port, started in dependency order and each waited on until its
 //! `/readyz` answers. Children die with us (parent-death signal) and are stopped with SIGTERM.
+//! A service may run as several instances (`--replicas`), each on its own port: its callers get
+//! the list of them, comma-separated, in `<NAME>_URL` and balance across it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +16,7 @@ use storefront_testkit::{
 };
 
 use crate::netns::{self, Plan, Topology, TopologyError};
+use crate::replicas::Replicas;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {
@@ -46,6 +49,8 @@ pub enum PlatformError {
     },
     #[error("{0}")]
     Netns(#[from] TopologyError),
+    #[error("{0}")]
+    Plan(#[from] netns::plan::PlanError),
     #[error("--isolation netns does not support {0} yet")]
     NetnsUnsupported(&'static str),
     #[error("cannot listen on the host's {addr} for the gateway: {source}")]
@@ -72,6 +77,8 @@ pub enum Scope {
 
 pub struct Service {
     pub name: &'static str,
+    /// Which instance of the service this is, from 1.
+    pub instance: usize,
     pub url: String,
     pub log: PathBuf,
     binary: PathBuf,
@@ -84,6 +91,19 @@ pub struct Service {
 impl Service {
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// `catalog` for the first instance, `catalog-2` for the second, and so on.
+    pub fn label(&self) -> String {
+        label(self.name, self.instance)
+    }
+}
+
+fn label(name: &str, instance: usize) -> String {
+    if instance == 1 {
+        name.to_owned()
+    } else {
+        format!("{name}-{instance}")
     }
 }
 
@@ -114,6 +134,8 @@ pub struct StartOptions {
     /// What carries the order events from orders to notifications: the Redis stream, or a
     /// throwaway `rabbitmq-server` started here.
     pub bus: EventBus,
+    /// How many instances of each service to start.
+    pub replicas: Replicas,
 }
 
 /// The services that own a PostgreSQL database, each named after its service.
@@ -156,6 +178,10 @@ pub async fn start_isolated(options: StartOptions, plan: Plan) -> Result<Platfor
     }
     if options.scope == Scope::Commerce {
         return Err(PlatformError::NetnsUnsupported("the commerce-only scope"));
+    }
+    let mut plan = plan;
+    for name in crate::replicas::REPLICABLE {
+        plan = plan.with_instances(name, options.replicas.count(name))?;
     }
     let topology = tokio::task::spawn_blocking(move || Topology::up(plan))
         .await
@@ -244,18 +270,20 @@ async fn start_in(
         uuid::Uuid::new_v4().simple()
     );
     // In netns mode each service has a namespace of its own, so all share one port there.
-    let mut addrs: BTreeMap<&str, String> = names
+    let mut addrs: BTreeMap<&str, Vec<String>> = names
         .iter()
         .map(|n| {
-            let addr = match &topology {
-                Some(t) => format!(
-                    "{}:{}",
-                    netns::reach::placement(t, n, 0).host,
-                    netns::plan::SERVICE_PORT
-                ),
-                None => format!("127.0.0.1:{}", free_port()),
-            };
-            (*n, addr)
+            let instances = (1..=options.replicas.count(n))
+                .map(|instance| match &topology {
+                    Some(t) => format!(
+                        "{}:{}",
+                        netns::reach::instance_placement(t, n, instance, 0).host,
+                        netns::plan::SERVICE_PORT
+                    ),
+                    None => format!("127.0.0.1:{}", free_port()),
+                })
+                .collect();
+            (*n, instances)
         })
         .collect();
     let mut front = None;
@@ -264,14 +292,21 @@ async fn start_in(
         if topology.is_some() {
             front = Some(host);
         } else {
-            addrs.insert("gateway", host);
+            addrs.insert("gateway", vec![host]);
         }
     }
-    let url = |name: &str| {
-        format!(
-            "http://{}",
-            addrs.get(name).map(String::as_str).unwrap_or("127.0.0.1:0")
-        )
+    // What a caller is given: the runner knows what it started, so the list is static.
+    let urls = |name: &str| {
+        addrs
+            .get(name)
+            .map(|instances| {
+                instances
+                    .iter()
+                    .map(|addr| format!("http://{addr}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_else(|| "http://127.0.0.1:0".into())
     };
 
     let mut platform = Platform {
@@ -285,9 +320,12 @@ async fn start_in(
         front: None,
         forwarder: None,
     };
-    for name in names {
+    for (name, instance) in names.iter().flat_map(|&name| {
+        (1..=addrs.get(name).map_or(1, Vec::len)).map(move |instance| (name, instance))
+    }) {
+        let addr = addrs[name][instance - 1].clone();
         let mut env: Vec<(String, String)> = vec![
-            ("STOREFRONT_HTTP_ADDR".into(), addrs[name].clone()),
+            ("STOREFRONT_HTTP_ADDR".into(), addr.clone()),
             ("STOREFRONT_JWT_SECRET".into(), jwt_secret.clone()),
             ("REDIS_URL".into(), platform.redis.url()),
             ("RUST_LOG".into(), options.rust_log.clone()),
@@ -314,7 +352,7 @@ async fn start_in(
             "gateway",
         ] {
             if addrs.contains_key(dep) {
-                env.push((format!("{}_URL", dep.to_uppercase()), url(dep)));
+                env.push((format!("{}_URL", dep.to_uppercase()), urls(dep)));
             }
         }
         env.extend(options.extra_env.iter().cloned());
@@ -332,9 +370,16 @@ async fn start_in(
         let netns = platform
             .topology
             .as_ref()
-            .and_then(|t| t.plan.node(name))
+            .and_then(|t| t.plan.instance(name, instance))
             .map(|n| n.netns.clone());
-        let mut service = match spawn(name, &binaries[name], &env, &log_dir, url(name), netns) {
+        let mut service = match spawn(
+            (name, instance),
+            &binaries[name],
+            &env,
+            &log_dir,
+            format!("http://{addr}"),
+            netns,
+        ) {
             Ok(service) => service,
             Err(e) => {
                 platform.stop().await;
@@ -356,10 +401,10 @@ async fn start_in(
                 return Err(PlatformError::Listen { addr: host, source });
             }
         };
-        let gateway = addrs["gateway"]
+        let gateway = addrs["gateway"][0]
             .parse()
             .map_err(|_| PlatformError::Listen {
-                addr: addrs["gateway"].clone(),
+                addr: addrs["gateway"][0].clone(),
                 source: std::io::Error::other("not a socket address"),
             })?;
         platform.forwarder = Some(tokio::spawn(netns::forward::forward(
@@ -371,14 +416,14 @@ async fn start_in(
 }
 
 fn spawn(
-    name: &'static str,
+    (name, instance): (&'static str, usize),
     binary: &Path,
     env: &[(String, String)],
     log_dir: &Path,
     url: String,
     netns: Option<String>,
 ) -> Result<Service, PlatformError> {
-    let log = log_dir.join(format!("{name}.log"));
+    let log = log_dir.join(format!("{}.log", label(name, instance)));
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -412,6 +457,7 @@ fn spawn(
     let child = spawn_tied_process(command, libc::SIGTERM)?;
     Ok(Service {
         name,
+        instance,
         url,
         log,
         binary: binary.to_path_buf(),
@@ -504,6 +550,35 @@ impl Platform {
             })
     }
 
+    /// The instances that have exited, each with its label, status and log.
+    pub fn exited_instances(&mut self) -> Vec<(String, String, PathBuf)> {
+        self.services
+            .iter_mut()
+            .filter_map(|s| match s.child.try_wait() {
+                Ok(Some(status)) => Some((s.label(), status.to_string(), s.log.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The first service of which no instance runs any more, with its last one's status.
+    pub fn lost(&mut self) -> Option<(&'static str, String, PathBuf)> {
+        let mut last_exit: BTreeMap<&'static str, (String, PathBuf)> = BTreeMap::new();
+        let mut running: BTreeMap<&'static str, usize> = BTreeMap::new();
+        for s in &mut self.services {
+            match s.child.try_wait() {
+                Ok(Some(status)) => {
+                    last_exit.insert(s.name, (status.to_string(), s.log.clone()));
+                }
+                _ => *running.entry(s.name).or_default() += 1,
+            }
+        }
+        last_exit
+            .into_iter()
+            .find(|(name, _)| !running.contains_key(name))
+            .map(|(name, (status, log))| (name, status, log))
+    }
+
     /// Stops the services in reverse start order, then the stores.
     pub async fn stop(&mut self) {
         for service in self.services.iter_mut().rev() {
@@ -530,6 +605,25 @@ impl Platform {
                 netns::reach::from_router(&topology.plan.router, wait_ready(service))?
             }
             None => wait_ready(service).await,
+        }
+    }
+
+    /// Every running instance of `name`, in start order.
+    pub fn instances(&self, name: &str) -> Vec<&Service> {
+        self.services.iter().filter(|s| s.name == name).collect()
+    }
+
+    /// Kills instance `instance` (from 1) of `name` with SIGKILL, as a crash would, and reaps it.
+    pub fn kill(&mut self, name: &str, instance: usize) {
+        if let Some(service) = self
+            .services
+            .iter_mut()
+            .find(|s| s.name == name && s.instance == instance)
+            && let Ok(None) = service.child.try_wait()
+        {
+            // std's kill is SIGKILL: no graceful shutdown, connections are cut mid-flight.
+            let _ = service.child.kill();
+            let _ = service.child.wait();
         }
     }
 
@@ -569,7 +663,7 @@ impl Platform {
                 .map(|(k, v)| (k.to_string(), v.to_string())),
         );
         let mut fresh = spawn(
-            old.name,
+            (old.name, old.instance),
             &old.binary,
             &env,
             &self.log_dir,
@@ -619,6 +713,8 @@ pub struct UpOptions {
     pub log_dir: Option<PathBuf>,
     /// Every component in its own network namespace of this plan (`--isolation netns`).
     pub netns: Option<Plan>,
+    /// How many instances of each service (`--replicas catalog=3`).
+    pub replicas: Replicas,
 }
 
 /// `storefront-local up`: start everything, print where it is, run until told to stop.
@@ -642,6 +738,7 @@ pub async fn up(options: UpOptions) -> Result<(), PlatformError> {
         rust_log: std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
         extra_env: vec![],
         bus: options.bus,
+        replicas: options.replicas,
     };
     let mut platform = match options.netns {
         Some(plan) => start_isolated(start_options, plan).await?,
@@ -669,7 +766,7 @@ pub async fn up(options: UpOptions) -> Result<(), PlatformError> {
         platform.log_dir.display()
     );
     for s in &platform.services {
-        println!("    {:<10} {}  (pid {})", s.name, s.url, s.pid());
+        println!("    {:<13} {}  (pid {})", s.label(), s.url, s.pid());
     }
     if let Some(topology) = &platform.topology {
         print!("{}", netns::summary::summary(&topology.plan));
@@ -678,12 +775,19 @@ pub async fn up(options: UpOptions) -> Result<(), PlatformError> {
     println!();
 
     let mut shutdown = Box::pin(storefront_common::shutdown::signal());
+    let mut told = std::collections::BTreeSet::new();
     let outcome = loop {
         tokio::select! {
             () = &mut shutdown => break Ok(()),
             () = tokio::time::sleep(Duration::from_secs(1)) => {
-                if let Some((name, status, log)) = platform.exited() {
+                // A service with instances left carries on: its callers skip the lost one.
+                if let Some((name, status, log)) = platform.lost() {
                     break Err(PlatformError::Exited { service: name.into(), status, log: tail(&log, 15) });
+                }
+                for (label, status, log) in platform.exited_instances() {
+                    if told.insert(label.clone()) {
+                        eprintln!("{label} exited ({status}); the other instances carry on (log: {})", log.display());
+                    }
                 }
             }
         }
@@ -725,6 +829,7 @@ mod tests {
         let child = Command::new("sleep").arg("30").spawn().unwrap();
         Service {
             name: "gateway",
+            instance: 1,
             url,
             log,
             binary: PathBuf::from("sleep"),

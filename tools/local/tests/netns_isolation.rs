@@ -24,47 +24,12 @@ use storefront_testkit::shop::Shop;
 
 const PREFIX: &str = "sft-";
 
-fn must_run() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-        || std::env::var("STOREFRONT_NETNS_TESTS").is_ok_and(|v| v == "1")
-}
-
 /// Whether a TCP connection from inside `netns` to `addr` is established.
 fn connects(netns: &str, addr: SocketAddr) -> bool {
     in_netns(netns, || {
         TcpStream::connect_timeout(&addr, Duration::from_secs(3)).is_ok()
     })
     .unwrap()
-}
-
-/// Runs this very test again as root through password-less sudo; `None` when sudo cannot.
-fn under_sudo() -> Option<bool> {
-    if std::env::var_os("STOREFRONT_NETNS_UNDER_SUDO").is_some() {
-        return None;
-    }
-    let sudo_works = Command::new("sudo")
-        .args(["-n", "true"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !sudo_works {
-        return None;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let status = Command::new("sudo")
-        .args([
-            "-n",
-            "--preserve-env=PATH,CI,STOREFRONT_BIN_DIR,STOREFRONT_NETNS_TESTS",
-            "STOREFRONT_NETNS_UNDER_SUDO=1",
-        ])
-        .arg(exe)
-        .args([
-            "the_shop_runs_on_tiered_namespaces_and_leaves_nothing_behind",
-            "--exact",
-            "--nocapture",
-        ])
-        .status()
-        .unwrap();
-    Some(status.success())
 }
 
 fn text_of(args: &[&str]) -> String {
@@ -76,7 +41,8 @@ fn text_of(args: &[&str]) -> String {
 async fn the_shop_runs_on_tiered_namespaces_and_leaves_nothing_behind() {
     if let Err(why) = topology::preflight() {
         if matches!(why, TopologyError::NotRoot)
-            && let Some(passed) = under_sudo()
+            && let Some(passed) =
+                support::under_sudo("the_shop_runs_on_tiered_namespaces_and_leaves_nothing_behind")
         {
             assert!(
                 passed,
@@ -85,7 +51,7 @@ async fn the_shop_runs_on_tiered_namespaces_and_leaves_nothing_behind() {
             return;
         }
         assert!(
-            !must_run(),
+            !support::netns_must_run(),
             "CI=true (or STOREFRONT_NETNS_TESTS=1) but netns mode cannot run here: {why}"
         );
         eprintln!("skipping the netns test: {why}. Set CI=true to make this a failure.");
@@ -112,6 +78,7 @@ async fn the_shop_runs_on_tiered_namespaces_and_leaves_nothing_behind() {
             rust_log: "info".into(),
             extra_env: vec![],
             bus: EventBus::Redis,
+            replicas: Default::default(),
         },
         plan.clone(),
     )

@@ -1,6 +1,8 @@
 //! The address plan of netns mode, pure: which namespace each component gets, its tier, its
 //! address and the names of its links. Every name starts with the plan's prefix (so a later run
-//! can find and remove leftovers by name) and every link name fits Linux's 15 characters.
+//! can find and remove leftovers by name) and every link name fits Linux's 15 characters. A
+//! component with several instances gets a namespace per instance on its tier's bridge; the
+//! extra ones are numbered after every single component, so no address depends on the count.
 
 use std::net::Ipv4Addr;
 
@@ -27,7 +29,14 @@ pub enum PlanError {
     BadPrefix(String),
     #[error("{0:?} is not a /16 such as 10.213 (two numbers, each 0-255)")]
     BadSubnet(String),
+    #[error("{0:?} is not a component of the shop")]
+    UnknownComponent(String),
+    #[error("{component}: at most {max} instances fit the tier's addresses and link names")]
+    TooManyInstances { component: String, max: usize },
 }
+
+/// The most instances of one component: a one-digit suffix on its link name.
+pub const MAX_INSTANCES: usize = 9;
 
 /// The three tiers of the policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -94,6 +103,8 @@ pub struct Bridge {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Node {
     pub component: &'static str,
+    /// Which instance of the component, from 1.
+    pub instance: usize,
     pub tier: Tier,
     pub netns: String,
     pub address: Ipv4Addr,
@@ -119,6 +130,17 @@ pub fn parse_subnet(text: &str) -> Result<[u8; 2], PlanError> {
     match (parts.next(), parts.next(), parts.next()) {
         (Some(a), Some(b), None) => Ok([a?, b?]),
         _ => Err(bad()),
+    }
+}
+
+impl Node {
+    /// `catalog`, or `catalog-2` for a second instance.
+    pub fn label(&self) -> String {
+        if self.instance == 1 {
+            self.component.to_owned()
+        } else {
+            format!("{}-{}", self.component, self.instance)
+        }
     }
 }
 
@@ -150,6 +172,7 @@ impl Plan {
                 *host += 1;
                 Node {
                     component,
+                    instance: 1,
                     tier,
                     netns: format!("{prefix}{component}"),
                     address,
@@ -165,23 +188,74 @@ impl Plan {
             bridges,
             nodes,
         };
-        let longest = plan
-            .bridges
-            .iter()
-            .map(|b| &b.name)
-            .chain(plan.nodes.iter().map(|n| &n.peer))
-            .max_by_key(|n| n.len());
-        if let Some(name) = longest.filter(|n| n.len() > IFNAME_MAX) {
-            return Err(PlanError::NameTooLong {
-                prefix: prefix.to_owned(),
-                name: name.clone(),
-            });
-        }
+        plan.check_names()?;
         Ok(plan)
     }
 
+    fn check_names(&self) -> Result<(), PlanError> {
+        let longest = self
+            .bridges
+            .iter()
+            .map(|b| &b.name)
+            .chain(self.nodes.iter().map(|n| &n.peer))
+            .max_by_key(|n| n.len());
+        match longest.filter(|n| n.len() > IFNAME_MAX) {
+            Some(name) => Err(PlanError::NameTooLong {
+                prefix: self.prefix.clone(),
+                name: name.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The plan with `count` instances of `component` in all: instance `n` (from 2) gets the
+    /// namespace `<prefix><component>-<n>`, the link `<prefix><code><n>` and the next free
+    /// address of the tier.
+    pub fn with_instances(mut self, component: &str, count: usize) -> Result<Self, PlanError> {
+        let &(component, tier, code) = COMPONENTS
+            .iter()
+            .find(|(c, _, _)| *c == component)
+            .ok_or_else(|| PlanError::UnknownComponent(component.to_owned()))?;
+        if count > MAX_INSTANCES {
+            return Err(PlanError::TooManyInstances {
+                component: component.to_owned(),
+                max: MAX_INSTANCES,
+            });
+        }
+        self.nodes
+            .retain(|n| n.component != component || n.instance == 1);
+        for instance in 2..=count {
+            let last = self
+                .nodes
+                .iter()
+                .filter(|n| n.tier == tier)
+                .map(|n| n.address.octets()[3])
+                .max()
+                .unwrap_or(9);
+            let [a, b] = self.subnet;
+            self.nodes.push(Node {
+                component,
+                instance,
+                tier,
+                netns: format!("{}{component}-{instance}", self.prefix),
+                address: Ipv4Addr::new(a, b, tier.octet(), last + 1),
+                peer: format!("{}{code}{instance}", self.prefix),
+            });
+        }
+        self.check_names()?;
+        Ok(self)
+    }
+
+    /// The first (or only) instance of `component`.
     pub fn node(&self, component: &str) -> Option<&Node> {
-        self.nodes.iter().find(|n| n.component == component)
+        self.instance(component, 1)
+    }
+
+    /// Instance `instance` (from 1) of `component`.
+    pub fn instance(&self, component: &str, instance: usize) -> Option<&Node> {
+        self.nodes
+            .iter()
+            .find(|n| n.component == component && n.instance == instance)
     }
 
     pub fn bridge(&self, tier: Tier) -> Option<&Bridge> {
@@ -291,6 +365,49 @@ mod tests {
         assert_eq!(
             Plan::new("SF ", DEFAULT_SUBNET).unwrap_err(),
             PlanError::BadPrefix("SF ".into())
+        );
+    }
+
+    #[test]
+    fn extra_instances_get_namespaces_links_and_addresses_of_their_own_after_the_rest() {
+        let plan = Plan::new("sft-", [10, 214])
+            .unwrap()
+            .with_instances("catalog", 3)
+            .unwrap();
+        let second = plan.instance("catalog", 2).unwrap();
+        let third = plan.instance("catalog", 3).unwrap();
+        assert_eq!(
+            (second.netns.as_str(), second.peer.as_str(), second.label()),
+            ("sft-catalog-2", "sft-cat2", "catalog-2".to_owned())
+        );
+        assert_eq!(third.tier, Tier::App);
+        // After the app tier's seven single components (10.214.2.10 to .16).
+        assert_eq!(second.address.to_string(), "10.214.2.17");
+        assert_eq!(third.address.to_string(), "10.214.2.18");
+        assert_eq!(
+            plan.node("catalog").unwrap().address.to_string(),
+            "10.214.2.11"
+        );
+        assert_eq!(
+            plan.node("gateway"),
+            Plan::new("sft-", [10, 214]).unwrap().node("gateway")
+        );
+        assert_eq!(plan.namespaces().last(), Some(&"sft-router"));
+        assert!(plan.instance("catalog", 4).is_none());
+        assert_eq!(
+            plan.clone()
+                .with_instances("catalog", 1)
+                .unwrap()
+                .nodes
+                .len(),
+            11
+        );
+        assert_eq!(
+            plan.with_instances("catalog", 10).unwrap_err(),
+            PlanError::TooManyInstances {
+                component: "catalog".into(),
+                max: MAX_INSTANCES
+            }
         );
     }
 

@@ -8,7 +8,17 @@ use super::Topology;
 
 /// Where `name` lives in netns mode: its namespace and address.
 pub fn placement(topology: &Topology, name: &str, port: u16) -> Placement {
-    let node = topology.plan.node(name);
+    instance_placement(topology, name, 1, port)
+}
+
+/// Where instance `instance` (from 1) of `name` lives in netns mode.
+pub fn instance_placement(
+    topology: &Topology,
+    name: &str,
+    instance: usize,
+    port: u16,
+) -> Placement {
+    let node = topology.plan.instance(name, instance);
     Placement {
         host: node.map_or([127, 0, 0, 1].into(), |n| n.address.into()),
         port: Some(port),

@@ -17,7 +17,7 @@ pub fn summary(plan: &Plan) -> String {
         let _ = writeln!(
             text,
             "    {:<14} {:<5} {:<12} netns {}",
-            node.component,
+            node.label(),
             node.tier.name(),
             node.address,
             node.netns

@@ -24,7 +24,10 @@ pub enum TopologyError {
     Command { command: String, detail: String },
 }
 
-fn find_tool(tool: &'static str, package: &'static str) -> Result<String, TopologyError> {
+pub(super) fn find_tool(
+    tool: &'static str,
+    package: &'static str,
+) -> Result<String, TopologyError> {
     let path = std::env::var("PATH").unwrap_or_default();
     path.split(':')
         .chain(["/usr/sbin", "/sbin"])
@@ -87,7 +90,7 @@ fn run(args: &[&str], stdin: Option<&str>) -> Result<String, TopologyError> {
     }
 }
 
-fn ip(args: &[&str]) -> Result<String, TopologyError> {
+pub(super) fn ip(args: &[&str]) -> Result<String, TopologyError> {
     run(args, None)
 }
 
