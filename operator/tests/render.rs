@@ -1145,7 +1145,6 @@ fn the_load_test_sends_loadgen_down_the_canary_routes_while_the_canary_is_routed
 #[test]
 fn routing_fields_without_the_mesh_are_refused_with_the_field_named() {
     for (rollout, field) in [
-        (json!({"strategy": "BlueGreen"}), "strategy BlueGreen"),
         (json!({"strategy": "Canary", "mirror": 20}), "mirror"),
         (
             json!({"strategy": "Canary", "match": [{"headers": {"x-a": {"exact": "1"}}}]}),
@@ -1169,17 +1168,92 @@ fn routing_fields_without_the_mesh_are_refused_with_the_field_named() {
             "{error}"
         );
     }
-    // A canary without the mesh is fine: its pods split the traffic.
+    // A canary without the mesh is fine (its pods split the traffic), and so is blue/green
+    // (its Service's selector is the switch).
+    for strategy in ["Canary", "BlueGreen"] {
+        let p = platform(json!({
+            "version": "1.0.0",
+            "services": {"catalog": {"replicas": 4, "rollout": {"strategy": strategy}}},
+        }));
+        build::validate(
+            &p,
+            &ClusterInputs::offline(),
+            &mut CountingSecrets::default(),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn without_the_mesh_a_blue_green_service_s_selector_is_the_switch() {
+    use storefront_operator::build::Component;
+    use storefront_operator::build::traffic::{Canary, ServiceTraffic, Track, Traffic};
     let p = platform(json!({
         "version": "1.0.0",
-        "services": {"catalog": {"replicas": 4, "rollout": {"strategy": "Canary"}}},
+        "services": {"catalog": {"version": "2.0.0", "replicas": 2,
+                                 "rollout": {"strategy": "BlueGreen"}}},
     }));
-    build::validate(
+    let validated = build::validate(
         &p,
         &ClusterInputs::offline(),
         &mut CountingSecrets::default(),
     )
     .unwrap();
+    let track = |v: &str| Track {
+        image: format!("ghcr.io/storefront-dev/storefront/catalog:{v}"),
+        version: v.into(),
+    };
+    let selected = |canary: Option<(Option<u8>, bool)>, stable_subset: bool| {
+        let traffic = Traffic(BTreeMap::from([(
+            Component::Catalog,
+            ServiceTraffic {
+                stable: Some(track("1.0.0")),
+                canary: canary.map(|(weight, draining)| Canary {
+                    track: track("2.0.0"),
+                    weight: weight.map(percent),
+                    mirror: None,
+                    draining,
+                }),
+                stable_subset,
+                stable_replicas: None,
+            },
+        )]));
+        let objects = build::build_with(&validated, &traffic);
+        let service = objects
+            .iter()
+            .find(|o| o.kind() == OwnedKind::Service && o.name() == "shop-catalog")
+            .map(DesiredObject::to_json)
+            .unwrap();
+        service["spec"]["selector"]["storefront.dev/track"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        selected(None, false),
+        None,
+        "stable pods not labelled yet: both tracks"
+    );
+    assert_eq!(selected(None, true).as_deref(), Some("stable"));
+    assert_eq!(
+        selected(Some((None, false)), true).as_deref(),
+        Some("stable"),
+        "starting"
+    );
+    assert_eq!(
+        selected(Some((Some(0), false)), true).as_deref(),
+        Some("stable"),
+        "preview"
+    );
+    assert_eq!(
+        selected(Some((Some(100), false)), true).as_deref(),
+        Some("canary"),
+        "switched"
+    );
+    assert_eq!(
+        selected(Some((None, true)), true).as_deref(),
+        Some("stable"),
+        "switched back"
+    );
 }
 
 #[test]

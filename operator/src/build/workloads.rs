@@ -23,9 +23,9 @@ use super::object::DesiredObject;
 use super::pod;
 use super::replicas::track_replicas;
 use super::shutdown;
-use super::traffic::{CANARY, STABLE, TRACK_LABEL, Track, Traffic};
+use super::traffic::{CANARY, STABLE, ServiceTraffic, TRACK_LABEL, Track, Traffic};
 use super::validate::{ValidatedPlatform, ValidatedService};
-use crate::crd::RolloutStrategy;
+use crate::crd::{Percent, RolloutStrategy};
 
 /// UID the service images run as (distroless "nonroot").
 const SERVICE_UID: i64 = 65532;
@@ -78,7 +78,7 @@ pub fn build(
     let mut out = vec![
         DesiredObject::ConfigMap(config_map),
         DesiredObject::ServiceAccount(pod::service_account(o, name, &service.version)),
-        DesiredObject::Service(http_service(platform, service)),
+        DesiredObject::Service(switched_service(platform, service, plan)),
         DesiredObject::Deployment(deployment(
             platform,
             service,
@@ -148,6 +148,44 @@ fn preview_service(platform: &ValidatedPlatform, service: &ValidatedService) -> 
         spec.selector = Some(selector);
     }
     preview
+}
+
+/// The track a blue/green service's Service selects without the mesh, where its selector is
+/// the switch: the stable pods once they all carry their label (`stable_subset`), the canary's
+/// once all traffic is switched to it; `None` (both tracks, as every other service) before the
+/// stable pods are labelled and with the mesh, whose routes do the switching.
+pub fn switched_track(
+    platform: &ValidatedPlatform,
+    service: &ValidatedService,
+    plan: Option<&ServiceTraffic>,
+) -> Option<&'static str> {
+    if platform.mesh.is_some() || service.strategy != RolloutStrategy::BlueGreen {
+        return None;
+    }
+    let plan = plan?;
+    let switched = plan
+        .canary
+        .as_ref()
+        .is_some_and(|c| c.weight == Some(Percent::HUNDRED) && !c.draining);
+    if switched {
+        Some(CANARY)
+    } else {
+        plan.routes_stable_subset().then_some(STABLE)
+    }
+}
+
+fn switched_service(
+    platform: &ValidatedPlatform,
+    service: &ValidatedService,
+    plan: Option<&ServiceTraffic>,
+) -> Service {
+    let mut out = http_service(platform, service);
+    if let Some(track) = switched_track(platform, service, plan)
+        && let Some(selector) = out.spec.as_mut().and_then(|s| s.selector.as_mut())
+    {
+        selector.insert(TRACK_LABEL.to_owned(), track.to_owned());
+    }
+    out
 }
 
 fn http_service(platform: &ValidatedPlatform, service: &ValidatedService) -> Service {

@@ -894,3 +894,65 @@ async fn without_the_mesh_a_failing_canary_loses_its_pods_at_once() {
     assert_eq!(h.rollout().phase, RolloutPhase::RolledBack);
     assert_eq!(pods(&h), (10, None));
 }
+
+/// The `storefront.dev/track` a stored Service selects.
+fn selected(h: &Harness) -> Option<String> {
+    h.fake
+        .get(OwnedKind::Service, NS, "shop-catalog")
+        .and_then(|s| {
+            s["spec"]["selector"]["storefront.dev/track"]
+                .as_str()
+                .map(str::to_owned)
+        })
+}
+
+#[tokio::test]
+async fn without_the_mesh_blue_green_switches_the_service_s_selector_and_back() {
+    let mut h = Harness::new(vec![good()]);
+    h.mesh = false;
+    h.pass_with("BlueGreen", "1.0.0").await;
+    h.pass_with("BlueGreen", "1.0.0").await; // stable pods labelled and ready
+    assert_eq!(selected(&h).as_deref(), Some("stable"));
+    h.pass_with("BlueGreen", "2.0.0").await;
+    assert_eq!(pods(&h), (10, Some(10)), "the preview at full size");
+    assert!(
+        h.fake
+            .get(OwnedKind::Service, NS, "shop-catalog-preview")
+            .is_some(),
+        "a preview Service"
+    );
+    h.pass_with("BlueGreen", "2.0.0").await; // ready → the preview step
+    assert_eq!(
+        (h.rollout().phase, h.rollout().step),
+        (RolloutPhase::Progressing, Some(1))
+    );
+    assert_eq!(
+        selected(&h).as_deref(),
+        Some("stable"),
+        "users stay on stable"
+    );
+    assert_eq!(weights(&h.rollout()), (Some(100), Some(0)));
+    h.advance(60);
+    h.pass_with("BlueGreen", "2.0.0").await; // preview passed → switch
+    assert_eq!(selected(&h).as_deref(), Some("canary"));
+    assert_eq!(
+        weights(&h.rollout()),
+        (Some(0), Some(100)),
+        "read back from the selector"
+    );
+    assert_eq!(pods(&h), (10, Some(10)), "the old pods stay");
+    h.advance(60);
+    h.pass_with("BlueGreen", "2.0.0").await; // scaleDownDelay (30s) over → promoting
+    assert_eq!(h.rollout().phase, RolloutPhase::Promoting);
+    h.pass_with("BlueGreen", "2.0.0").await; // stable at 2.0.0 → the switch back
+    assert_eq!(h.rollout().phase, RolloutPhase::Finalizing);
+    assert_eq!(selected(&h).as_deref(), Some("stable"));
+    h.pass_with("BlueGreen", "2.0.0").await;
+    assert_eq!(h.rollout().phase, RolloutPhase::Succeeded);
+    assert_eq!(pods(&h), (10, None));
+    assert!(
+        h.fake
+            .get(OwnedKind::Service, NS, "shop-catalog-preview")
+            .is_none()
+    );
+}

@@ -17,7 +17,6 @@ use super::hooks::{self, HookContext};
 use super::status;
 use super::webhook::WebhookClient;
 use crate::build::OwnedKind;
-use crate::build::labels::Ownership;
 use crate::build::mesh::{RouteWeights, read_weights, routes_subset, types::VirtualServiceSpec};
 use crate::build::replicas::pod_share;
 use crate::build::traffic::{CANARY, STABLE, TRACK_LABEL, Track, Traffic};
@@ -136,6 +135,7 @@ pub async fn decide(
     let o = &validated.ownership;
     let deployments = of_kind(owned, OwnedKind::Deployment);
     let vss = of_kind(owned, OwnedKind::VirtualService);
+    let services = of_kind(owned, OwnedKind::Service);
     let previous = platform
         .status
         .as_ref()
@@ -167,17 +167,21 @@ pub async fn decide(
         };
         let stable_name = o.object_name(name);
         let canary_name = format!("{stable_name}-{CANARY}");
+        let switch = !mesh && service.strategy == RolloutStrategy::BlueGreen;
         let observed = Observed {
             stable: named(&deployments, &stable_name).and_then(|d| live(d, STABLE)),
             canary: named(&deployments, &canary_name).and_then(|d| live(d, CANARY)),
-            canary_weight: if mesh {
-                stored_weights(&vss, &stable_name).map_or(Percent::ZERO, |w| w.canary)
+            canary_weight: weights_of(mesh, switch, &vss, &services, &deployments, &stable_name)
+                .map_or(Percent::ZERO, |w| w.canary),
+            routes_stable_subset: if mesh {
+                stored_spec(&vss, &stable_name).is_some_and(|spec| routes_subset(&spec, STABLE))
+            } else if switch {
+                // The Service's selector names a track once the stable pods carry theirs.
+                selected_track(&services, &stable_name).is_some()
             } else {
-                pod_weights(&deployments, &stable_name).map_or(Percent::ZERO, |w| w.canary)
+                // No subset to wait for: the Service selects both tracks.
+                true
             },
-            // Without the mesh no subset exists to wait for: the Service selects both tracks.
-            routes_stable_subset: !mesh
-                || stored_spec(&vss, &stable_name).is_some_and(|spec| routes_subset(&spec, STABLE)),
         };
         let mut input = Input {
             strategy: service.strategy,
@@ -351,23 +355,59 @@ fn pod_weights(deployments: &[DynamicObject], stable_name: &str) -> Option<Route
     })
 }
 
-/// Fill each rollout's weights as stored after apply: from the VirtualServices, or without the
-/// mesh from the Deployments' ready pods.
+/// The track label value a stored Service selects, if its selector names one.
+fn selected_track(services: &[DynamicObject], name: &str) -> Option<String> {
+    named(services, name)?.data["spec"]["selector"][TRACK_LABEL]
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// The split as stored: the VirtualService's weights with the mesh; without it, a blue/green
+/// Service's selector (all on the track it names), or else the Deployments' ready pods.
+fn weights_of(
+    mesh: bool,
+    switch: bool,
+    vss: &[DynamicObject],
+    services: &[DynamicObject],
+    deployments: &[DynamicObject],
+    name: &str,
+) -> Option<RouteWeights> {
+    if mesh {
+        return stored_weights(vss, name);
+    }
+    if switch {
+        let on_canary = selected_track(services, name).as_deref() == Some(CANARY);
+        let canary = if on_canary {
+            Percent::HUNDRED
+        } else {
+            Percent::ZERO
+        };
+        return named(services, name).map(|_| RouteWeights {
+            stable: canary.complement(),
+            canary,
+        });
+    }
+    pod_weights(deployments, name)
+}
+
+/// Fill each rollout's weights as stored after apply (see `weights_of`).
 pub fn read_back(
     statuses: &mut BTreeMap<String, RolloutStatus>,
     observed: &[(OwnedKind, DynamicObject)],
-    ownership: &Ownership,
-    mesh: bool,
+    validated: &ValidatedPlatform,
 ) {
+    let mesh = validated.mesh.is_some();
     let vss = of_kind(observed, OwnedKind::VirtualService);
     let deployments = of_kind(observed, OwnedKind::Deployment);
+    let services = of_kind(observed, OwnedKind::Service);
     for (service, status) in statuses.iter_mut() {
-        let name = ownership.object_name(service);
-        let weights = if mesh {
-            stored_weights(&vss, &name)
-        } else {
-            pod_weights(&deployments, &name)
-        };
+        let name = validated.ownership.object_name(service);
+        let switch = !mesh
+            && validated
+                .services
+                .iter()
+                .any(|s| s.component.name() == service && s.strategy == RolloutStrategy::BlueGreen);
+        let weights = weights_of(mesh, switch, &vss, &services, &deployments, &name);
         status.stable_weight = weights.map(|w| w.stable);
         status.canary_weight = weights.map(|w| w.canary);
     }

@@ -125,8 +125,8 @@ pub enum RolloutStrategy {
     Manual,
     /// Bring the new version up at full size beside the old, reachable only on its preview
     /// Service (`<name>-<svc>-preview`) and by `x-canary: always` / `match`; analyse it there,
-    /// then switch all traffic at once, keeping the old pods for scaleDownDelay so that a
-    /// failed check switches back at once. Needs Istio.
+    /// then switch all traffic at once (the route with Istio, the Service's selector without),
+    /// keeping the old pods for scaleDownDelay so that a failed check switches back at once.
     BlueGreen,
 }
 

@@ -2,7 +2,8 @@
 //! traffic by pod count (one Service over both tracks' pods, as Argo Rollouts does without a
 //! traffic router) and judges the canary from its pods' own metrics, read from a scripted
 //! Prometheus (the stand-in: nothing here scrapes the kwok pods). It promotes on good figures
-//! and rolls back, its pods gone at once, on bad ones.
+//! and rolls back, its pods gone at once, on bad ones; then goes blue/green, the Service's
+//! selector being the switch.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
@@ -175,6 +176,61 @@ fn without_a_mesh_the_pods_split_the_traffic_and_a_bad_canary_loses_them() {
             .as_str()
             .is_some_and(|m| m.contains("success rate")),
         "{status:#}"
+    );
+
+    // 3. Blue/green without a mesh: the Service's selector is the switch. The preview runs
+    // at full size behind its own Service while users stay on stable; then the selector
+    // moves to the new pods at once, and back to the stable pods once they run the version.
+    prometheus.set(Figures::HEALTHY);
+    support::patch_spec(
+        c,
+        NS,
+        json!({"services": {"catalog": {
+            "version": "0.4.0",
+            "rollout": {"strategy": "BlueGreen", "scaleDownDelay": "4s"},
+        }}}),
+    );
+    let selected = || {
+        get(c, NS, &["service", "shop-catalog"]).expect("catalog Service")["spec"]["selector"]
+            ["storefront.dev/track"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    follow(c, "the preview", |s| {
+        phase(s) == "Progressing" && s["step"] == 1 && s["canary"] == "0.4.0"
+    });
+    assert_eq!(
+        selected().as_deref(),
+        Some("stable"),
+        "users left the stable pods"
+    );
+    assert_eq!(pods(c), (4, Some(4)), "the preview is not at full size");
+    let preview = get(c, NS, &["service", "shop-catalog-preview"]).expect("a preview Service");
+    assert_eq!(
+        preview["spec"]["selector"]["storefront.dev/track"],
+        "canary"
+    );
+    follow(c, "the switch", |s| {
+        s["step"] == 2 && s["canaryWeight"] == 100
+    });
+    assert_eq!(selected().as_deref(), Some("canary"));
+    let stable = get(c, NS, &["deployment", "shop-catalog"]).unwrap();
+    assert_eq!(
+        stable["metadata"]["labels"]["app.kubernetes.io/version"], "0.2.0",
+        "the old version keeps its pods after the switch"
+    );
+    follow(c, "blue/green promotion", |s| {
+        phase(s) == "Succeeded" && s["stable"] == "0.4.0"
+    });
+    assert_eq!(selected().as_deref(), Some("stable"));
+    support::eventually(
+        "the preview Service and the canary go",
+        Duration::from_secs(30),
+        || {
+            (get(c, NS, &["service", "shop-catalog-preview"]).is_none() && pods(c) == (4, None))
+                .then_some(())
+        },
+        || format!("{:#}", rollout(c)),
     );
     assert!(operator.running(), "{}", operator.log_tail());
 }

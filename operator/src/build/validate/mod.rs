@@ -157,7 +157,7 @@ pub enum ValidationError {
     )]
     UnknownService { field: String },
     #[error(
-        "spec.services.{service}.rollout.{field} needs Istio (set spec.mesh.istio): without the mesh a canary's traffic is its share of the pods, which no header, copy or switch can steer"
+        "spec.services.{service}.rollout.{field} needs Istio (set spec.mesh.istio): without the mesh a canary's traffic is its share of the pods, which no header or copy can steer"
     )]
     RoutingWithoutMesh {
         service: Component,
@@ -462,9 +462,7 @@ pub fn validate(
     let mesh = mesh::mesh_plan(platform)?;
     if mesh.is_none() {
         for s in services.iter().filter(|s| s.is_tracked()) {
-            let field = if s.strategy == RolloutStrategy::BlueGreen {
-                "strategy BlueGreen"
-            } else if !s.rollout.matches.is_empty() {
+            let field = if !s.rollout.matches.is_empty() {
                 "match"
             } else if s.rollout.steps.mirror().is_some() && s.strategy == RolloutStrategy::Canary {
                 "mirror"

@@ -189,12 +189,7 @@ async fn pipeline(cached: &EcommercePlatform, ctx: &Context) -> Result<Action, R
         Err(error) => return fail(platform, ctx, error).await,
     };
     let mut statuses = rollouts.statuses;
-    super::rollouts::read_back(
-        &mut statuses,
-        &kept,
-        &validated.ownership,
-        validated.mesh.is_some(),
-    );
+    super::rollouts::read_back(&mut statuses, &kept, &validated);
     let workloads: Vec<_> = status::readiness(&kept)
         .into_iter()
         .filter(|w| applied.contains(w.kind, &w.name))
