@@ -48,6 +48,34 @@ impl Ending {
     }
 }
 
+/// How recovery resolved an order left pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovered {
+    /// Charged: stock committed, order paid.
+    Paid,
+    /// Charged, but the reservation had lapsed: refunded and failed.
+    Refunded,
+    /// Not charged: stock released, order failed.
+    Failed,
+}
+
+impl Recovered {
+    const ALL: [Recovered; 3] = [Recovered::Paid, Recovered::Refunded, Recovered::Failed];
+
+    fn label(self) -> &'static str {
+        match self {
+            Recovered::Paid => "paid",
+            Recovered::Refunded => "refunded",
+            Recovered::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResolutionLabels {
+    resolution: &'static str,
+}
+
 /// A step the saga took back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compensation {
@@ -61,6 +89,7 @@ type SecondsGauge = Gauge<f64, AtomicU64>;
 pub struct OrderMetrics {
     checkouts: Family<OutcomeLabels, Counter>,
     compensations: Family<ActionLabels, Counter>,
+    recoveries: Family<ResolutionLabels, Counter>,
     pending: Gauge,
     pending_oldest: SecondsGauge,
     unpublished: Gauge,
@@ -87,6 +116,11 @@ impl OrderMetrics {
         for action in [Compensation::ReleaseStock, Compensation::Refund] {
             let _ = metrics.compensations.get_or_create(&action_labels(action));
         }
+        for resolution in Recovered::ALL {
+            let _ = metrics.recoveries.get_or_create(&ResolutionLabels {
+                resolution: resolution.label(),
+            });
+        }
         Arc::new(metrics)
     }
 
@@ -100,6 +134,12 @@ impl OrderMetrics {
             "orders_compensations",
             "Saga steps taken back, by action (release_stock, refund), once the backend confirmed",
             self.compensations.clone(),
+        );
+        registry.register(
+            "orders_recoveries",
+            "Pending orders the recovery worker of this replica resolved, by resolution (paid, \
+             refunded, failed); workers claim across replicas, so the order may be another's",
+            self.recoveries.clone(),
         );
         registry.register(
             "orders_pending",
@@ -127,6 +167,14 @@ impl OrderMetrics {
         self.checkouts
             .get_or_create(&OutcomeLabels {
                 outcome: outcome.label(),
+            })
+            .inc();
+    }
+
+    pub fn recovered(&self, resolution: Recovered) {
+        self.recoveries
+            .get_or_create(&ResolutionLabels {
+                resolution: resolution.label(),
             })
             .inc();
     }

@@ -10,6 +10,7 @@ use storefront_common::ids::{OrderId, UserId};
 
 use crate::AppState;
 use crate::clients::PaymentStatus;
+use crate::metrics::Recovered;
 use crate::model::{FailureReason, OrderStatus};
 use crate::saga::{error_body, expired_after_charge, finish_failed};
 use crate::store::{self, Change};
@@ -66,6 +67,7 @@ async fn resolve_one(
                 store::change_status(&state.pool, id, change)
                     .await
                     .map_err(|e| e.to_string())?;
+                state.metrics.recovered(Recovered::Paid);
                 tracing::info!(order_id = %id, "recovered order: charged, stock committed, paid");
                 if from_cart && let Err(e) = state.backends.clear_cart(user).await {
                     tracing::warn!(order_id = %id, error = %e, "clearing the cart after recovery failed");
@@ -78,7 +80,7 @@ async fn resolve_one(
             {
                 expired_after_charge(state, id)
                     .await
-                    .map(|_| ())
+                    .map(|_| state.metrics.recovered(Recovered::Refunded))
                     .map_err(|e| e.to_string())
             }
             Err(e) => Err(e.to_string()),
@@ -111,6 +113,7 @@ async fn resolve_one(
         finish_failed(state, id, reason, body)
             .await
             .map_err(|e| e.to_string())?;
+        state.metrics.recovered(Recovered::Failed);
         tracing::info!(order_id = %id, reason = reason.as_str(), "recovered order: failed, stock released");
         Ok(())
     }

@@ -117,6 +117,20 @@ async fn an_order_stuck_before_the_charge_is_failed_and_its_stock_released_after
     })
     .await;
     assert!(cleared, "the pending gauge returns to 0 once recovered");
+    let text = shop.metrics_of(&restarted).await;
+    assert_eq!(
+        metric_sample(
+            &text,
+            "orders_recoveries_total",
+            &[("resolution", "failed")]
+        ),
+        Some(1.0),
+        "the resolution is counted by the replica whose worker made it: {text}"
+    );
+    assert_eq!(
+        metric_sample(&text, "orders_recoveries_total", &[("resolution", "paid")]),
+        Some(0.0)
+    );
 }
 
 #[tokio::test]

@@ -85,6 +85,16 @@ pub fn business_checks(component: Component) -> Vec<BusinessCheck> {
                 1.0,
                 Rule::NotAbove { by: 0.05 },
             ),
+            // Checkouts that ended in an error, the order left pending for the recovery
+            // worker, counted on the pod that left it (the resolutions themselves,
+            // `orders_recoveries_total`, are counted on whichever pod's worker claimed them).
+            check(
+                "left-to-recovery-ratio",
+                ("orders_checkouts_total", "outcome=\"error\""),
+                ("orders_checkouts_total", "outcome!=\"replayed\""),
+                1.0,
+                Rule::NotAbove { by: 0.02 },
+            ),
         ],
         Component::Payments => vec![check(
             "unexpected-error-ratio",
@@ -191,7 +201,7 @@ mod tests {
         };
         assert_eq!(
             names(Component::Orders),
-            ["paid-ratio", "compensation-ratio"]
+            ["paid-ratio", "compensation-ratio", "left-to-recovery-ratio"]
         );
         assert_eq!(names(Component::Payments), ["unexpected-error-ratio"]);
         assert_eq!(names(Component::Catalog), ["cache-hit-ratio"]);
@@ -226,8 +236,8 @@ mod tests {
 
     #[test]
     fn each_rule_compares_the_canary_with_the_stable_pods() {
-        let [paid, compensations] = &business_checks(Component::Orders)[..] else {
-            panic!("two orders checks");
+        let [paid, compensations, _] = &business_checks(Component::Orders)[..] else {
+            panic!("three orders checks");
         };
         assert_eq!(paid.judge(0.95, 0.97), None, "within 0.05");
         assert_eq!(
