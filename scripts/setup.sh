@@ -4,7 +4,7 @@
 # Python for the manifest checks. With STOREFRONT_TEST_TOOLS=1 (`make test`, `make images`, the
 # compose targets, `make cluster NODES=real`) also rabbitmq-server, a Docker engine for the images
 # and the compose stack, the real node's containerd, CNI plugins and iptables, and iproute2 and
-# nftables for the netns run mode. Safe to run again. Needs root (or sudo) only when something is missing; otherwise it only checks.
+# nftables for the netns run mode (conntrack and tcpdump for its `net` commands). Safe to run again. Needs root (or sudo) only when something is missing; otherwise it only checks.
 set -euo pipefail
 
 need=()
@@ -36,6 +36,8 @@ if [ "$test_tools" = 1 ] && [ "$(uname -s)" = Linux ]; then
   have nft || [ -x /usr/sbin/nft ] || need+=(nftables)
   # `storefront-local net topology` counts the live connections from the router's conntrack.
   have conntrack || [ -x /usr/sbin/conntrack ] || need+=(conntrack)
+  # `storefront-local net capture` records a tier bridge with tcpdump inside the router namespace.
+  have tcpdump || [ -x /usr/bin/tcpdump ] || [ -x /usr/sbin/tcpdump ] || need+=(tcpdump)
   [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ -f /usr/lib/aarch64-linux-gnu/libc.a ] || need+=(libc6-dev)
 fi
 if [ "${STOREFRONT_BROWSER_TESTS:-0}" = 1 ]; then

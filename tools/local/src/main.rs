@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use storefront_common::events::EventBus;
 
+use storefront_local::netns::capture::{Capture, CaptureRequest};
 use storefront_local::replicas::Replicas;
 use storefront_local::{bench, bench_events, bench_gateway, netns, platform};
 
@@ -146,6 +147,28 @@ enum NetCommand {
         #[arg(long, default_value = "topology.svg")]
         out: PathBuf,
     },
+    /// Record a pcap of one tier's bridge (edge, app or data) in the router namespace for a
+    /// bounded time (Linux, root, `tcpdump`).
+    Capture {
+        /// The tier whose bridge is recorded: edge, app or data.
+        #[arg(value_parser = parse_tier)]
+        tier: netns::Tier,
+        /// The prefix the run was started with.
+        #[arg(long, default_value = netns::DEFAULT_PREFIX)]
+        netns_prefix: String,
+        /// How long to record: 5s unless given, at most 1h.
+        #[arg(long, value_parser = parse_duration)]
+        duration: Option<Duration>,
+        /// Stop earlier, after this many packets.
+        #[arg(long)]
+        packets: Option<u64>,
+        /// Only the packets this tcpdump filter expression matches, e.g. "tcp port 5432".
+        #[arg(long)]
+        filter: Option<String>,
+        /// Where the pcap goes; defaults to `<tier>.pcap`.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -158,6 +181,10 @@ fn parse_subnet(s: &str) -> Result<[u8; 2], String> {
     netns::plan::parse_subnet(s).map_err(|e| e.to_string())
 }
 
+fn parse_tier(s: &str) -> Result<netns::Tier, String> {
+    netns::Tier::parse(s).map_err(|e| e.to_string())
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     storefront_common::config::parse_duration(s)
         .ok_or_else(|| format!("{s:?} is not a duration such as 500ms, 20s or 2m"))
@@ -166,6 +193,29 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 fn bin_dir(cli: Option<PathBuf>) -> PathBuf {
     cli.or_else(|| std::env::current_exe().ok()?.parent().map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("target/release"))
+}
+
+/// `net capture`: checks the request, records, prints what was written.
+fn capture(
+    tier: netns::Tier,
+    prefix: &str,
+    duration: Option<Duration>,
+    packets: Option<u64>,
+    filter: Option<String>,
+    output: Option<PathBuf>,
+) -> Result<(), String> {
+    let request = CaptureRequest::new(tier, duration, packets, filter.as_deref())
+        .map_err(|e| e.to_string())?;
+    let output = output.unwrap_or_else(|| PathBuf::from(format!("{}.pcap", tier.name())));
+    let running = Capture::start(prefix, &request, &output).map_err(|e| e.to_string())?;
+    eprintln!(
+        "recording the {} tier for up to {}s...",
+        tier.name(),
+        request.duration.as_secs_f64()
+    );
+    let summary = running.finish().map_err(|e| e.to_string())?;
+    println!("{summary}");
+    Ok(())
 }
 
 #[tokio::main]
@@ -243,6 +293,17 @@ async fn main() -> ExitCode {
                     out.display()
                 );
             }),
+        Command::Net {
+            command:
+                NetCommand::Capture {
+                    tier,
+                    netns_prefix,
+                    duration,
+                    packets,
+                    filter,
+                    output,
+                },
+        } => capture(tier, &netns_prefix, duration, packets, filter, output),
         Command::BenchGateway {
             threads,
             connections,

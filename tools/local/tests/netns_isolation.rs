@@ -1,9 +1,10 @@
 //! `--isolation netns` for real: the topology comes up (cleaning a leftover of the prefix
-//! first), a customer buys through the host's forwarded port, the policy refuses the gateway's
-//! namespace a connection to PostgreSQL while the app tier gets one, and after the stop no
-//! namespace, link or nftables table with the prefix is left.
+//! first), a customer buys through the host's forwarded port while `net capture` records the
+//! data tier's bridge, the policy refuses the gateway's namespace a connection to PostgreSQL
+//! while the app tier gets one, and after the stop no namespace, link or nftables table with the
+//! prefix is left.
 //!
-//! Needs Linux, root, `ip` and `nft`. Not root but with password-less sudo (a GitHub runner),
+//! Needs Linux, root, `ip`, `nft` and `tcpdump`. Not root but with password-less sudo (a GitHub runner),
 //! it runs itself again under `sudo -n`. Otherwise, without them, it says why and passes, unless
 //! CI=true or STOREFRONT_NETNS_TESTS=1, where that is a failure. It uses its own prefix and
 //! subnet (`sft-`, 10.214/16) so it never touches a `storefront-local up` running beside it.
@@ -17,7 +18,8 @@ use std::time::Duration;
 mod support;
 
 use storefront_common::events::EventBus;
-use storefront_local::netns::{Plan, TopologyError, topology};
+use storefront_local::netns::capture::{Capture, CaptureError, CaptureRequest};
+use storefront_local::netns::{Plan, Tier, TopologyError, topology};
 use storefront_local::platform::{self, Scope, StartOptions};
 use storefront_testkit::in_netns;
 use storefront_testkit::shop::Shop;
@@ -91,7 +93,11 @@ async fn the_shop_runs_on_tiered_namespaces_and_leaves_nothing_behind() {
     );
     assert_eq!(running.len(), plan.namespaces().len(), "{running:?}");
 
-    // The purchase journey, through the host's port.
+    // The purchase journey, through the host's port, with the data tier's bridge recorded.
+    let pcap_path = std::env::temp_dir().join(format!("sft-data-{}.pcap", std::process::id()));
+    let request =
+        CaptureRequest::new(Tier::Data, Some(Duration::from_secs(120)), None, None).unwrap();
+    let capture = Capture::start(PREFIX, &request, &pcap_path).unwrap();
     let front = platform.url("gateway").unwrap().to_string();
     assert_eq!(front, format!("http://127.0.0.1:{port}"));
     let shop = Shop::new(front);
@@ -99,6 +105,9 @@ async fn the_shop_runs_on_tiered_namespaces_and_leaves_nothing_behind() {
     let bought = shop.purchase(&token, 2, "netns-1").await;
     let id = bought.order["id"].as_str().unwrap().to_owned();
     assert_eq!(shop.order_ids(&token).await, vec![id]);
+    let summary = capture.stop().unwrap();
+    check_capture(&summary, &pcap_path, &plan);
+    let _ = std::fs::remove_file(&pcap_path);
 
     // The policy, tried from the components' own namespaces.
     let at = |component: &str, port: u16| {
@@ -147,4 +156,35 @@ async fn the_shop_runs_on_tiered_namespaces_and_leaves_nothing_behind() {
     assert!(!links.contains(PREFIX), "{links}");
     let tables = text_of(&["nft", "list", "tables"]);
     assert!(!tables.contains("sft_policy"), "{tables}");
+    match Capture::start(PREFIX, &request, &pcap_path) {
+        Err(CaptureError::NotRunning(prefix)) => assert_eq!(prefix, PREFIX),
+        other => panic!("a capture without a run: {:?}", other.err()),
+    }
+    let _ = std::fs::remove_file(&pcap_path);
+}
+
+/// The pcap is whole, Ethernet, holds what tcpdump counted, and the purchase's queries to
+/// PostgreSQL from the app tier are in it.
+fn check_capture(
+    summary: &storefront_local::netns::capture::Summary,
+    path: &std::path::Path,
+    plan: &Plan,
+) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(summary.bytes, bytes.len() as u64, "{summary}");
+    let pcap = support::pcap::parse(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(pcap.link_type, support::pcap::LINKTYPE_ETHERNET);
+    assert!(pcap.snap_len > 0);
+    assert_eq!(Some(pcap.frames.len() as u64), summary.packets, "{summary}");
+    let postgres = plan.node("postgres").unwrap().address;
+    let to_postgres = pcap
+        .frames
+        .iter()
+        .filter(|f| support::pcap::tcp_destination(f) == Some((postgres, 5432)))
+        .count();
+    assert!(
+        to_postgres > 0,
+        "no packet to {postgres}:5432 among the {} recorded on the data bridge",
+        pcap.frames.len()
+    );
 }

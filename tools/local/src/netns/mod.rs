@@ -3,9 +3,11 @@
 //! [`ruleset`] are pure (names, addresses, policy text), and so is [`summary`] (what `up`
 //! prints), [`conntrack`] (counting tracked connections) and [`diagram`] (the SVG picture);
 //! [`topology`] runs `ip` and `nft`; [`live`] reads a running one for `net topology`;
+//! [`capture`] records a tier's bridge for `net capture`;
 //! [`forward`] carries the host's port to the gateway; [`reach`] places the stores and talks to
 //! the components from the router namespace.
 
+pub mod capture;
 pub mod conntrack;
 pub mod diagram;
 pub mod forward;

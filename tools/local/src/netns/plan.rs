@@ -33,6 +33,8 @@ pub enum PlanError {
     UnknownComponent(String),
     #[error("{component}: at most {max} instances fit the tier's addresses and link names")]
     TooManyInstances { component: String, max: usize },
+    #[error("{0:?} is not a tier; use edge, app or data")]
+    UnknownTier(String),
 }
 
 /// The most instances of one component: a one-digit suffix on its link name.
@@ -58,6 +60,14 @@ impl Tier {
             Tier::App => "app",
             Tier::Data => "data",
         }
+    }
+
+    /// The tier called `name` (`edge`, `app` or `data`).
+    pub fn parse(name: &str) -> Result<Self, PlanError> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.name() == name)
+            .ok_or_else(|| PlanError::UnknownTier(name.to_owned()))
     }
 
     fn octet(self) -> u8 {
@@ -283,6 +293,18 @@ mod tests {
 
     fn plan() -> Plan {
         Plan::new(DEFAULT_PREFIX, DEFAULT_SUBNET).unwrap()
+    }
+
+    #[test]
+    fn a_tier_is_named_by_its_name_and_nothing_else() {
+        for tier in Tier::ALL {
+            assert_eq!(Tier::parse(tier.name()), Ok(tier));
+        }
+        assert_eq!(
+            Tier::parse("frontend"),
+            Err(PlanError::UnknownTier("frontend".into()))
+        );
+        assert!(Tier::parse("App").is_err());
     }
 
     #[test]

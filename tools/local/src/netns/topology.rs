@@ -51,7 +51,7 @@ pub fn preflight() -> Result<(), TopologyError> {
 }
 
 #[allow(unsafe_code)]
-fn is_root() -> bool {
+pub(super) fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
