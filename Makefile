@@ -126,7 +126,8 @@ bench-gateway: release
 bench-events: setup-tests release
 	$(CARGO_TARGET_DIR_OR_DEFAULT)/release/storefront-local bench-events --events 20000 --json $(CARGO_TARGET_DIR_OR_DEFAULT)/bench-events.json
 
-# The loadgen mix against the shop as plain processes and in Docker Compose, in one run.
+# The loadgen mix against the shop as plain processes, in network namespaces (root; a row saying
+# why otherwise) and in Docker Compose, in one run.
 bench-run-modes: images
 	$(CARGO_TARGET_DIR_OR_DEFAULT)/release/storefront-compose bench-run-modes --users 32 --duration 20s --json $(CARGO_TARGET_DIR_OR_DEFAULT)/bench-run-modes.json
 

@@ -1,5 +1,5 @@
-//! `storefront-compose bench-run-modes`: the loadgen mix against the shop as plain processes and
-//! in Docker Compose, in one run (see `bench`).
+//! `storefront-compose bench-run-modes`: the loadgen mix against the shop as plain processes, in
+//! network namespaces and in Docker Compose, in one run (see `bench`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use storefront_compose::bench::{self, RunModesOptions};
+use storefront_compose::bench::{self, Mode, RunModesOptions};
 
 #[derive(Parser)]
 #[command(name = "storefront-compose", version, about)]
@@ -21,7 +21,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// The same loadgen mix against storefront-local's processes and the Compose stack.
+    /// The same loadgen mix against storefront-local's processes (plain, and in network
+    /// namespaces: root), the Compose stack, and the real-pod cluster (not measured: says why).
     BenchRunModes {
         /// loadgen users (no think time).
         #[arg(long, default_value_t = 32)]
@@ -29,6 +30,15 @@ enum Command {
         /// How long each mode is measured.
         #[arg(long, default_value = "20s", value_parser = parse_duration)]
         duration: Duration,
+        /// Which modes, in order: plain, netns, compose, cluster. One that cannot run here is
+        /// a row saying why.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            value_parser = Mode::parse,
+            default_value = "plain,netns,compose,cluster"
+        )]
+        modes: Vec<Mode>,
         /// Image prefix of the Compose stack (what `make images` built).
         #[arg(
             long,
@@ -60,6 +70,7 @@ async fn main() -> ExitCode {
     let Command::BenchRunModes {
         users,
         duration,
+        modes,
         registry,
         version,
         json,
@@ -68,6 +79,7 @@ async fn main() -> ExitCode {
         bins,
         users,
         duration,
+        modes,
         registry,
         version,
         json,
