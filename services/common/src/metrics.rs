@@ -126,7 +126,9 @@ pub fn route_label(route: &str) -> &'static str {
     {
         return known;
     }
-    let mut routes = ROUTES.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut routes = ROUTES
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(known) = routes.get(route) {
         return known;
     }

@@ -95,10 +95,9 @@ impl ResponseCache {
             key.push('?');
             return key;
         }
-        let mut pairs: Vec<(String, String)> =
-            url::form_urlencoded::parse(query.as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect();
+        let mut pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
         pairs.sort();
         let normalised = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(pairs)

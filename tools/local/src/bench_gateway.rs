@@ -424,7 +424,10 @@ async fn count_instructions(
     };
     let cached = callgrind::count(
         &target,
-        ("gateway-cached", "GET /api/products answered from the cache"),
+        (
+            "gateway-cached",
+            "GET /api/products answered from the cache",
+        ),
         "/api/products",
         200,
         runs,
@@ -448,7 +451,10 @@ async fn count_instructions(
     };
     let refused = callgrind::count(
         &limited,
-        ("gateway-429", "GET /api/products over the per-IP limit: 429"),
+        (
+            "gateway-429",
+            "GET /api/products over the per-IP limit: 429",
+        ),
         "/api/products",
         429,
         runs,

@@ -104,7 +104,9 @@ async fn instructions(
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(run_error("the service under callgrind did not stop in 60 s"));
+            return Err(run_error(
+                "the service under callgrind did not stop in 60 s",
+            ));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -174,14 +176,19 @@ pub async fn count(
     (few, many): (u64, u64),
 ) -> Result<Count, CallgrindError> {
     if !target.valgrind.is_file() {
-        return Err(CallgrindError::Missing(target.valgrind.display().to_string()));
+        return Err(CallgrindError::Missing(
+            target.valgrind.display().to_string(),
+        ));
     }
     let warm_up = 200;
     eprintln!("callgrind: {name}, {few} then {many} requests of {path} (slow: valgrind)...");
     let small = instructions(target, path, status, warm_up, few).await?;
     let large = instructions(target, path, status, warm_up, many).await?;
-    let instructions_per_request = per_request((few, small), (many, large))
-        .ok_or_else(|| run_error(format!("the longer run counted fewer instructions ({large} after {small})")))?;
+    let instructions_per_request = per_request((few, small), (many, large)).ok_or_else(|| {
+        run_error(format!(
+            "the longer run counted fewer instructions ({large} after {small})"
+        ))
+    })?;
     Ok(Count {
         name,
         what,
@@ -197,7 +204,8 @@ mod tests {
 
     #[test]
     fn the_totals_line_is_read_and_nothing_else() {
-        let text = "version: 1\ncreator: callgrind-3.19.0\nevents: Ir\nfn=main\n5 10\ntotals: 123456789\n";
+        let text =
+            "version: 1\ncreator: callgrind-3.19.0\nevents: Ir\nfn=main\n5 10\ntotals: 123456789\n";
         assert_eq!(totals(text), Some(123_456_789));
         assert_eq!(totals("summary: 42\n"), Some(42));
         assert_eq!(totals("events: Ir\nfn=x\n1 2\n"), None);
@@ -205,7 +213,10 @@ mod tests {
 
     #[test]
     fn the_cost_of_a_request_is_the_difference_over_the_extra_requests() {
-        assert_eq!(per_request((1000, 5_000_000), (3000, 9_000_000)), Some(2000.0));
+        assert_eq!(
+            per_request((1000, 5_000_000), (3000, 9_000_000)),
+            Some(2000.0)
+        );
         assert_eq!(per_request((1000, 5), (1000, 9)), None);
         assert_eq!(per_request((1000, 9), (3000, 5)), None);
     }

@@ -62,7 +62,10 @@ pub fn due(index: usize, connections: usize, rate: f64, n: u64) -> Duration {
 }
 
 /// 1 µs to 60 s, three significant figures.
-#[expect(clippy::expect_used, reason = "constant bounds that hdrhistogram accepts")]
+#[expect(
+    clippy::expect_used,
+    reason = "constant bounds that hdrhistogram accepts"
+)]
 fn histogram() -> hdrhistogram::Histogram<u64> {
     hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds")
 }
@@ -218,7 +221,11 @@ mod tests {
         assert_eq!(due(1, 4, 1000.0, 0), Duration::from_millis(1));
         assert_eq!(due(3, 4, 1000.0, 2), Duration::from_millis(11));
         let sent_in_a_second = (0..4)
-            .map(|i| (0..).take_while(|n| due(i, 4, 1000.0, *n) < Duration::from_secs(1)).count())
+            .map(|i| {
+                (0..)
+                    .take_while(|n| due(i, 4, 1000.0, *n) < Duration::from_secs(1))
+                    .count()
+            })
             .sum::<usize>();
         assert_eq!(sent_in_a_second, 1000);
     }

@@ -705,7 +705,6 @@ async fn terminate(child: &mut Child) {
     let _ = child.wait();
 }
 
-
 pub struct UpOptions {
     pub bins: PathBuf,
     pub bus: EventBus,

@@ -109,9 +109,7 @@ impl Leases {
             if now < table.next_sweep {
                 return;
             }
-            table
-                .entries
-                .retain(|_, l| now < l.until && l.tokens > 0);
+            table.entries.retain(|_, l| now < l.until && l.tokens > 0);
             table.next_sweep = now + SWEEP_EVERY;
             if table.entries.len() >= self.capacity {
                 self.len.store(table.entries.len(), Ordering::Relaxed);
@@ -155,9 +153,16 @@ mod tests {
             assert_eq!((decision.limit, decision.reset_secs), (40, 3));
             remaining.push(decision.remaining);
         }
-        assert_eq!(remaining, [12, 11, 10], "Redis's remaining plus the tokens left");
+        assert_eq!(
+            remaining,
+            [12, 11, 10],
+            "Redis's remaining plus the tokens left"
+        );
         assert_eq!(leases.len(), 0, "the spent lease is gone");
-        assert!(leases.spend(client(2), now).is_none(), "another client has none");
+        assert!(
+            leases.spend(client(2), now).is_none(),
+            "another client has none"
+        );
     }
 
     #[test]
@@ -165,8 +170,16 @@ mod tests {
         let leases = Leases::new(16);
         let now = Instant::now();
         leases.store(client(1), lease(now, 5, 10), now);
-        assert!(leases.spend(client(1), now + Duration::from_millis(9)).is_some());
-        assert!(leases.spend(client(1), now + Duration::from_millis(10)).is_none());
+        assert!(
+            leases
+                .spend(client(1), now + Duration::from_millis(9))
+                .is_some()
+        );
+        assert!(
+            leases
+                .spend(client(1), now + Duration::from_millis(10))
+                .is_none()
+        );
         assert_eq!(leases.len(), 0);
     }
 
@@ -193,7 +206,10 @@ mod tests {
         assert!(leases.spend(client(3), now).is_none(), "full: not stored");
         let later = now + SWEEP_EVERY;
         leases.store(client(3), lease(later, 5, 10_000), later);
-        assert!(leases.spend(client(3), later).is_some(), "client 1 was swept");
+        assert!(
+            leases.spend(client(3), later).is_some(),
+            "client 1 was swept"
+        );
         assert!(leases.spend(client(2), later).is_some());
     }
 }
