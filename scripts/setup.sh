@@ -53,6 +53,8 @@ fi
 if [ "${STOREFRONT_BENCH:-0}" = 1 ]; then
   have wrk || need+=(wrk)
   [ -x /usr/sbin/nginx ] || have nginx || need+=(nginx-light)
+  # bench-gateway --callgrind counts the gateway's instructions per request.
+  have valgrind || need+=(valgrind)
 fi
 
 if [ ${#need[@]} -gt 0 ]; then

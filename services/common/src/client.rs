@@ -19,7 +19,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::balance::{self, Rotation};
 use crate::error::ApiError;
-use crate::http::{REQUEST_ID, current_request_id};
+use crate::http::{REQUEST_ID, current_request_id_header};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -160,10 +160,8 @@ impl ServiceClient {
         opentelemetry::global::get_text_map_propagator(|p| {
             p.inject_context(&context, &mut HeaderInjector(&mut headers));
         });
-        if let Some(id) = current_request_id()
-            && let Ok(value) = reqwest::header::HeaderValue::from_str(&id)
-        {
-            headers.insert(REQUEST_ID, value);
+        if let Some(id) = current_request_id_header() {
+            headers.insert(REQUEST_ID, id);
         }
         // Addressed to the first instance; [`Self::execute`] moves it to the one whose turn it is.
         let mut builder = self

@@ -112,6 +112,21 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+impl ApiError {
+    /// The JSON body the client gets: `{"error": {"code", "message", "details"?}}`. For an answer
+    /// sent very often (a 429 under a flood), render it once and keep the bytes.
+    pub fn body_bytes(&self) -> axum::body::Bytes {
+        let body = Body {
+            error: Inner {
+                code: self.code,
+                message: &self.message,
+                details: self.details.as_ref(),
+            },
+        };
+        serde_json::to_vec(&body).map_or_else(|_| axum::body::Bytes::new(), axum::body::Bytes::from)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Body {

@@ -26,11 +26,16 @@ pub const REQUEST_ID: &str = "x-request-id";
 
 tokio::task_local! {
     /// The id of the request being handled, read by the outgoing client to pass it on.
-    pub static CURRENT_REQUEST_ID: String;
+    pub static CURRENT_REQUEST_ID: HeaderValue;
 }
 
 /// The current request's id, if inside one.
 pub fn current_request_id() -> Option<String> {
+    current_request_id_header().and_then(|v| v.to_str().ok().map(str::to_string))
+}
+
+/// The current request's id as the header value it travels in (a cheap clone), if inside one.
+pub fn current_request_id_header() -> Option<HeaderValue> {
     CURRENT_REQUEST_ID.try_with(Clone::clone).ok()
 }
 
@@ -95,10 +100,16 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::internal("handler panicked").into_response()
 }
 
-fn valid_request_id(value: &HeaderValue) -> Option<String> {
-    let s = value.to_str().ok()?;
-    let ok = !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic());
-    ok.then(|| s.to_string())
+fn valid_request_id(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    !bytes.is_empty() && bytes.len() <= 128 && bytes.iter().all(|b| b.is_ascii_graphic())
+}
+
+/// A fresh request id: a random UUID, formatted on the stack.
+fn new_request_id() -> HeaderValue {
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
+    HeaderValue::from_str(id).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
 async fn observe_request(
@@ -110,78 +121,82 @@ async fn observe_request(
     let request_id = req
         .headers()
         .get(REQUEST_ID)
-        .and_then(valid_request_id)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        req.headers_mut().insert(REQUEST_ID, value);
-    }
-    let method = req.method().to_string();
+        .filter(|v| valid_request_id(v))
+        .cloned()
+        .unwrap_or_else(new_request_id);
+    req.headers_mut().insert(REQUEST_ID, request_id.clone());
+    let method = metrics::method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+        .map_or("unmatched", |p| metrics::route_label(p.as_str()));
+    let id_text = request_id.to_str().unwrap_or_default();
 
-    let parent = opentelemetry::global::get_text_map_propagator(|p| {
-        p.extract(&HeaderExtractor(req.headers()))
-    });
+    // With the level filtered out (RUST_LOG=warn, say) the span is disabled: no parent to find,
+    // no ids to record, nothing to format.
     let span = tracing::info_span!(
         "request",
         otel.name = %format!("{method} {route}"),
         otel.kind = "server",
         service = observe.service,
-        request_id = %request_id,
+        request_id = %id_text,
         method = %method,
         route = %route,
         status = tracing::field::Empty,
         trace_id = tracing::field::Empty,
         span_id = tracing::field::Empty,
     );
-    let _ = span.set_parent(parent);
-    // On every log line of the request, beside the request id, so a log leads to its trace.
-    if let Some((trace_id, span_id)) = crate::telemetry::ids_of(&span) {
-        span.record("trace_id", trace_id);
-        span.record("span_id", span_id);
+    if !span.is_disabled() {
+        let parent = opentelemetry::global::get_text_map_propagator(|p| {
+            p.extract(&HeaderExtractor(req.headers()))
+        });
+        let _ = span.set_parent(parent);
+        // On every log line of the request, beside the request id, so a log leads to its trace.
+        if let Some((trace_id, span_id)) = crate::telemetry::ids_of(&span) {
+            span.record("trace_id", trace_id);
+            span.record("span_id", span_id);
+        }
     }
 
     let timeout = observe.timeout;
-    let handled = CURRENT_REQUEST_ID.scope(
-        request_id.clone(),
-        async move {
-            match tokio::time::timeout(timeout, next.run(req)).await {
-                Ok(response) => response,
-                Err(_) => {
-                    tracing::warn!(timeout_ms = timeout.as_millis() as u64, "request timed out");
-                    ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "timeout",
-                        "the request took too long; try again",
-                    )
-                    .into_response()
-                }
+    let handled = CURRENT_REQUEST_ID.scope(request_id.clone(), async move {
+        match tokio::time::timeout(timeout, next.run(req)).await {
+            Ok(response) => response,
+            Err(_) => {
+                tracing::warn!(timeout_ms = timeout.as_millis() as u64, "request timed out");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "timeout",
+                    "the request took too long; try again",
+                )
+                .into_response()
             }
         }
-        .instrument(span.clone()),
-    );
-    let mut response = handled.await;
+    });
+    let mut response = if span.is_disabled() {
+        handled.await
+    } else {
+        handled.instrument(span.clone()).await
+    };
 
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    span.record("status", status);
     observe
         .metrics
-        .observe(&method, &route, status, elapsed.as_secs_f64());
-    if route != "/healthz" && route != "/readyz" && route != "/metrics" {
-        span.in_scope(|| {
-            tracing::info!(
-                status,
-                latency_ms = elapsed.as_secs_f64() * 1e3,
-                "request completed"
-            );
-        });
+        .observe(method, route, status, elapsed.as_secs_f64());
+    if !span.is_disabled() {
+        span.record("status", status);
+        if route != "/healthz" && route != "/readyz" && route != "/metrics" {
+            span.in_scope(|| {
+                tracing::info!(
+                    status,
+                    latency_ms = elapsed.as_secs_f64() * 1e3,
+                    "request completed"
+                );
+            });
+        }
     }
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(REQUEST_ID, value);
-    }
+    response.headers_mut().insert(REQUEST_ID, request_id);
     response
 }
 

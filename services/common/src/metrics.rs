@@ -2,6 +2,7 @@
 //! latency histogram by method and route. Each app owns its registry (no globals), so several
 //! services can run in one test process without mixing their figures.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -13,17 +14,19 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+/// Labels of the request counter. Method and route are `'static` ([`method_label`],
+/// [`route_label`]) so that counting a request allocates nothing.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub method: String,
-    pub route: String,
+    pub method: &'static str,
+    pub route: &'static str,
     pub status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LatencyLabels {
-    pub method: String,
-    pub route: String,
+    pub method: &'static str,
+    pub route: &'static str,
 }
 
 pub struct HttpMetrics {
@@ -73,20 +76,16 @@ impl HttpMetrics {
         })
     }
 
-    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        let method = method_label(method);
+    pub fn observe(&self, method: &'static str, route: &'static str, status: u16, seconds: f64) {
         self.requests
             .get_or_create(&RequestLabels {
-                method: method.to_string(),
-                route: route.to_string(),
+                method,
+                route,
                 status,
             })
             .inc();
         self.latency
-            .get_or_create(&LatencyLabels {
-                method: method.to_string(),
-                route: route.to_string(),
-            })
+            .get_or_create(&LatencyLabels { method, route })
             .observe(seconds);
     }
 
@@ -102,11 +101,40 @@ impl HttpMetrics {
 
 /// A request's method as a label: the standard ones as sent, anything else `other`, so a client
 /// inventing methods cannot create series without bound.
-fn method_label(method: &str) -> &str {
-    match method {
-        "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method,
+pub fn method_label(method: &http::Method) -> &'static str {
+    match *method {
+        http::Method::GET => "GET",
+        http::Method::HEAD => "HEAD",
+        http::Method::POST => "POST",
+        http::Method::PUT => "PUT",
+        http::Method::PATCH => "PATCH",
+        http::Method::DELETE => "DELETE",
+        http::Method::OPTIONS => "OPTIONS",
         _ => "other",
     }
+}
+
+/// Route templates seen so far, each kept once for the life of the process.
+static ROUTES: std::sync::RwLock<BTreeSet<&'static str>> = std::sync::RwLock::new(BTreeSet::new());
+
+/// A matched route template (`/api/products/{id}`) as a `'static` label. Templates come from the
+/// app's own router, never from the request, so the set is as small as the app's routes and
+/// keeping each one for good costs a few bytes once.
+pub fn route_label(route: &str) -> &'static str {
+    if let Ok(known) = ROUTES.read()
+        && let Some(known) = known.get(route)
+    {
+        return known;
+    }
+    let mut routes = ROUTES
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(known) = routes.get(route) {
+        return known;
+    }
+    let kept: &'static str = Box::leak(route.to_string().into_boxed_str());
+    routes.insert(kept);
+    kept
 }
 
 pub async fn metrics_handler(State(metrics): State<Arc<HttpMetrics>>) -> impl IntoResponse {
@@ -125,8 +153,17 @@ mod tests {
 
     #[test]
     fn made_up_methods_share_one_label() {
-        assert_eq!(method_label("GET"), "GET");
-        assert_eq!(method_label("BREW"), "other");
-        assert_eq!(method_label("X-EVERY-TIME-NEW"), "other");
+        let method = |m: &str| http::Method::from_bytes(m.as_bytes()).unwrap();
+        assert_eq!(method_label(&method("GET")), "GET");
+        assert_eq!(method_label(&method("BREW")), "other");
+        assert_eq!(method_label(&method("X-EVERY-TIME-NEW")), "other");
+    }
+
+    #[test]
+    fn a_route_label_is_kept_once_and_handed_out_again() {
+        let first = route_label(&String::from("/api/things/{id}"));
+        let again = route_label(&String::from("/api/things/{id}"));
+        assert_eq!(first, "/api/things/{id}");
+        assert!(std::ptr::eq(first, again), "the same kept text");
     }
 }

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use axum::http::HeaderValue;
 use bytes::Bytes;
 use storefront_common::redis_store::Redis;
 
@@ -20,10 +21,11 @@ pub const LOCAL_TTL: Duration = Duration::from_secs(1);
 /// Entries the in-process level holds at most; past that it drops expired entries, then all.
 const LOCAL_CAPACITY: usize = 4096;
 
-/// A cached answer: always a 200.
+/// A cached answer: always a 200. Both parts clone without copying (reference counts), so a
+/// local hit allocates nothing but the response around them.
 #[derive(Clone)]
 pub struct Cached {
-    pub content_type: Option<String>,
+    pub content_type: Option<HeaderValue>,
     pub body: Bytes,
 }
 
@@ -83,15 +85,24 @@ impl ResponseCache {
     }
 
     pub fn key(path: &str, query: Option<&str>) -> String {
-        let mut pairs: Vec<(String, String)> =
-            url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect();
+        const PREFIX: &str = "storefront:gateway:cache:";
+        let query = query.unwrap_or_default();
+        if query.is_empty() {
+            // The common listing: nothing to sort or re-encode.
+            let mut key = String::with_capacity(PREFIX.len() + path.len() + 1);
+            key.push_str(PREFIX);
+            key.push_str(path);
+            key.push('?');
+            return key;
+        }
+        let mut pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
         pairs.sort();
         let normalised = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(pairs)
             .finish();
-        format!("storefront:gateway:cache:{path}?{normalised}")
+        format!("{PREFIX}{path}?{normalised}")
     }
 
     pub async fn get(&self, key: &str) -> Option<Cached> {
@@ -118,10 +129,9 @@ impl ResponseCache {
         let expires: u64 = std::str::from_utf8(&value[..first]).ok()?.parse().ok()?;
         let rest = value.slice(first + 1..);
         let second = rest.iter().position(|b| *b == b'\n')?;
-        let content_type = std::str::from_utf8(&rest[..second])
-            .ok()
+        let content_type = Some(&rest[..second])
             .filter(|s| !s.is_empty())
-            .map(str::to_string);
+            .and_then(|s| HeaderValue::from_bytes(s).ok());
         let cached = Cached {
             content_type,
             body: rest.slice(second + 1..),
@@ -140,7 +150,9 @@ impl ResponseCache {
         let ttl_ms = self.ttl.as_millis().max(1) as u64;
         let expires = unix_ms() + ttl_ms;
         let cached = Cached {
-            content_type: (!content_type.is_empty()).then(|| content_type.to_string()),
+            content_type: Some(content_type)
+                .filter(|c| !c.is_empty())
+                .and_then(|c| HeaderValue::from_str(c).ok()),
             body: body.clone(),
         };
         let expires_text = expires.to_string();

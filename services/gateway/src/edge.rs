@@ -5,7 +5,7 @@
 //! `x-user-id`/`x-user-role` headers; the bearer token is passed on so they can verify again.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -37,6 +37,29 @@ pub struct Edge {
 
 const X_CACHE: &str = "x-cache";
 
+/// The 429's body, rendered once by the shared error mapping: a flood is answered with it again
+/// and again.
+static RATE_LIMITED: LazyLock<Bytes> = LazyLock::new(|| {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        "too many requests; wait for the time in Retry-After",
+    )
+    .body_bytes()
+});
+
+fn too_many_requests(retry_after_secs: u64) -> Response {
+    let mut response = Response::new(Body::from(RATE_LIMITED.clone()));
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    response
+}
+
 pub async fn handle(State(edge): State<Arc<Edge>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let target = match routing::resolve(&parts.method, parts.uri.path()) {
@@ -63,13 +86,7 @@ pub async fn handle(State(edge): State<Arc<Edge>>, request: Request) -> Response
     let mut response = match decision {
         Some(decision) if !decision.allowed => {
             edge.metrics.rate_limited(decision.tier);
-            ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "too many requests; wait for the time in Retry-After",
-            )
-            .with_retry_after(decision.retry_after_secs)
-            .into_response()
+            too_many_requests(decision.retry_after_secs)
         }
         _ => admitted(&edge, target, parts, body, peer, claims).await,
     };
@@ -112,10 +129,7 @@ async fn admitted(
         edge.metrics.cache_lookup(cached.is_some());
         if let Some(cached) = cached {
             let mut response = Response::new(Body::from(cached.body));
-            if let Some(value) = cached
-                .content_type
-                .and_then(|c| HeaderValue::from_str(&c).ok())
-            {
+            if let Some(value) = cached.content_type {
                 response.headers_mut().insert(header::CONTENT_TYPE, value);
             }
             response

@@ -33,7 +33,9 @@ pub use breaker::{Admission, Breaker, Outcome, State as BreakerState};
 pub use cors::CorsOrigins;
 pub use openapi::DOCUMENT as OPENAPI_DOCUMENT;
 pub use proxy::{BreakerPolicy, RetryPolicy, Timeouts};
-pub use ratelimit::{Decision, LOCAL_CAPACITY, Limit, Rate, RateLimiter, Tier};
+pub use ratelimit::{
+    Decision, LEASE_LIFE, LOCAL_CAPACITY, Limit, MAX_LEASE, Rate, RateLimiter, Tier, lease_size,
+};
 pub use routing::{Backend, RouteError, Target, resolve};
 pub use trusted_proxies::{Cidr, CidrError, TrustedProxies};
 

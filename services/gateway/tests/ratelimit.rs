@@ -1,7 +1,9 @@
-//! The rate limiter's two tiers against a real Redis: after Redis refuses a key, the replica
-//! refuses it in process without calling Redis until the refusal ends; replicas sharing one Redis
-//! never admit more together than the limit; the in-process table stays within its capacity.
-//! Each test starts its own Redis where it counts the script calls Redis served.
+//! The rate limiter's tiers against a real Redis: after Redis refuses a key, the replica refuses
+//! it in process without calling Redis until the refusal ends; a busy client takes its tokens
+//! from Redis a lease at a time; replicas sharing one Redis never admit more together than the
+//! limit (exactly, with a burst too small to lease; within one lease per replica otherwise); the
+//! in-process table stays within its capacity. Each test starts its own Redis where it counts the
+//! script calls Redis served.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use storefront_common::ids::UserId;
 use storefront_common::redis_store::Redis;
-use storefront_gateway::{Decision, Limit, RateLimiter, Tier};
+use storefront_gateway::{Decision, Limit, RateLimiter, Tier, lease_size};
 use storefront_testkit::RedisServer;
 
 /// Long enough that a loaded test machine never makes the limiter fail open.
@@ -187,6 +189,48 @@ struct Tally {
     refused_by_redis: AtomicU64,
 }
 
+#[tokio::test]
+async fn a_busy_client_takes_its_tokens_from_redis_a_lease_at_a_time() {
+    let redis = RedisServer::start().unwrap();
+    let per_ip = limit("1000/s", 2000);
+    let lease = u64::from(lease_size(per_ip));
+    assert_eq!(lease, 250);
+    let limiter = limiter(&redis, per_ip, limit("1000/s", 1000)).await;
+    load_script(&limiter).await;
+    let before = script_calls(&redis).await;
+
+    let requests = 1000;
+    let mut local = 0;
+    for _ in 0..requests {
+        let decision = check(&limiter, ip(1), None).await;
+        assert!(decision.allowed, "{decision:?}");
+        local += u64::from(decision.tier == Tier::Local);
+    }
+    let calls = script_calls(&redis).await - before;
+    assert_eq!(calls, requests / lease, "one script call per lease");
+    assert_eq!(local, requests - calls);
+    assert_eq!(limiter.leased_clients(), 1);
+
+    // The other client was charged nothing by the first one's leases.
+    let other = check(&limiter, ip(2), None).await;
+    assert_eq!((other.allowed, other.tier), (true, Tier::Redis));
+    assert_eq!(other.remaining, 2000 - 1, "its own tokens are all left");
+}
+
+#[tokio::test]
+async fn a_small_burst_is_never_leased() {
+    let redis = RedisServer::start().unwrap();
+    let limiter = limiter(&redis, limit("1000/s", 15), limit("1000/s", 1000)).await;
+    load_script(&limiter).await;
+    let before = script_calls(&redis).await;
+    for _ in 0..10 {
+        let decision = check(&limiter, ip(1), None).await;
+        assert_eq!((decision.allowed, decision.tier), (true, Tier::Redis));
+    }
+    assert_eq!(script_calls(&redis).await - before, 10);
+    assert_eq!(limiter.leased_clients(), 0);
+}
+
 /// Sends as fast as it can from `tasks` concurrent callers until `until`.
 async fn hammer(limiter: RateLimiter, tasks: usize, until: Instant) -> Arc<Tally> {
     let tally = Arc::new(Tally::default());
@@ -252,4 +296,47 @@ async fn two_replicas_sharing_redis_never_admit_more_than_the_limit_together() {
             "replica {name} refused nothing by itself"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_leasing_admit_at_most_one_lease_each_beyond_the_limit() {
+    let redis = RedisServer::start().unwrap();
+    let (rate, burst) = (100.0, 400);
+    let per_ip = limit("100/s", burst);
+    let lease = lease_size(per_ip);
+    assert_eq!(lease, 50);
+    let a = limiter(&redis, per_ip, limit("1000/s", 1000)).await;
+    let b = limiter(&redis, per_ip, limit("1000/s", 1000)).await;
+    load_script(&a).await;
+    load_script(&b).await;
+    let before = script_calls(&redis).await;
+
+    let started = Instant::now();
+    let until = started + Duration::from_secs(2);
+    let (from_a, from_b) = tokio::join!(hammer(a, 4, until), hammer(b, 4, until));
+    let elapsed = started.elapsed().as_secs_f64();
+
+    let admitted =
+        from_a.admitted.load(Ordering::Relaxed) + from_b.admitted.load(Ordering::Relaxed);
+    // The documented tolerance: each replica may spend at most one lease (less the request that
+    // took it) of tokens granted before the window; the one extra is Redis's clock granularity.
+    let exact = f64::from(burst) + rate * elapsed;
+    let most = exact + 2.0 * f64::from(lease - 1) + 1.0;
+    assert!(
+        admitted as f64 <= most,
+        "{admitted} admitted in {elapsed:.2} s, at most {most:.1} allowed ({exact:.1} exactly)"
+    );
+    let least = f64::from(burst) + rate * elapsed / 2.0;
+    assert!(
+        admitted as f64 >= least,
+        "{admitted} admitted in {elapsed:.2} s, expected at least {least:.1}"
+    );
+    // Leases cut Redis's share of the admissions: the burst alone went out 50 at a time.
+    let calls = script_calls(&redis).await - before;
+    let refused_by_redis = from_a.refused_by_redis.load(Ordering::Relaxed)
+        + from_b.refused_by_redis.load(Ordering::Relaxed);
+    assert!(
+        calls - refused_by_redis < admitted / 2,
+        "{calls} script calls ({refused_by_redis} of them refusals) for {admitted} admissions"
+    );
 }

@@ -12,6 +12,12 @@
 //! then loadgen runs its full user mix. The platform otherwise runs with rate limits raised out
 //! of the way; each wrk scenario has a short warm-up that is not counted. Figures are only
 //! comparable within one run.
+//!
+//! wrk is closed-loop, so the tail it reports hides queueing; an open-loop load at half of each
+//! peak rate (nginx `proxy_cache` and the gateway's cached reads) gives the latency a steady
+//! stream of clients meets. With `--callgrind` the gateway binary also runs under valgrind to
+//! count the instructions of one cached read and of one 429, which do not vary with the
+//! machine's load.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -20,6 +26,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use storefront_testkit::{free_port, spawn_tied_process};
 
+use crate::callgrind::{self, Count};
+use crate::open_loop::{self, OpenLoop};
 use crate::platform::{self, Platform, Scope, StartOptions};
 
 pub struct GatewayBenchOptions {
@@ -34,12 +42,18 @@ pub struct GatewayBenchOptions {
     pub wrk: PathBuf,
     pub nginx: PathBuf,
     pub json: Option<PathBuf>,
+    /// valgrind, to count instructions per request (`--callgrind`); `None` skips the count.
+    pub valgrind: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayBenchError {
     #[error(transparent)]
     Platform(#[from] platform::PlatformError),
+    #[error(transparent)]
+    OpenLoop(#[from] open_loop::OpenLoopError),
+    #[error(transparent)]
+    Callgrind(#[from] callgrind::CallgrindError),
     #[error("{0} not found; install it (apt-get install -y wrk nginx-light) or pass its path")]
     MissingTool(String),
     #[error("setting up the benchmark failed: {0}")]
@@ -89,6 +103,14 @@ struct Summary {
     body_bytes: usize,
     scenarios: Vec<Scenario>,
     ratios: Ratios,
+    /// Open-loop runs at half of each peer's wrk rate (latency from the due time).
+    open_loop: Vec<OpenLoop>,
+    /// Each service's peak resident memory since it started (VmHWM), MiB: after loadgen, and
+    /// the flood's gateway after the flood.
+    peak_rss_mib: Vec<(String, f64)>,
+    /// Instructions per request under callgrind (`--callgrind`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    instructions: Vec<Count>,
     /// loadgen's own JSON summary of the mix run.
     loadgen: serde_json::Value,
 }
@@ -100,6 +122,8 @@ struct Ratios {
     cached_over_nginx_static: f64,
     rejections_over_cached_reads: f64,
     rejections_over_nginx_limit_req: f64,
+    /// p99 of the gateway's cached reads at half their wrk rate, open loop (goal: at most 5 ms).
+    cached_p99_ms_at_half_rate: f64,
 }
 
 /// The flood scenarios' limit: one client at wrk's pace is far over it, so nearly every
@@ -253,8 +277,9 @@ async fn measure(
         ));
     }
     let proxy_cache = wrk(options, &proxied, None).await;
-    drop(nginx);
     let mut proxy_cache = proxy_cache?;
+    let mut open = vec![half_rate(options, &proxied, proxy_cache.requests_per_sec).await?];
+    drop(nginx);
     proxy_cache.name = "nginx-proxy-cache";
     proxy_cache.what = "nginx proxy_cache in front of the catalog, keepalive upstream";
     scenarios.push(proxy_cache);
@@ -265,6 +290,7 @@ async fn measure(
     cached.name = "gateway-cached";
     cached.what = "GET /api/products again and again: gateway cache HIT";
     (cached.cache_hits, cached.cache_misses) = delta(before, after);
+    open.push(half_rate(options, &listing, cached.requests_per_sec).await?);
     scenarios.push(cached);
 
     let before = cache_lookups(&http, &gateway).await;
@@ -284,7 +310,12 @@ async fn measure(
     scenarios.push(flood);
 
     let loadgen = loadgen(options, &gateway, work).await?;
+    let instructions = match &options.valgrind {
+        Some(valgrind) => count_instructions(platform, valgrind, work).await?,
+        None => Vec::new(),
+    };
 
+    let mut peak_rss_mib = peak_rss(platform);
     // Last, since it restarts the gateway with a limit the other scenarios must not meet.
     let rate = format!("{FLOOD_RATE}/s");
     let burst = FLOOD_RATE.to_string();
@@ -299,6 +330,13 @@ async fn measure(
         .await?;
     let flood = wrk(options, &listing, None).await?;
     let mut flood = rejections(flood, "the gateway")?;
+    for (name, mib) in peak_rss(platform) {
+        if name == "gateway"
+            && let Some(entry) = peak_rss_mib.iter_mut().find(|(n, _)| *n == name)
+        {
+            entry.1 = entry.1.max(mib);
+        }
+    }
     flood.name = "gateway-flood";
     flood.what = "one client over the gateway's per-IP limit (429)";
     scenarios.push(flood);
@@ -323,6 +361,7 @@ async fn measure(
         cached_over_nginx_static: over(figure("gateway-cached"), figure("nginx-static")),
         rejections_over_cached_reads: over(figure("gateway-flood"), figure("gateway-cached")),
         rejections_over_nginx_limit_req: over(figure("gateway-flood"), figure("nginx-flood")),
+        cached_p99_ms_at_half_rate: open.last().map_or(0.0, |o| o.p99_ms),
     };
     Ok(Summary {
         threads: options.threads,
@@ -333,8 +372,95 @@ async fn measure(
         body_bytes: body.len(),
         scenarios,
         ratios,
+        open_loop: open,
+        peak_rss_mib,
+        instructions,
         loadgen,
     })
+}
+
+/// Every service's peak resident memory since it started, MiB.
+fn peak_rss(platform: &Platform) -> Vec<(String, f64)> {
+    platform
+        .services
+        .iter()
+        .filter_map(|s| {
+            let memory = crate::procfs::memory(s.pid())?;
+            Some((s.label(), memory.peak_kib as f64 / 1024.0))
+        })
+        .collect()
+}
+
+/// An open-loop run at half of `peak` requests per second, over wrk's connection count.
+async fn half_rate(
+    options: &GatewayBenchOptions,
+    url: &str,
+    peak: f64,
+) -> Result<OpenLoop, GatewayBenchError> {
+    let rate = (peak / 2.0).max(1.0);
+    eprintln!(
+        "open loop {}s at {rate:.0}/s: {url}",
+        options.duration.as_secs()
+    );
+    Ok(open_loop::run(url, rate, options.connections as usize, options.duration).await?)
+}
+
+/// Instructions per cached read and per 429 of the gateway binary under callgrind, with the
+/// platform's settings (and, for the 429s, a limit of one request an hour).
+async fn count_instructions(
+    platform: &Platform,
+    valgrind: &Path,
+    work: &Path,
+) -> Result<Vec<Count>, GatewayBenchError> {
+    let Some((binary, env)) = platform.launch_spec("gateway") else {
+        return Err(setup("the platform has no gateway to count"));
+    };
+    let runs = (1000, 3000);
+    let target = callgrind::Target {
+        valgrind,
+        binary,
+        env,
+        work,
+    };
+    let cached = callgrind::count(
+        &target,
+        (
+            "gateway-cached",
+            "GET /api/products answered from the cache",
+        ),
+        "/api/products",
+        200,
+        runs,
+    )
+    .await?;
+    let mut limited_env: Vec<(String, String)> = env
+        .iter()
+        .filter(|(k, _)| !k.starts_with("GATEWAY_RATE_LIMIT_"))
+        .cloned()
+        .collect();
+    limited_env.extend(
+        [
+            ("GATEWAY_RATE_LIMIT_IP", "1/h"),
+            ("GATEWAY_RATE_LIMIT_BURST_IP", "1"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    let limited = callgrind::Target {
+        env: &limited_env,
+        ..target
+    };
+    let refused = callgrind::count(
+        &limited,
+        (
+            "gateway-429",
+            "GET /api/products over the per-IP limit: 429",
+        ),
+        "/api/products",
+        429,
+        runs,
+    )
+    .await?;
+    Ok(vec![cached, refused])
 }
 
 /// A flood run's 429s per second; a flood that was mostly admitted measured nothing.
@@ -486,7 +612,7 @@ impl Drop for Nginx {
     fn drop(&mut self) {
         // SIGQUIT is nginx's graceful stop; the master takes its workers with it.
         if let Ok(pid) = i32::try_from(self.child.id()) {
-            send_signal(pid, libc::SIGQUIT);
+            crate::procfs::signal(pid, libc::SIGQUIT);
         }
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
@@ -497,14 +623,6 @@ impl Drop for Nginx {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-#[allow(unsafe_code)]
-fn send_signal(pid: i32, signal: i32) {
-    // SAFETY: sending a signal has no memory-safety preconditions.
-    unsafe {
-        libc::kill(pid, signal);
     }
 }
 
@@ -731,6 +849,25 @@ fn print(s: &Summary) {
     println!(
         "  (loadgen counts mix operations: a browse may be two requests, a checkout runs the saga)"
     );
+    println!("  open loop at half the wrk rate (latency from each request's due time):");
+    for o in &s.open_loop {
+        println!(
+            "    {:<44} {:>8.0}/s asked {:>8.0}/s sent  p50 {:>6.2} ms  p90 {:>6.2} ms  p99 {:>6.2} ms  max {:>7.2} ms  errors {}",
+            o.target, o.rate, o.achieved, o.p50_ms, o.p90_ms, o.p99_ms, o.max_ms, o.errors
+        );
+    }
+    let peaks: Vec<String> = s
+        .peak_rss_mib
+        .iter()
+        .map(|(name, mib)| format!("{name} {mib:.1}"))
+        .collect();
+    println!("  peak RSS since start, MiB: {}", peaks.join(", "));
+    for c in &s.instructions {
+        println!(
+            "  callgrind: {:<16} {:>10.0} instructions per request ({}, {})",
+            c.name, c.instructions_per_request, c.status, c.what
+        );
+    }
 }
 
 #[cfg(test)]

@@ -9,8 +9,10 @@
 pub mod bench;
 pub mod bench_events;
 pub mod bench_gateway;
+pub mod callgrind;
 pub mod ceiling;
 pub mod netns;
+pub mod open_loop;
 pub mod platform;
 pub mod procfs;
 pub mod replicas;

@@ -129,6 +129,11 @@ enum Command {
         /// Also write the summary as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Also count the gateway's instructions per cached read and per 429 under callgrind.
+        #[arg(long)]
+        callgrind: bool,
+        #[arg(long, default_value = "/usr/bin/valgrind")]
+        valgrind: PathBuf,
     },
 }
 
@@ -314,6 +319,8 @@ async fn main() -> ExitCode {
             wrk,
             nginx,
             json,
+            callgrind,
+            valgrind,
         } => bench_gateway::run(bench_gateway::GatewayBenchOptions {
             bins,
             threads,
@@ -325,6 +332,7 @@ async fn main() -> ExitCode {
             wrk,
             nginx,
             json,
+            valgrind: callgrind.then_some(valgrind),
         })
         .await
         .map_err(|e| e.to_string()),

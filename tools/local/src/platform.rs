@@ -540,6 +540,15 @@ impl Platform {
             .map(|s| s.url.as_str())
     }
 
+    /// How `name`'s first instance was started: its binary and environment (to start another
+    /// copy of it elsewhere, under a profiler say).
+    pub fn launch_spec(&self, name: &str) -> Option<(&Path, &[(String, String)])> {
+        self.services
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| (s.binary.as_path(), s.env.as_slice()))
+    }
+
     /// The first service that has exited, with its status.
     pub fn exited(&mut self) -> Option<(&'static str, String, PathBuf)> {
         self.services
@@ -683,7 +692,7 @@ async fn terminate(child: &mut Child) {
         return;
     }
     if let Ok(pid) = i32::try_from(child.id()) {
-        unsafe_kill(pid, libc::SIGTERM);
+        crate::procfs::signal(pid, libc::SIGTERM);
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
@@ -694,14 +703,6 @@ async fn terminate(child: &mut Child) {
     }
     let _ = child.kill();
     let _ = child.wait();
-}
-
-#[allow(unsafe_code)]
-fn unsafe_kill(pid: i32, signal: i32) {
-    // SAFETY: sending a signal has no memory-safety preconditions.
-    unsafe {
-        libc::kill(pid, signal);
-    }
 }
 
 pub struct UpOptions {

@@ -27,6 +27,15 @@ pub fn parse_status(status: &str) -> Memory {
     }
 }
 
+/// Sends `signal` to process `pid`.
+#[allow(unsafe_code)]
+pub fn signal(pid: i32, signal: i32) {
+    // SAFETY: sending a signal has no memory-safety preconditions.
+    unsafe {
+        libc::kill(pid, signal);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
