@@ -105,16 +105,27 @@ pub async fn reserve(
     lines: &[Line],
     ttl: Duration,
 ) -> Result<(Reservation, bool), StoreError> {
+    let (products, quantities): (Vec<Uuid>, Vec<i32>) =
+        lines.iter().map(|l| (l.product_id.0, l.quantity)).unzip();
     let mut tx = pool.begin().await?;
     // A concurrent insert of the same id makes this wait for that transaction's outcome, so a
-    // repeat never sees a half-made reservation.
+    // repeat never sees a half-made reservation. The lines go in with the head (one round trip);
+    // a shortage below rolls both back.
     let inserted = sqlx::query(
-        "INSERT INTO reservations (id, status, expires_at) \
-         VALUES ($1, 'held', now() + make_interval(secs => $2)) \
-         ON CONFLICT (id) DO NOTHING RETURNING expires_at, created_at",
+        "WITH held AS ( \
+             INSERT INTO reservations (id, status, expires_at) \
+             VALUES ($1, 'held', now() + make_interval(secs => $2)) \
+             ON CONFLICT (id) DO NOTHING RETURNING id, expires_at, created_at), \
+         held_items AS ( \
+             INSERT INTO reservation_items (reservation_id, product_id, quantity) \
+             SELECT held.id, line.p, line.q \
+             FROM held, unnest($3::uuid[], $4::int[]) AS line(p, q)) \
+         SELECT expires_at, created_at FROM held",
     )
     .bind(id)
     .bind(ttl.as_secs_f64())
+    .bind(&products)
+    .bind(&quantities)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(row) = inserted else {
@@ -155,18 +166,6 @@ pub async fn reserve(
         tx.rollback().await?;
         return Err(StoreError::OutOfStock(short));
     }
-
-    let (products, quantities): (Vec<Uuid>, Vec<i32>) =
-        lines.iter().map(|l| (l.product_id.0, l.quantity)).unzip();
-    sqlx::query(
-        "INSERT INTO reservation_items (reservation_id, product_id, quantity) \
-         SELECT $1, p, q FROM unnest($2::uuid[], $3::int[]) AS t(p, q)",
-    )
-    .bind(id)
-    .bind(&products)
-    .bind(&quantities)
-    .execute(&mut *tx)
-    .await?;
     tx.commit().await?;
     Ok((
         Reservation {
@@ -182,10 +181,9 @@ pub async fn reserve(
 
 pub async fn reservation(pool: &PgPool, id: Uuid) -> Result<Option<Reservation>, StoreError> {
     let mut conn = pool.acquire().await?;
-    let Some(head) = head(&mut conn, id, false).await? else {
+    let Some((head, items)) = head_and_items(&mut conn, id, false).await? else {
         return Ok(None);
     };
-    let items = items(&mut conn, id).await?;
     Ok(Some(head.into_reservation(id, items)))
 }
 
@@ -197,8 +195,9 @@ pub async fn transition(
     action: Action,
 ) -> Result<Reservation, StoreError> {
     let mut tx = pool.begin().await?;
-    let mut head = head(&mut tx, id, true).await?.ok_or(StoreError::NotFound)?;
-    let items = items(&mut tx, id).await?;
+    let (mut head, items) = head_and_items(&mut tx, id, true)
+        .await?
+        .ok_or(StoreError::NotFound)?;
     if head.status == Status::Held && head.expired {
         move_stock(&mut tx, Action::Release, &items).await?;
         set_status(&mut tx, id, Status::Released).await?;
@@ -262,25 +261,49 @@ impl Head {
     }
 }
 
-async fn head(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Option<Head>, StoreError> {
+/// The reservation and its lines (in product order) in one round trip; with `lock`, the
+/// reservation row is locked for the rest of the transaction. Lines never change once written,
+/// so reading them in the same statement as the lock is as good as after it.
+async fn head_and_items(
+    conn: &mut PgConnection,
+    id: Uuid,
+    lock: bool,
+) -> Result<Option<(Head, Vec<Line>)>, StoreError> {
     let sql = if lock {
-        "SELECT status, expires_at, created_at, expires_at <= now() AS expired \
-         FROM reservations WHERE id = $1 FOR UPDATE"
+        "SELECT r.status, r.expires_at, r.created_at, r.expires_at <= now() AS expired, \
+         i.product_id, i.quantity \
+         FROM reservations r LEFT JOIN reservation_items i ON i.reservation_id = r.id \
+         WHERE r.id = $1 ORDER BY i.product_id FOR UPDATE OF r"
     } else {
-        "SELECT status, expires_at, created_at, expires_at <= now() AS expired \
-         FROM reservations WHERE id = $1"
+        "SELECT r.status, r.expires_at, r.created_at, r.expires_at <= now() AS expired, \
+         i.product_id, i.quantity \
+         FROM reservations r LEFT JOIN reservation_items i ON i.reservation_id = r.id \
+         WHERE r.id = $1 ORDER BY i.product_id"
     };
-    let Some(row) = sqlx::query(sql).bind(id).fetch_optional(conn).await? else {
+    let rows = sqlx::query(sql).bind(id).fetch_all(conn).await?;
+    let Some(row) = rows.first() else {
         return Ok(None);
     };
     let text: String = row.try_get("status")?;
     let status = Status::parse(&text).ok_or(StoreError::Corrupt(id, text))?;
-    Ok(Some(Head {
+    let head = Head {
         status,
         expires_at: row.try_get("expires_at")?,
         created_at: row.try_get("created_at")?,
         expired: row.try_get("expired")?,
-    }))
+    };
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let product: Option<ProductId> = row.try_get("product_id")?;
+        let quantity: Option<i32> = row.try_get("quantity")?;
+        if let (Some(product_id), Some(quantity)) = (product, quantity) {
+            items.push(Line {
+                product_id,
+                quantity,
+            });
+        }
+    }
+    Ok(Some((head, items)))
 }
 
 async fn items(conn: &mut PgConnection, id: Uuid) -> Result<Vec<Line>, sqlx::Error> {

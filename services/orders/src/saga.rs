@@ -79,13 +79,19 @@ pub async fn place(
     caller: &AuthUser,
     checkout: Checkout,
 ) -> Result<CheckoutOutcome, ApiError> {
-    if let Some(existing) = store::find_by_key(&state.pool, caller.id, &checkout.key).await? {
-        return replay(existing, &checkout.fingerprint);
-    }
-    let lines = priced_lines(state, caller, &checkout.source).await?;
-    let currency = lines[0].unit_price.currency;
-    let total = Money::sum(currency, lines.iter().map(|l| l.line_total))
-        .map_err(|e| ApiError::validation(format!("cannot total this order: {e}")))?;
+    // The key is looked up only when it is in the way (the insert below finds it taken) or when
+    // pricing fails: a retry of a settled order must get its stored answer even if its cart was
+    // emptied by it, a product was deleted since, or the catalog is down. A first attempt, the
+    // usual case, makes no look-up at all.
+    let (lines, total) = match priced_order(state, caller, &checkout.source).await {
+        Ok(priced) => priced,
+        Err(e) => {
+            return match store::find_by_key(&state.pool, caller.id, &checkout.key).await? {
+                Some(existing) => replay(existing, &checkout.fingerprint),
+                None => Err(e),
+            };
+        }
+    };
 
     let id = OrderId::new();
     let new = NewOrder {
@@ -98,7 +104,7 @@ pub async fn place(
         lines: &lines,
     };
     if !store::insert_pending(&state.pool, &new).await? {
-        // A concurrent request with the same key got there first.
+        // The key is taken: an earlier attempt, or a concurrent one that got there first.
         return match store::find_by_key(&state.pool, caller.id, &checkout.key).await? {
             Some(existing) => replay(existing, &checkout.fingerprint),
             None => Err(ApiError::conflict(
@@ -305,8 +311,21 @@ fn replay(existing: Keyed, fingerprint: &str) -> Result<CheckoutOutcome, ApiErro
     }
 }
 
+/// The lines to order with their total.
+async fn priced_order(
+    state: &AppState,
+    caller: &AuthUser,
+    source: &Source,
+) -> Result<(Vec<OrderLine>, Money), ApiError> {
+    let lines = priced_lines(state, caller, source).await?;
+    let currency = lines[0].unit_price.currency;
+    let total = Money::sum(currency, lines.iter().map(|l| l.line_total))
+        .map_err(|e| ApiError::validation(format!("cannot total this order: {e}")))?;
+    Ok((lines, total))
+}
+
 /// The lines to order with their current names and prices: from the catalog for explicit items,
-/// from the cart's view (which carries catalog prices) otherwise.
+/// from the cart's view (which carries catalog prices) otherwise. Never empty, one currency.
 async fn priced_lines(
     state: &AppState,
     caller: &AuthUser,

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use storefront_common::ids::{OrderId, ProductId, UserId};
 use storefront_common::money::{Currency, Money};
@@ -51,14 +52,27 @@ pub async fn find_by_key(
     }))
 }
 
-/// Inserts a pending order and its lines; false when the key is already taken (a concurrent
-/// request with the same key won the race).
+/// Inserts a pending order and its lines in one statement (so one round trip, and atomic by
+/// itself); false when the key is already taken (a concurrent request with the same key won
+/// the race: the insert waits for its outcome, then does nothing).
 pub async fn insert_pending(pool: &PgPool, order: &NewOrder<'_>) -> Result<bool, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let inserted = sqlx::query(
-        "INSERT INTO orders (id, user_id, status, idempotency_key, request_hash, from_cart, currency, total_amount)
-         VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7)
-         ON CONFLICT (user_id, idempotency_key) DO NOTHING",
+    let products: Vec<ProductId> = order.lines.iter().map(|l| l.product_id).collect();
+    let names: Vec<&str> = order.lines.iter().map(|l| l.name.as_str()).collect();
+    let amounts: Vec<i64> = order.lines.iter().map(|l| l.unit_price.amount).collect();
+    let quantities: Vec<i32> = order.lines.iter().map(|l| l.quantity).collect();
+    let inserted: i64 = sqlx::query_scalar(
+        "WITH new_order AS (
+             INSERT INTO orders (id, user_id, status, idempotency_key, request_hash, from_cart, currency, total_amount)
+             VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7)
+             ON CONFLICT (user_id, idempotency_key) DO NOTHING
+             RETURNING id),
+         new_items AS (
+             INSERT INTO order_items (order_id, product_id, name, unit_amount, quantity)
+             SELECT new_order.id, line.product_id, line.name, line.unit_amount, line.quantity
+             FROM new_order,
+                  unnest($8::uuid[], $9::text[], $10::bigint[], $11::int[])
+                      AS line(product_id, name, unit_amount, quantity))
+         SELECT count(*) FROM new_order",
     )
     .bind(order.id)
     .bind(order.user)
@@ -67,27 +81,13 @@ pub async fn insert_pending(pool: &PgPool, order: &NewOrder<'_>) -> Result<bool,
     .bind(order.from_cart)
     .bind(order.total.currency.as_str())
     .bind(order.total.amount)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
-    if !inserted {
-        return Ok(false);
-    }
-    for line in order.lines {
-        sqlx::query(
-            "INSERT INTO order_items (order_id, product_id, name, unit_amount, quantity) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(order.id)
-        .bind(line.product_id)
-        .bind(&line.name)
-        .bind(line.unit_price.amount)
-        .bind(line.quantity)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(true)
+    .bind(&products)
+    .bind(&names)
+    .bind(&amounts)
+    .bind(&quantities)
+    .fetch_one(pool)
+    .await?;
+    Ok(inserted == 1)
 }
 
 /// Removes a pending order that never reached the card (a dependency was down before the
@@ -110,49 +110,74 @@ pub struct Change<'a> {
     pub response: Option<(u16, Option<Value>)>,
 }
 
-/// Applies `change` if the order is still in `change.from`; writes the outbox event in the same
-/// transaction. Returns the updated order, or `None` when someone else changed it first.
+/// Applies `change` if the order is still in `change.from`; writes the outbox event (and the
+/// stored answer, if any) in the same transaction. Returns the updated order, or `None` when
+/// someone else changed it first.
+///
+/// Two statements: the guarded update returns the order with its lines, then one statement
+/// stores the answer and writes the event, both of which need the order as it now is.
 pub async fn change_status(
     pool: &PgPool,
     id: OrderId,
     change: Change<'_>,
 ) -> Result<Option<Order>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let updated = sqlx::query(
-        "UPDATE orders SET status = $3, failure_reason = COALESCE($4, failure_reason), updated_at = now()
-         WHERE id = $1 AND status = $2",
+    let rows = sqlx::query(
+        "WITH changed AS (
+             UPDATE orders SET status = $3, failure_reason = COALESCE($4, failure_reason), updated_at = now()
+             WHERE id = $1 AND status = $2
+             RETURNING id, user_id, status, currency, total_amount, failure_reason, created_at, updated_at)
+         SELECT changed.*, item.product_id, item.name, item.unit_amount, item.quantity
+         FROM changed LEFT JOIN order_items item ON item.order_id = changed.id
+         ORDER BY item.name, item.product_id",
     )
     .bind(id)
     .bind(change.from.as_str())
     .bind(change.to.as_str())
     .bind(change.failure_reason)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if updated == 0 {
-        return Ok(None);
-    }
-    let Some(order) = load_in(&mut tx, id).await? else {
+    .fetch_all(&mut *tx)
+    .await?;
+    let Some(head) = rows.first() else {
         return Ok(None);
     };
+    let items: Vec<&PgRow> = rows
+        .iter()
+        .filter(|r| matches!(r.try_get::<Option<ProductId>, _>("product_id"), Ok(Some(_))))
+        .collect();
+    let order = order_from(head, &items);
     let order_json = serde_json::to_value(&order).unwrap_or(Value::Null);
-    if let Some((status, body)) = change.response {
-        sqlx::query("UPDATE orders SET response_status = $2, response_body = $3 WHERE id = $1")
+    let event_type = format!("order.{}", change.to.as_str());
+    let traceparent = storefront_common::telemetry::current_traceparent();
+    match change.response {
+        Some((status, body)) => {
+            sqlx::query(
+                "WITH answered AS (
+                     UPDATE orders SET response_status = $5, response_body = $6 WHERE id = $1)
+                 INSERT INTO order_events (order_id, event_type, payload, traceparent)
+                 VALUES ($1, $2, $3, $4)",
+            )
             .bind(id)
+            .bind(&event_type)
+            .bind(&order_json)
+            .bind(traceparent)
             .bind(i32::from(status))
-            .bind(body.unwrap_or_else(|| order_json.clone()))
+            .bind(body.as_ref().unwrap_or(&order_json))
             .execute(&mut *tx)
             .await?;
+        }
+        None => {
+            sqlx::query(
+                "INSERT INTO order_events (order_id, event_type, payload, traceparent)
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(id)
+            .bind(&event_type)
+            .bind(&order_json)
+            .bind(traceparent)
+            .execute(&mut *tx)
+            .await?;
+        }
     }
-    sqlx::query(
-        "INSERT INTO order_events (order_id, event_type, payload, traceparent) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(id)
-    .bind(format!("order.{}", change.to.as_str()))
-    .bind(&order_json)
-    .bind(storefront_common::telemetry::current_traceparent())
-    .execute(&mut *tx)
-    .await?;
     tx.commit().await?;
     Ok(Some(order))
 }
@@ -179,14 +204,15 @@ async fn load_in(conn: &mut sqlx::PgConnection, id: OrderId) -> Result<Option<Or
     .bind(id)
     .fetch_all(&mut *conn)
     .await?;
-    Ok(Some(order_from(row, items)))
+    Ok(Some(order_from(&row, &items.iter().collect::<Vec<_>>())))
 }
 
-fn order_from(row: sqlx::postgres::PgRow, items: Vec<sqlx::postgres::PgRow>) -> Order {
+/// An order from its row and its lines' rows (any rows with these columns).
+fn order_from(row: &PgRow, items: &[&PgRow]) -> Order {
     let currency_text: String = row.get("currency");
     let currency = Currency::try_from(currency_text.as_str()).unwrap_or(Currency::USD);
     let items = items
-        .into_iter()
+        .iter()
         .map(|r| {
             let unit = Money::new(r.get("unit_amount"), currency);
             let quantity: i32 = r.get("quantity");
@@ -242,7 +268,7 @@ pub async fn list_for_user(
                 .drain(..)
                 .partition(|r| r.get::<OrderId, _>("order_id") == id);
             items = rest;
-            order_from(row, mine)
+            order_from(&row, &mine.iter().collect::<Vec<_>>())
         })
         .collect())
 }

@@ -73,6 +73,80 @@ async fn checkout_from_the_cart_orders_its_lines_and_empties_it() {
 }
 
 #[tokio::test]
+async fn a_retry_of_a_cart_order_replays_its_answer_after_the_cart_was_emptied() {
+    // Pricing the retry again fails (the cart is empty now): the stored answer must still win.
+    let shop = start().await;
+    let (_, token) = shop.customer();
+    let p = product(11);
+    shop.set_stock(p, 10).await;
+    let (status, _) = shop
+        .call(
+            Method::POST,
+            format!("{}/api/cart/items", shop.cart),
+            Some(&token),
+            None,
+            Some(json!({"productId": p.id(), "quantity": 2})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let first = shop.checkout(&token, "cart-retry", None, GOOD_CARD).await;
+    assert_eq!(first.0, StatusCode::CREATED, "{}", first.1);
+    let again = shop.checkout(&token, "cart-retry", None, GOOD_CARD).await;
+    assert_eq!(first, again);
+    assert_eq!(shop.orders_and_payments().await, (1, 1));
+    assert_eq!(shop.stock(p).await, (8, 0));
+
+    // A new key for the same (now empty) cart is refused as before.
+    let (status, body) = shop.checkout(&token, "cart-new", None, GOOD_CARD).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "cart_empty");
+}
+
+#[tokio::test]
+async fn an_order_becomes_paid_only_together_with_its_outbox_event() {
+    let shop = start().await;
+    let (_, token) = shop.customer();
+    let p = product(12);
+    shop.set_stock(p, 5).await;
+    // Make writing the `order.paid` event fail, as a crash between the two writes would.
+    let pool = sqlx::PgPool::connect(&shop.orders_db).await.unwrap();
+    sqlx::query(
+        "ALTER TABLE order_events ADD CONSTRAINT refuse_paid CHECK (event_type <> 'order.paid')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let (status, body) = shop
+        .checkout(&token, "atomic", Some(items(&[(p, 1)])), GOOD_CARD)
+        .await;
+    assert!(status.is_server_error(), "{status} {body}");
+    let (order_status, answered): (String, Option<i32>) =
+        sqlx::query_as("SELECT status, response_status FROM orders")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        order_status, "pending",
+        "the status change rolled back with the event"
+    );
+    assert_eq!(answered, None, "no answer was stored either");
+    assert_eq!(
+        shop.count(&shop.orders_db, "SELECT count(*) FROM order_events")
+            .await,
+        0
+    );
+    // Still pending, so a retry is told to wait, not given a paid order without its event.
+    let (status, body) = shop
+        .checkout(&token, "atomic", Some(items(&[(p, 1)])), GOOD_CARD)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "order_in_progress");
+    pool.close().await;
+}
+
+#[tokio::test]
 async fn declined_card_fails_the_order_and_releases_the_stock() {
     let shop = start().await;
     let (_, token) = shop.customer();
