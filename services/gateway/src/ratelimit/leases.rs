@@ -2,13 +2,14 @@
 //! one client (its IP, and its user when it sent a token) and spends without calling Redis. The
 //! script charged every leased token to the keys when it granted them, exactly as if that many
 //! requests had come at once, so the replicas together still spend no more than Redis granted.
-//! A client has at most one lease per replica (a new grant replaces the old one), which bounds
+//! A client has at most one lease per replica, and at most one call for a lease in flight (the
+//! [`Claim`]; requests that meet a claim ask Redis for their own token alone), which bounds
 //! what the replicas may spend beyond the limit (see the parent module); a lease ends after
 //! [`super::LEASE_LIFE`] and its unspent tokens are dropped.
 //! The table holds at most `capacity` clients; when full it drops the ended leases (at most once
 //! per [`SWEEP_EVERY`]) and otherwise stores nothing new, which costs Redis calls, never limits.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -37,7 +38,21 @@ pub struct Lease {
 
 struct Table {
     entries: HashMap<Client, Lease>,
+    /// Clients for whom a call for a lease is in flight.
+    claimed: HashSet<Client>,
     next_sweep: Instant,
+}
+
+/// The right to ask Redis for a lease for one client; given back when dropped.
+pub struct Claim<'a> {
+    leases: &'a Leases,
+    client: Client,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.leases.table().claimed.remove(&self.client);
+    }
 }
 
 pub struct Leases {
@@ -54,6 +69,7 @@ impl Leases {
             len: AtomicUsize::new(0),
             table: Mutex::new(Table {
                 entries: HashMap::new(),
+                claimed: HashSet::new(),
                 next_sweep: Instant::now(),
             }),
         }
@@ -97,6 +113,18 @@ impl Leases {
             self.len.store(table.entries.len(), Ordering::Relaxed);
         }
         Some(decision)
+    }
+
+    /// The right to ask for a lease for `client`, unless another call holds it: without it the
+    /// caller asks for one token, so that two leases granted at once never replace each other's
+    /// unspent tokens.
+    pub fn claim(&self, client: Client) -> Option<Claim<'_>> {
+        // The claim is made only once the lock is given back: dropping one releases it.
+        let claimed = self.table().claimed.insert(client);
+        claimed.then(|| Claim {
+            leases: self,
+            client,
+        })
     }
 
     /// Keeps `lease` for `client`, replacing what it had (whose tokens are the older grant).
@@ -163,6 +191,16 @@ mod tests {
             leases.spend(client(2), now).is_none(),
             "another client has none"
         );
+    }
+
+    #[test]
+    fn one_call_for_a_lease_at_a_time_per_client() {
+        let leases = Leases::new(16);
+        let first = leases.claim(client(1)).unwrap();
+        assert!(leases.claim(client(1)).is_none(), "already claimed");
+        assert!(leases.claim(client(2)).is_some(), "another client's own");
+        drop(first);
+        assert!(leases.claim(client(1)).is_some(), "given back when dropped");
     }
 
     #[test]

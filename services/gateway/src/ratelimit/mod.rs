@@ -17,9 +17,9 @@
 //! Tolerance of the leases. GCRA grants at most `burst + rate * T` tokens in any window `T`.
 //! Every request admitted in a window spent a token that was either granted inside the window or
 //! already held by a replica when it began, and a replica holds at most one lease per client, of
-//! at most `lease_size - 1` tokens (a new grant replaces the old one). So `R` replicas together
-//! admit at most `burst + rate * T + R * (lease_size - 1)` in any window: the excess is a few
-//! tokens per replica, [`lease_size`] being an eighth of the burst (at most [`MAX_LEASE`]), and
+//! at most `lease_size - 1` tokens (one call for a lease per client at a time; the others ask
+//! for their own token only). So `R` replicas together admit at most
+//! `burst + rate * T + R * (lease_size - 1)` in any window: the excess is a few tokens per replica, [`lease_size`] being an eighth of the burst (at most [`MAX_LEASE`]), and
 //! with a burst under 16 nothing is leased and the limit is exact. Leases end after
 //! [`LEASE_LIFE`], so the `RateLimit-*` figures they report are never older than that. The other
 //! way, a client whose requests land on several replicas may be refused by one while another
@@ -308,7 +308,9 @@ impl RateLimiter {
         if let Some(admission) = self.leases.spend((ip, user), now) {
             return Some(admission);
         }
-        let want = self.lease_for(user);
+        let lease = self.lease_for(user);
+        let claim = (lease > 1).then(|| self.leases.claim((ip, user))).flatten();
+        let want = if claim.is_some() { lease } else { 1 };
         let sent = Instant::now();
         match tokio::time::timeout(self.budget, self.run(ip, user, want)).await {
             Ok(Ok(answer)) => {
@@ -330,6 +332,7 @@ impl RateLimiter {
                     };
                     self.leases.store((ip, user), lease, Instant::now());
                 }
+                drop(claim);
                 let mut decision = answer.decision;
                 // The tokens this replica now holds for the client are still the client's.
                 decision.remaining += u64::from(answer.granted.saturating_sub(1));
