@@ -120,7 +120,7 @@ bench-checkout: release
 
 bench-gateway: release
 	STOREFRONT_BENCH=1 scripts/setup.sh
-	$(CARGO_TARGET_DIR_OR_DEFAULT)/release/storefront-local bench-gateway -t2 -c64 -d15s --callgrind --json $(CARGO_TARGET_DIR_OR_DEFAULT)/bench-gateway.json
+	$(CARGO_TARGET_DIR_OR_DEFAULT)/release/storefront-local bench-gateway -t2 -c64 -d15s --json $(CARGO_TARGET_DIR_OR_DEFAULT)/bench-gateway.json
 
 # The notifications consumer on each bus beside its insert ceiling (needs rabbitmq-server).
 bench-events: setup-tests release
