@@ -19,7 +19,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::balance::{self, Rotation};
 use crate::error::ApiError;
-use crate::http::{REQUEST_ID, current_request_id_header};
+use crate::http::{REQUEST_ID, current_request_id};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -160,7 +160,7 @@ impl ServiceClient {
         opentelemetry::global::get_text_map_propagator(|p| {
             p.inject_context(&context, &mut HeaderInjector(&mut headers));
         });
-        if let Some(id) = current_request_id_header() {
+        if let Some(id) = current_request_id() {
             headers.insert(REQUEST_ID, id);
         }
         // Addressed to the first instance; [`Self::execute`] moves it to the one whose turn it is.

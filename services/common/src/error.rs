@@ -1,7 +1,6 @@
 //! The one error-to-response mapping of every service: `{"error": {"code", "message"}}` with the
 //! right status. Internal details are logged with the request id, never sent to the client.
 
-use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -127,22 +126,26 @@ impl ApiError {
     }
 }
 
+/// An error answer from a body [`ApiError::body_bytes`] rendered earlier: the one place an
+/// error's status, JSON content type and `Retry-After` are put together.
+pub fn rendered_response(
+    status: StatusCode,
+    body: axum::body::Bytes,
+    retry_after_secs: Option<u64>,
+) -> Response {
+    let json = HeaderValue::from_static("application/json");
+    let mut response = (status, [(header::CONTENT_TYPE, json)], body).into_response();
+    if let Some(secs) = retry_after_secs {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body {
-            error: Inner {
-                code: self.code,
-                message: &self.message,
-                details: self.details.as_ref(),
-            },
-        };
-        let mut response = (self.status, Json(body)).into_response();
-        if let Some(secs) = self.retry_after_secs {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        response
+        rendered_response(self.status, self.body_bytes(), self.retry_after_secs)
     }
 }
 

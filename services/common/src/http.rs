@@ -29,13 +29,8 @@ tokio::task_local! {
     pub static CURRENT_REQUEST_ID: HeaderValue;
 }
 
-/// The current request's id, if inside one.
-pub fn current_request_id() -> Option<String> {
-    current_request_id_header().and_then(|v| v.to_str().ok().map(str::to_string))
-}
-
 /// The current request's id as the header value it travels in (a cheap clone), if inside one.
-pub fn current_request_id_header() -> Option<HeaderValue> {
+pub fn current_request_id() -> Option<HeaderValue> {
     CURRENT_REQUEST_ID.try_with(Clone::clone).ok()
 }
 
@@ -130,7 +125,6 @@ async fn observe_request(
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", |p| metrics::route_label(p.as_str()));
-    let id_text = request_id.to_str().unwrap_or_default();
 
     // With the level filtered out (RUST_LOG=warn, say) the span is disabled: no parent to find,
     // no ids to record, nothing to format.
@@ -139,7 +133,7 @@ async fn observe_request(
         otel.name = %format!("{method} {route}"),
         otel.kind = "server",
         service = observe.service,
-        request_id = %id_text,
+        request_id = %request_id.to_str().unwrap_or_default(),
         method = %method,
         route = %route,
         status = tracing::field::Empty,
@@ -213,4 +207,31 @@ pub async fn serve_listener(
     )
     .with_graceful_shutdown(shutdown)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_caller_s_request_id_is_kept_only_when_short_and_printable() {
+        let id = |s: &str| HeaderValue::from_str(s).unwrap();
+        assert!(valid_request_id(&id("abc-123")));
+        assert!(valid_request_id(&id(&"x".repeat(128))));
+        assert!(!valid_request_id(&id("")));
+        assert!(!valid_request_id(&id(&"x".repeat(129))));
+        assert!(!valid_request_id(&id("has space")));
+        assert!(!valid_request_id(
+            &HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap()
+        ));
+    }
+
+    #[test]
+    fn a_fresh_request_id_is_a_new_random_uuid_each_time() {
+        let first = new_request_id();
+        let parsed = uuid::Uuid::parse_str(first.to_str().unwrap()).unwrap();
+        assert_eq!(parsed.get_version_num(), 4);
+        assert!(valid_request_id(&first));
+        assert_ne!(first, new_request_id());
+    }
 }

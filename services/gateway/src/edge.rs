@@ -49,15 +49,11 @@ static RATE_LIMITED: LazyLock<Bytes> = LazyLock::new(|| {
 });
 
 fn too_many_requests(retry_after_secs: u64) -> Response {
-    let mut response = Response::new(Body::from(RATE_LIMITED.clone()));
-    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-    response
+    storefront_common::error::rendered_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        RATE_LIMITED.clone(),
+        Some(retry_after_secs),
+    )
 }
 
 pub async fn handle(State(edge): State<Arc<Edge>>, request: Request) -> Response {

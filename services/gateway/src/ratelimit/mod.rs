@@ -19,8 +19,9 @@
 //! already held by a replica when it began, and a replica holds at most one lease per client, of
 //! at most `lease_size - 1` tokens (one call for a lease per client at a time; the others ask
 //! for their own token only). So `R` replicas together admit at most
-//! `burst + rate * T + R * (lease_size - 1)` in any window: the excess is a few tokens per replica, [`lease_size`] being an eighth of the burst (at most [`MAX_LEASE`]), and
-//! with a burst under 16 nothing is leased and the limit is exact. Leases end after
+//! `burst + rate * T + R * (lease_size - 1)` in any window: the excess is a few tokens per
+//! replica, [`lease_size`] being an eighth of the burst (at most [`MAX_LEASE`]), and with a burst
+//! under 16 nothing is leased and the limit is exact. Leases end after
 //! [`LEASE_LIFE`], so the `RateLimit-*` figures they report are never older than that. The other
 //! way, a client whose requests land on several replicas may be refused by one while another
 //! still holds tokens charged to it, at most one lease per replica.
@@ -309,6 +310,7 @@ impl RateLimiter {
             return Some(admission);
         }
         let lease = self.lease_for(user);
+        // Held to the end of the check, so the lease is stored before another call may ask.
         let claim = (lease > 1).then(|| self.leases.claim((ip, user))).flatten();
         let want = if claim.is_some() { lease } else { 1 };
         let sent = Instant::now();
@@ -321,10 +323,9 @@ impl RateLimiter {
                         Instant::now(),
                     );
                 } else if answer.granted > 1 {
-                    let leased = answer.granted - 1;
                     // Timed from before the call, like the denials: the grant happened after.
                     let lease = Lease {
-                        tokens: leased,
+                        tokens: answer.granted - 1,
                         until: sent + LEASE_LIFE,
                         limit: answer.decision.limit,
                         remaining: answer.decision.remaining,
@@ -332,7 +333,6 @@ impl RateLimiter {
                     };
                     self.leases.store((ip, user), lease, Instant::now());
                 }
-                drop(claim);
                 let mut decision = answer.decision;
                 // The tokens this replica now holds for the client are still the client's.
                 decision.remaining += u64::from(answer.granted.saturating_sub(1));
